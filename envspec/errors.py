@@ -1,0 +1,110 @@
+"""Problems a person can act on.
+
+Every stage reports what went wrong as `Problem`s that carry a source location
+and a dotted path; the CLI prints them as ``file:line:col: dotted.path: message``.
+Stages collect problems instead of raising on the first one, so a run reports
+everything it found at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+Severity = Literal["error", "warning"]
+
+# Exit codes used across the CLI.
+EXIT_OK = 0
+EXIT_CHANGES = 1  # diff found changes, --check found stale output, or an operation failed
+EXIT_USER_ERROR = 2  # bad spec, parameter, template, flag or refusal by a guard
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based position in a file (spec or template)."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.path
+        if self.col <= 0:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    location: Location | None = None
+    path: str = ""  # dotted path inside the spec, e.g. apps.api.replicas
+    severity: Severity = "error"
+    rule: str | None = None  # name of the semantic rule that raised it, if any
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.location is not None:
+            parts.append(str(self.location))
+        if self.severity == "warning":
+            parts.append("warning")
+        if self.path:
+            parts.append(self.path)
+        message = f"{self.message} [{self.rule}]" if self.rule else self.message
+        parts.append(message)
+        return ": ".join(parts)
+
+
+class EnvspecError(Exception):
+    """Base for errors the CLI reports without a traceback."""
+
+    exit_code: int = EXIT_USER_ERROR
+
+    def __init__(self, problems: Iterable[Problem] | str, *, exit_code: int | None = None):
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        self.problems: list[Problem] = list(problems)
+        if exit_code is not None:
+            self.exit_code = exit_code
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SpecError(EnvspecError):
+    """The user's input (spec, parameters, templates, flags) is wrong."""
+
+    exit_code = EXIT_USER_ERROR
+
+
+class OperationError(EnvspecError):
+    """Something outside the user's input failed: cluster, cloud API, helm."""
+
+    exit_code = EXIT_CHANGES
+
+
+@dataclass
+class Problems:
+    """Collector used by stages that keep going after the first problem."""
+
+    items: list[Problem] = field(default_factory=list)
+
+    def add(self, problem: Problem) -> None:
+        self.items.append(problem)
+
+    def error(self, message: str, location: Location | None = None, path: str = "", rule: str | None = None) -> None:
+        self.items.append(Problem(message, location, path, "error", rule))
+
+    def warn(self, message: str, location: Location | None = None, path: str = "", rule: str | None = None) -> None:
+        self.items.append(Problem(message, location, path, "warning", rule))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.items if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.items if p.severity == "warning"]
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise SpecError(self.errors)

@@ -1,0 +1,76 @@
+"""What the compiler hands to cluster operations.
+
+The render pipeline ends in plain objects; apply, diff and destroy need a
+little more: which cluster they may touch, which secrets to build from the
+environment, which charts to install first, and how to name the inventory.
+`DeployPlan` is that hand-over. It holds no secret *values*, only the names of
+the environment variables that carry them, so a plan can be logged or diffed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ClusterBinding:
+    """The cluster an environment may touch: a kube context, an API server URL, or both."""
+
+    context: str | None = None
+    server: str | None = None
+    digitalocean_cluster: str | None = None  # name of the DigitalOcean cluster, if declared
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """A Secret built at apply time; each data key's value comes from an environment variable."""
+
+    name: str
+    namespace: str
+    type: str = "Opaque"  # or kubernetes.io/dockerconfigjson
+    data_from_env: dict[str, str] = field(default_factory=dict)  # key -> ENV_VAR
+    # For kubernetes.io/dockerconfigjson: registry + username; the password comes from data_from_env["password"].
+    registry: str | None = None
+    username: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HelmChart:
+    release: str
+    namespace: str
+    repository: str
+    chart: str
+    version: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatabaseDrop:
+    """How destroy drops the per-instance database: a Job on the shared PostgreSQL."""
+
+    database: str  # validated ^[a-z0-9_]{1,63}$
+    host: str  # fully qualified service name
+    port: int
+    image: str
+    namespace: str  # where the drop Job runs (the shared database's namespace)
+    user_secret: str  # Secret holding the admin credentials (keys: username, password)
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    environment: str  # spec name, e.g. "preview-pr"
+    instance: str  # environment instance, e.g. "preview-pr-107"; names the ApplySet
+    objects: list[dict[str, Any]]  # rendered objects in apply order (Jobs in declared order)
+    cluster: ClusterBinding
+    labels: dict[str, str]  # labels every object carries (managed-by, environment, instance)
+    secrets: list[SecretSource] = field(default_factory=list)
+    helm: list[HelmChart] = field(default_factory=list)
+    owned_namespaces: list[str] = field(default_factory=list)  # namespaces this instance creates
+    protected_namespaces: list[str] = field(default_factory=list)  # never created, changed or deleted
+    requires_confirmation: bool = False  # production: --yes or an interactive prompt
+    requires_pinned_images: bool = False  # preview-pr and production: apply refuses unpinned images
+    database_drop: DatabaseDrop | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    applyset_namespace: str | None = None  # namespace of the ApplySet parent Secret
