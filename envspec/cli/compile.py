@@ -1,0 +1,169 @@
+"""validate, render, schema and outputs: the commands that never touch a cluster.
+
+Only click is imported at module level; the compiler is imported inside each
+command, and nothing here imports `kubernetes` or `digitalocean`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from envspec.cli import main
+from envspec.cli.common import collect_params, handle_errors, param_options, print_problems, root_option
+from envspec.errors import EXIT_CHANGES, SpecError
+
+SCHEMA_PATH = Path("schemas") / "environment.schema.json"
+
+
+def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label: str) -> str:
+    out: list[str] = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if a == b:
+            continue
+        out.extend(
+            difflib.unified_diff(
+                (a or "").splitlines(keepends=True),
+                (b or "").splitlines(keepends=True),
+                fromfile=f"{old_label}/{name}" if a is not None else "/dev/null",
+                tofile=f"{new_label}/{name}" if b is not None else "/dev/null",
+            )
+        )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in out)
+
+
+@main.command()
+@click.argument("environments", nargs=-1)
+@root_option
+@param_options
+@click.option("--kube-version", default=None, help="Kubernetes version whose schemas objects are checked against.")
+@click.option("--crds", "crd_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of CustomResourceDefinitions to check custom resources against (repeatable).")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@handle_errors
+def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, params: tuple[str, ...],
+             sets: tuple[str, ...], kube_version: str | None, crd_dirs: tuple[Path, ...], strict: bool) -> None:
+    """Check environments: spec, parameters, templates, semantic rules and Kubernetes schemas.
+
+    With no ENVIRONMENTS, checks them all. Integer parameters are also checked at their bounds,
+    so names stay valid for every value the parameter allows.
+    """
+    from envspec.validate import validate_environments
+
+    problems, warnings, checked = validate_environments(
+        environments, root=root, params=collect_params(pr, params), sets=sets, kube_version=kube_version, crd_dirs=crd_dirs
+    )
+    print_problems(warnings)
+    if problems or (strict and warnings):
+        raise SpecError(problems or warnings)
+    click.echo(f"ok: {', '.join(checked)}", err=True)
+
+
+@main.command()
+@click.argument("environment", required=False)
+@root_option
+@param_options
+@click.option("--all", "all_", is_flag=True, help="Render every environment that needs no parameters (use with --out).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write one file per object here (atomically).")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--check", is_flag=True, help="Don't write; exit 1 with a diff if --out is stale.")
+@handle_errors
+def render(environment: str | None, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
+           all_: bool, out: Path | None, fmt: str, check: bool) -> None:
+    """Render ENVIRONMENT to Kubernetes manifests (stdout, or --out DIR)."""
+    from envspec.pipeline import compile_all, compile_environment
+    from envspec.render.output import dump_json, dump_yaml, read_tree, render_files, write_tree_atomically
+    from envspec.spec.project import find_project
+
+    if all_ == bool(environment):
+        raise SpecError("give an ENVIRONMENT or --all (not both)")
+    if check and out is None:
+        raise SpecError("--check needs --out DIR (the committed output to compare with)")
+    project = find_project(root)
+
+    if all_:
+        if out is None:
+            raise SpecError("--all needs --out DIR")
+        if pr or params or sets:
+            raise SpecError("--all renders environments without parameters; --pr/--param/--set need one ENVIRONMENT")
+        compiled, skipped = compile_all(project)
+        files: dict[str, str] = {}
+        for name, result in compiled.items():
+            print_problems(result.warnings)
+            for rel, content in render_files(result.objects, fmt).items():
+                files[f"{name}/{rel}"] = content
+        for name in skipped:
+            click.echo(f"skipped {name}: it needs parameters", err=True)
+    else:
+        assert environment is not None
+        result = compile_environment(environment, project=project, params=collect_params(pr, params), sets=sets)
+        print_problems(result.warnings)
+        if out is None:
+            sys.stdout.write(dump_yaml(result.objects) if fmt == "yaml" else dump_json(result.objects))
+            return
+        files = render_files(result.objects, fmt)
+
+    if check:
+        current = read_tree(out)
+        diff = _unified(current, files, str(out), "rendered")
+        if diff:
+            sys.stdout.write(diff)
+            click.echo(f"{out} is stale: run the same command without --check", err=True)
+            sys.exit(EXIT_CHANGES)
+        click.echo(f"{out} is up to date", err=True)
+        return
+    write_tree_atomically(out, files)
+    click.echo(f"wrote {len(files)} files to {out}", err=True)
+
+
+@main.command()
+@root_option
+@click.option("--check", is_flag=True, help="Exit 1 with a diff if schemas/environment.schema.json is stale.")
+@handle_errors
+def schema(root: Path | None, check: bool) -> None:
+    """Write the JSON Schema of environment files (for editors) to schemas/environment.schema.json."""
+    from envspec.schema import environment_schema_text
+    from envspec.spec.project import find_project
+
+    project = find_project(root)
+    target = project.root / SCHEMA_PATH
+    text = environment_schema_text()
+    if check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if current != text:
+            sys.stdout.write(_unified({str(SCHEMA_PATH): current}, {str(SCHEMA_PATH): text}, "a", "b"))
+            click.echo(f"{SCHEMA_PATH} is stale: run `envspec schema`", err=True)
+            sys.exit(EXIT_CHANGES)
+        click.echo(f"{SCHEMA_PATH} is up to date", err=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    click.echo(f"wrote {SCHEMA_PATH}", err=True)
+
+
+@main.command()
+@click.argument("environment")
+@root_option
+@param_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def outputs(environment: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...], fmt: str) -> None:
+    """Print ENVIRONMENT's declared outputs (URLs, database name, namespace...)."""
+    from envspec.pipeline import compile_environment
+
+    result = compile_environment(environment, root=root, params=collect_params(pr, params), sets=sets)
+    values = dict(result.spec.outputs)
+    if fmt == "json":
+        click.echo(json.dumps(values, indent=2, sort_keys=True))
+        return
+    for key in sorted(values):
+        value = values[key]
+        click.echo(f"{key}={value if isinstance(value, str) else json.dumps(value, sort_keys=True)}")
+

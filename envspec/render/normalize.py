@@ -1,0 +1,182 @@
+"""Stage 6: make the parsed objects canonical.
+
+Every object gets envspec's labels; pod templates get a checksum of the
+ConfigMaps and Secrets they read (so a config change rolls the pods); objects
+are put in a fixed kind order and their keys in a stable order. Nothing here
+depends on the machine, the clock or dict insertion accidents: same input, same
+bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+from envspec.render.templates import RenderedObject
+
+# Apply order: CRDs and Namespaces first, then other cluster-scoped kinds, config, workloads,
+# services, routes and other custom resources, then Jobs (in their declared order).
+KIND_ORDER: dict[str, int] = {
+    kind: rank
+    for rank, kinds in enumerate(
+        [
+            ["CustomResourceDefinition"],
+            ["Namespace"],
+            ["StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "GatewayClass",
+             "ClusterSecretStore", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"],
+            ["ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "Secret",
+             "ExternalSecret", "SecretStore", "ConfigMap", "PersistentVolumeClaim"],
+            ["Deployment", "StatefulSet", "DaemonSet", "PodDisruptionBudget", "HorizontalPodAutoscaler"],
+            ["Service"],
+            ["Issuer", "Certificate", "Gateway", "HTTPRoute", "GRPCRoute", "ReferenceGrant"],
+        ]
+    )
+    for kind in kinds
+}
+OTHER_RANK = 7  # unknown kinds: after routes, before jobs
+JOB_RANK = 8
+CLUSTER_SCOPED = {
+    "CustomResourceDefinition", "Namespace", "StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding",
+    "ClusterIssuer", "GatewayClass", "ClusterSecretStore", "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration", "PersistentVolume",
+}
+POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+CHECKSUM_ANNOTATION = "envspec.dev/config-checksum"
+
+TOP_KEYS = ["apiVersion", "kind", "metadata", "type", "spec", "data", "stringData", "binaryData"]
+META_KEYS = ["name", "namespace", "labels", "annotations"]
+CONTAINER_KEYS = ["name", "image", "imagePullPolicy", "command", "args"]
+
+
+def object_id(obj: dict[str, Any]) -> str:
+    """`Kind/namespace/name`, or `Kind/name` for cluster-scoped objects."""
+    meta = obj.get("metadata", {})
+    ns = meta.get("namespace")
+    return f"{obj['kind']}/{ns}/{meta['name']}" if ns else f"{obj['kind']}/{meta['name']}"
+
+
+def _rank(obj: dict[str, Any]) -> int:
+    kind = obj["kind"]
+    if kind == "Job":
+        return JOB_RANK
+    return KIND_ORDER.get(kind, OTHER_RANK)
+
+
+def _order_keys(value: Any, preferred: list[str] | None = None, sort_rest: bool = False) -> Any:
+    """Preferred keys first, then the rest in their (deterministic) template order or sorted."""
+    if not isinstance(value, dict):
+        return value
+    keys = [k for k in (preferred or []) if k in value]
+    rest = [k for k in value if k not in keys]
+    if sort_rest:
+        rest.sort()
+    return {k: value[k] for k in keys + rest}
+
+
+def _canonical(value: Any, path: tuple[str, ...] = ()) -> Any:
+    if isinstance(value, dict):
+        last = path[-1] if path else ""
+        sort = last in {"labels", "annotations", "matchLabels", "selector", "data", "stringData", "hard", "nodeSelector"}
+        preferred = META_KEYS if last == "metadata" else (CONTAINER_KEYS if last in {"containers", "initContainers"} else ["name"])
+        ordered = _order_keys(value, preferred, sort_rest=sort)
+        return {k: _canonical(v, path + (str(k),)) for k, v in ordered.items()}
+    if isinstance(value, list):
+        return [_canonical(v, path) for v in value]
+    return value
+
+
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    if obj["kind"] not in POD_TEMPLATE_KINDS:
+        return None
+    return obj.get("spec", {}).get("template", {}).get("spec")
+
+
+def _references(pod_spec: dict[str, Any]) -> tuple[set[str], set[str]]:
+    config_maps: set[str] = set()
+    secrets: set[str] = set()
+    for container in [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]:
+        for source in container.get("envFrom", []) or []:
+            if "configMapRef" in source:
+                config_maps.add(source["configMapRef"]["name"])
+            if "secretRef" in source:
+                secrets.add(source["secretRef"]["name"])
+        for env in container.get("env", []) or []:
+            ref = env.get("valueFrom", {}) or {}
+            if "configMapKeyRef" in ref:
+                config_maps.add(ref["configMapKeyRef"]["name"])
+            if "secretKeyRef" in ref:
+                secrets.add(ref["secretKeyRef"]["name"])
+    for volume in pod_spec.get("volumes", []) or []:
+        if "configMap" in volume:
+            config_maps.add(volume["configMap"]["name"])
+        if "secret" in volume:
+            secrets.add(volume["secret"]["secretName"])
+    return config_maps, secrets
+
+
+def _checksum(parts: Iterable[Any]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(json.dumps(part, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
+
+
+def normalize(
+    rendered: list[RenderedObject],
+    labels: dict[str, str],
+    secret_sources: dict[tuple[str, str], Any],
+) -> tuple[list[dict[str, Any]], list[tuple[str | int, ...]]]:
+    """Labels, checksums, canonical key order and kind order. `secret_sources` maps (namespace, name) to
+    the declaration of a Secret built at apply time: its checksum covers the declaration, never a value.
+    Returns the objects and, index for index, the spec path each came from."""
+    objects = [dict(r.obj) for r in rendered]
+    config_data = {
+        (o["metadata"].get("namespace"), o["metadata"]["name"]): {k: o.get(k) for k in ("data", "binaryData")}
+        for o in objects
+        if o["kind"] == "ConfigMap"
+    }
+    for obj in objects:
+        meta = obj.setdefault("metadata", {})
+        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        if obj["kind"] in CLUSTER_SCOPED:
+            meta.pop("namespace", None)
+        pod_spec = _pod_spec(obj)
+        if pod_spec is None:
+            continue
+        template_meta = obj["spec"]["template"].setdefault("metadata", {})
+        template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
+        namespace = meta.get("namespace")
+        config_maps, secrets = _references(pod_spec)
+        if config_maps or secrets:
+            parts = [["ConfigMap", n, config_data.get((namespace, n))] for n in sorted(config_maps)]
+            parts += [["Secret", n, secret_sources.get((namespace, n))] for n in sorted(secrets)]
+            annotations = dict(template_meta.get("annotations") or {})
+            annotations[CHECKSUM_ANNOTATION] = _checksum(parts)
+            template_meta["annotations"] = annotations
+
+    # Stable sort: kind rank, then namespace and name -- except Jobs, which keep their declared order.
+    indexed = list(enumerate(objects))
+    indexed.sort(
+        key=lambda pair: (
+            _rank(pair[1]),
+            pair[0] if pair[1]["kind"] == "Job" else 0,
+            pair[1]["kind"],
+            pair[1]["metadata"].get("namespace") or "",
+            pair[1]["metadata"]["name"],
+        )
+    )
+    ordered = [_order_keys(_canonical(obj), TOP_KEYS) for _, obj in indexed]
+    origins = [rendered[index].origin for index, _ in indexed]
+    return ordered, origins
+
+
+def duplicate_ids(objects: list[dict[str, Any]]) -> list[str]:
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for obj in objects:
+        oid = f"{obj['apiVersion'].split('/')[0]}:{object_id(obj)}"
+        if oid in seen:
+            dupes.append(object_id(obj))
+        seen.add(oid)
+    return dupes

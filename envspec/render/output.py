@@ -1,0 +1,153 @@
+"""Stage 7: write objects as bytes that every reader takes the same way.
+
+ruamel.yaml writes YAML 1.2, where `yes`, `on`, `0777` and `1e3` are plain
+strings; kubectl and most Kubernetes tooling read YAML 1.1-style, where they
+are a bool, a bool, an octal int and a float. So any string that *some* common
+resolver would read as a non-string is double-quoted. Multi-line strings use
+literal blocks, for readable scripts and config files in reviews.
+
+Output to a directory is atomic: everything is written to a temporary sibling
+and swapped in with renames, so a failed run leaves the old output untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from envspec.render.normalize import object_id
+
+# Strings any YAML 1.1 or 1.2 resolver could read as something other than a string.
+_NON_STRING = re.compile(
+    r"""^(?:
+        ~|null|Null|NULL|
+        y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|
+        [-+]?(?:0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+)|
+        [-+]?(?:[0-9][0-9_]*)(?::[0-5]?[0-9])*|
+        [-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|
+        [-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|
+        [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*|
+        =|<<
+    )$""",
+    re.VERBOSE,
+)
+
+
+def needs_quotes(text: str) -> bool:
+    return text == "" or bool(_NON_STRING.match(text))
+
+
+def _yaml():  # type: ignore[no-untyped-def]
+    from ruamel.yaml import YAML
+    from ruamel.yaml.representer import RoundTripRepresenter
+
+    class Representer(RoundTripRepresenter):
+        pass
+
+    def represent_str(self: Any, data: str) -> Any:
+        if "\n" in data and _block_safe(data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        if needs_quotes(data):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return self.represent_scalar("tag:yaml.org,2002:str", data)
+
+    Representer.add_representer(str, represent_str)
+    Representer.add_representer(type(None), lambda self, _: self.represent_scalar("tag:yaml.org,2002:null", "null"))
+
+    yaml = YAML(typ="rt")
+    yaml.Representer = Representer
+    yaml.default_flow_style = False
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    yaml.explicit_start = False
+    return yaml
+
+
+def _block_safe(text: str) -> bool:
+    """Literal blocks can't hold trailing spaces on a line, tabs-first lines or special characters faithfully."""
+    if any(line != line.rstrip(" \t") for line in text.split("\n")):
+        return False
+    if text.startswith((" ", "\t")) or "\r" in text:
+        return False
+    return all(ch == "\n" or ch == "\t" or (32 <= ord(ch) < 127) or ord(ch) > 0xA0 for ch in text) and "\u2028" not in text and "\u2029" not in text and "\ufeff" not in text
+
+
+def dump_yaml(objects: list[dict[str, Any]]) -> str:
+    """A YAML stream, one document per object, separated by `---`."""
+    yaml = _yaml()
+    parts = []
+    for obj in objects:
+        buffer = io.StringIO()
+        yaml.dump(obj, buffer)
+        parts.append(buffer.getvalue())
+    return "---\n".join(parts)
+
+
+def dump_one(obj: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    _yaml().dump(obj, buffer)
+    return buffer.getvalue()
+
+
+def dump_json(objects: list[dict[str, Any]]) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2, ensure_ascii=False) + "\n"
+
+
+def file_name(obj: dict[str, Any], extension: str = "yaml") -> str:
+    """A stable, readable file name: kind_namespace_name.yaml (no order prefix, so inserts don't rename)."""
+    parts = object_id(obj).split("/")
+    safe = [re.sub(r"[^a-z0-9.-]+", "-", p.lower()) for p in parts]
+    return "_".join(safe) + f".{extension}"
+
+
+def render_files(objects: list[dict[str, Any]], fmt: str = "yaml") -> dict[str, str]:
+    """File name -> content for a directory of objects plus its kustomization.yaml (listing apply order)."""
+    files: dict[str, str] = {}
+    for obj in objects:
+        name = file_name(obj, "json" if fmt == "json" else "yaml")
+        files[name] = json.dumps(obj, indent=2, ensure_ascii=False) + "\n" if fmt == "json" else dump_one(obj)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": list(files),
+    }
+    files["kustomization.yaml"] = dump_one(kustomization)
+    return files
+
+
+def write_tree_atomically(target: Path, files: dict[str, str]) -> None:
+    """Replace `target` with exactly `files` (relative paths), or leave it untouched on any failure."""
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.envspec-", dir=target.parent))
+    try:
+        for rel, content in sorted(files.items()):
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.envspec-old-{os.getpid()}"
+            os.replace(target, old)
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def read_tree(target: Path) -> dict[str, str]:
+    if not target.is_dir():
+        return {}
+    return {
+        str(p.relative_to(target)): p.read_text(encoding="utf-8")
+        for p in sorted(target.rglob("*"))
+        if p.is_file()
+    }

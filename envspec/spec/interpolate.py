@@ -1,0 +1,201 @@
+"""Stage 2c: `${...}` references inside strings, resolved before validation.
+
+A reference names a parameter (`${params.pr}`), another value of the same spec
+(`${namespace.name}`, `${apps.web.host}`), or an output of an environment the
+spec `uses` (`${base.postgresqlHost}`). A string that is exactly one reference
+takes the referenced value's type (so `replicas: ${params.replicas}` stays an
+integer); otherwise the value is formatted into the string. `$${` is a literal
+`${`. Unknown references and cycles are errors at the string's position.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from envspec.errors import Problems
+from envspec.spec.loader import PathKey, Positions
+
+REF_RE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
+
+
+class RefError(Exception):
+    """A reference that cannot be resolved; the message is shown to the user."""
+
+
+Lookup = Callable[[str], Any]
+
+
+def substitute(text: str, lookup: Lookup) -> Any:
+    """Replace references in `text` using `lookup`; a lone reference keeps the value's type."""
+    match = REF_RE.fullmatch(text)
+    if match and match.group(0) != "$${":
+        return lookup(_check_name(match.group(1)))
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        value = lookup(_check_name(m.group(1)))
+        if isinstance(value, (dict, list)):
+            raise RefError(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'}; only a whole string can reference it")
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    if "${" not in text:
+        return text
+    return REF_RE.sub(replace, text)
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not NAME_RE.match(name):
+        raise RefError(f"invalid reference ${{{name}}}: expected a dotted name like params.pr or base.postgresqlHost")
+    return name
+
+
+def has_refs(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+class Interpolator:
+    """Resolves every string in a spec, following references through the same spec on demand."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        positions: Positions,
+        problems: Problems,
+        scopes: dict[str, Callable[[list[str]], Any]],
+    ):
+        self.data = data
+        self.positions = positions
+        self.problems = problems
+        self.scopes = scopes  # first segment -> resolver of the remaining segments
+        self.resolving: list[PathKey] = []
+        self.done: set[PathKey] = set()
+        self.failed: set[PathKey] = set()
+
+    def run(self) -> dict[str, Any]:
+        self._walk(self.data, ())
+        return self.data
+
+    def _walk(self, node: Any, path: PathKey) -> None:
+        if isinstance(node, dict):
+            for key in list(node):
+                self._resolve_at(path + (key,))
+                self._walk(node.get(key), path + (key,))
+        elif isinstance(node, list):
+            for index in range(len(node)):
+                self._resolve_at(path + (index,))
+                self._walk(node[index], path + (index,))
+
+    def _container(self, path: PathKey) -> tuple[Any, str | int] | None:
+        node: Any = self.data
+        for part in path[:-1]:
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                return None
+        return node, path[-1]
+
+    def _resolve_at(self, path: PathKey) -> Any:
+        """Resolve the value at `path` in place (if it is a string with references) and return it."""
+        found = self._container(path)
+        if found is None:
+            raise RefError("no such value")
+        parent, key = found
+        value = parent[key]
+        if path in self.done or not has_refs(value):
+            return value
+        if path in self.failed:
+            raise RefError(f"{_dotted(path)} could not be resolved")
+        if path in self.resolving:
+            cycle = " -> ".join(_dotted(p) for p in self.resolving[self.resolving.index(path):] + [path])
+            raise RefError(f"reference cycle: {cycle}")
+        self.resolving.append(path)
+        try:
+            resolved = substitute(value, lambda name: self._lookup(name))
+        except RefError as exc:
+            self.failed.add(path)
+            if len(self.resolving) == 1:
+                self.problems.error(str(exc), self.positions.lookup(path), _dotted(path))
+                return value
+            raise
+        finally:
+            self.resolving.pop()
+        parent[key] = resolved
+        self.done.add(path)
+        return resolved
+
+    def _lookup(self, name: str) -> Any:
+        parts = name.split(".")
+        head, rest = parts[0], parts[1:]
+        if head in self.scopes:
+            return self.scopes[head](rest)
+        # A value of this same spec.
+        path: PathKey = ()
+        node: Any = self.data
+        for part in parts:
+            key: str | int = part
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise RefError(f"unknown reference ${{{name}}}")
+                key = int(part)
+            elif not isinstance(node, dict) or part not in node:
+                raise RefError(_unknown(name, self.data, list(self.scopes)))
+            path = path + (key,)
+            node = self._resolve_at(path)
+        self._walk(node, path)  # a referenced mapping/list must be fully resolved too
+        return _copy(node)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _dotted(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _unknown(name: str, data: dict[str, Any], scopes: list[str]) -> str:
+    import difflib
+
+    head = name.split(".")[0]
+    candidates = sorted(set(scopes) | set(data))
+    hint = difflib.get_close_matches(head, candidates, n=1)
+    suffix = f"; did you mean {hint[0]!r}?" if hint and hint[0] != head else ""
+    return f"unknown reference ${{{name}}}{suffix}"
+
+
+def mapping_scope(label: str, values: dict[str, Any]) -> Callable[[list[str]], Any]:
+    """A scope over a plain mapping, such as resolved parameters or another environment's outputs."""
+
+    def resolve(rest: list[str]) -> Any:
+        if not rest:
+            raise RefError(f"${{{label}}} needs a name after it, e.g. ${{{label}.{next(iter(values), 'name')}}}")
+        node: Any = values
+        for i, part in enumerate(rest):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                import difflib
+
+                where = ".".join([label, *rest[: i + 1]])
+                keys = list(node) if isinstance(node, dict) else []
+                hint = difflib.get_close_matches(part, keys, n=1)
+                known = f"; did you mean {hint[0]!r}?" if hint else (f" (known: {', '.join(sorted(keys))})" if keys else "")
+                raise RefError(f"unknown reference ${{{where}}}{known}")
+        return _copy(node)
+
+    return resolve

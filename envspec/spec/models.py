@@ -1,0 +1,376 @@
+"""Stage 3: the typed environment model.
+
+Field names mirror the YAML (camelCase, like Kubernetes), so an error's
+dotted path is exactly what the user wrote. Derived values that templates need
+(a route's backend port, the job order) are computed here, not in templates.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from envspec.spec.base import SpecModel
+from envspec.spec.cloud import DigitalOcean
+from envspec.spec.params import Param
+
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Cluster(SpecModel):
+    """The one cluster this environment may touch. apply, diff and destroy refuse any other."""
+
+    context: str | None = Field(default=None, description="kube context name")
+    server: str | None = Field(default=None, description="API server URL")
+    confirm: bool = Field(default=False, description="Require --yes or an interactive confirmation (production).")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Cluster":
+        if not self.context and not self.server:
+            raise ValueError("declare the cluster's `context`, `server`, or both")
+        return self
+
+
+class Quota(SpecModel):
+    cpu: Quantity
+    memory: Quantity
+    pods: Annotated[int, Field(ge=1)]
+
+
+class EgressService(SpecModel):
+    namespace: Name
+    selector: dict[str, str]
+    port: Port
+
+
+class NetworkPolicy(SpecModel):
+    """Isolate the namespace: deny everything but what is listed."""
+
+    ingressFromNamespaces: list[Name] = Field(default_factory=list)
+    egressDns: bool = True
+    egressHttps: bool = True
+    egressServices: list[EgressService] = Field(default_factory=list)
+
+
+class Namespace(SpecModel):
+    name: Name
+    create: bool = Field(default=True, description="Whether this environment creates and owns the namespace.")
+    quota: Quota | None = None
+    networkPolicy: NetworkPolicy | None = None
+
+
+class ResourceAmounts(SpecModel):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class Resources(SpecModel):
+    requests: ResourceAmounts | None = None
+    limits: ResourceAmounts | None = None
+
+
+class SecretKeyRef(SpecModel):
+    secret: Name
+    key: str
+
+
+class Container(SpecModel):
+    image: str | None = Field(default=None, description="Defaults to the app's image.")
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+    port: Port | None = None
+    env: dict[EnvVarName, str] = Field(default_factory=dict)
+    secretEnv: dict[EnvVarName, SecretKeyRef] = Field(default_factory=dict)
+    configMaps: list[Name] = Field(default_factory=list, description="ConfigMaps loaded as environment (envFrom).")
+    secrets: list[Name] = Field(default_factory=list, description="Secrets loaded as environment (envFrom).")
+    mounts: dict[Name, str] = Field(default_factory=dict, description="volume name -> mount path")
+    resources: Resources | None = None
+    readinessPath: str | None = None
+
+
+class Volume(SpecModel):
+    emptyDir: bool = False
+    claim: Name | None = None
+    configMap: Name | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Volume":
+        if sum([self.emptyDir, self.claim is not None, self.configMap is not None]) != 1:
+            raise ValueError("a volume is exactly one of emptyDir: true, claim: NAME, configMap: NAME")
+        return self
+
+
+class ClaimSpec(SpecModel):
+    size: Quantity
+    accessMode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = "ReadWriteOnce"
+    storageClass: str | None = None
+    namespace: Name | None = None
+
+
+class Disruption(SpecModel):
+    minAvailable: Annotated[int, Field(ge=0)]
+
+
+class Service(SpecModel):
+    port: Port = 80
+    targetPort: Port | None = None
+
+
+class App(SpecModel):
+    """A Deployment, its Service and optionally a PodDisruptionBudget."""
+
+    image: str
+    pinImage: bool = Field(
+        default=True,
+        description="Whether requirePinnedImages applies to this app's image; false for third-party infrastructure images.",
+    )
+    namespace: Name | None = None
+    replicas: Annotated[int, Field(ge=1)] = 1
+    strategy: Literal["RollingUpdate", "Recreate"] = "RollingUpdate"
+    maxSurge: Annotated[int, Field(ge=0)] = 1
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    containers: dict[Name, Container] = Field(min_length=1)
+    initContainers: dict[Name, Container] = Field(default_factory=dict)
+    volumes: dict[Name, Volume] = Field(default_factory=dict)
+    service: Service | None = None
+    disruptionBudget: Disruption | None = None
+    requiredEnv: list[EnvVarName] = Field(
+        default_factory=list, description="Environment variables the app needs; checked against what its containers get."
+    )
+
+
+class Job(SpecModel):
+    image: str
+    namespace: Name | None = None
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: dict[EnvVarName, str] = Field(default_factory=dict)
+    secretEnv: dict[EnvVarName, SecretKeyRef] = Field(default_factory=dict)
+    configMaps: list[Name] = Field(default_factory=list)
+    secrets: list[Name] = Field(default_factory=list)
+    resources: Resources | None = None
+    after: list[Name] = Field(default_factory=list, description="Jobs that must complete first.")
+    backoffLimit: Annotated[int, Field(ge=0)] = 2
+    ttlSecondsAfterFinished: Annotated[int, Field(ge=0)] | None = 3600
+    requiredEnv: list[EnvVarName] = Field(default_factory=list)
+
+
+class Database(SpecModel):
+    """A database on a shared PostgreSQL, created by a Job (idempotently) and dropped on destroy."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=63)]
+    host: str
+    port: Port = 5432
+    adminSecret: Name = Field(description="Secret with keys username and password for the PostgreSQL admin.")
+    image: str = "postgres:16"
+    resources: Resources | None = None
+
+
+class SecretSpec(SpecModel):
+    """A Secret whose values come from environment variables at apply time; never rendered."""
+
+    namespace: Name | None = None
+    type: Literal["Opaque", "kubernetes.io/dockerconfigjson"] = "Opaque"
+    fromEnv: dict[str, EnvVarName] = Field(default_factory=dict, description="data key -> environment variable")
+    registry: str | None = None
+    username: str | None = None
+    passwordEnv: EnvVarName | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "SecretSpec":
+        if self.type == "kubernetes.io/dockerconfigjson":
+            if not (self.registry and self.username and self.passwordEnv):
+                raise ValueError("a dockerconfigjson secret needs registry, username and passwordEnv")
+        elif not self.fromEnv:
+            raise ValueError("an Opaque secret needs fromEnv: {key: ENV_VAR}")
+        return self
+
+
+class Listener(SpecModel):
+    name: Annotated[str, StringConstraints(pattern=DNS1123_LABEL, max_length=63)]
+    protocol: Literal["HTTP", "HTTPS"]
+    port: Port
+    hostname: str | None = None
+    tlsSecret: Name | None = None
+
+    @model_validator(mode="after")
+    def _tls(self) -> "Listener":
+        if self.protocol == "HTTPS" and not self.tlsSecret:
+            raise ValueError("an HTTPS listener needs tlsSecret")
+        return self
+
+
+class Gateway(SpecModel):
+    name: Name
+    namespace: Name
+    createNamespace: bool = True
+    className: str
+    listeners: list[Listener] = Field(min_length=1)
+
+
+class Dns01DigitalOcean(SpecModel):
+    tokenSecret: Name
+    tokenKey: str = "access-token"
+
+
+class Acme(SpecModel):
+    server: str
+    email: str
+    dns01: Dns01DigitalOcean | None = None
+    http01: bool = False
+
+
+class Issuer(SpecModel):
+    """A cert-manager ClusterIssuer."""
+
+    acme: Acme | None = None
+    selfSigned: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> "Issuer":
+        if (self.acme is None) == (not self.selfSigned):
+            raise ValueError("an issuer is either acme: {...} or selfSigned: true")
+        return self
+
+
+class Certificate(SpecModel):
+    namespace: Name
+    secretName: Name
+    issuer: Name
+    dnsNames: list[str] = Field(min_length=1)
+
+
+class ParentRef(SpecModel):
+    name: Name
+    namespace: Name
+    listener: str
+
+
+class Backend(SpecModel):
+    app: Name
+    port: Port | None = None
+
+
+class Redirect(SpecModel):
+    scheme: Literal["http", "https"] | None = None
+    hostname: str | None = None
+    statusCode: Literal[301, 302] = 301
+
+
+class Route(SpecModel):
+    """An HTTPRoute to an app's Service, or a redirect; optionally with an HTTP-to-HTTPS redirect route."""
+
+    namespace: Name | None = None
+    hostnames: list[str] = Field(min_length=1)
+    gateway: ParentRef
+    backend: Backend | None = None
+    redirect: Redirect | None = None
+    httpsRedirectFrom: str | None = Field(default=None, description="An HTTP listener to redirect to HTTPS from.")
+
+    @model_validator(mode="after")
+    def _target(self) -> "Route":
+        if (self.backend is None) == (self.redirect is None):
+            raise ValueError("a route has exactly one of backend or redirect")
+        return self
+
+
+class HelmChart(SpecModel):
+    repository: str
+    chart: str
+    version: str
+    namespace: Name
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class Environment(SpecModel):
+    """One environment: everything envspec renders and deploys for it."""
+
+    extends: str | None = Field(default=None, description="A file in environments/ whose values this one overrides.")
+    description: str = ""
+    uses: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
+        default_factory=dict, description="alias -> environment whose outputs ${alias.output} reads"
+    )
+    params: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Param] = Field(
+        default_factory=dict
+    )
+    instance: Annotated[str, StringConstraints(pattern=DNS1123_LABEL, max_length=63)] | None = Field(
+        default=None, description="Name of this deployed instance (default: the environment's name)."
+    )
+    cluster: Cluster
+    namespace: Namespace
+    protectedNamespaces: list[Name] = Field(
+        default_factory=list, description="Namespaces this environment must never create, change or delete."
+    )
+    requirePinnedImages: bool = Field(default=False, description="apply refuses app images without a sha256 digest.")
+    labels: dict[str, str] = Field(default_factory=dict)
+    imagePullSecrets: list[Name] = Field(default_factory=list)
+    secrets: dict[Name, SecretSpec] = Field(default_factory=dict)
+    configMaps: dict[Name, dict[str, str]] = Field(default_factory=dict)
+    claims: dict[Name, ClaimSpec] = Field(default_factory=dict)
+    apps: dict[Name, App] = Field(default_factory=dict)
+    database: Database | None = None
+    jobs: dict[Name, Job] = Field(default_factory=dict)
+    gateway: Gateway | None = None
+    issuers: dict[Name, Issuer] = Field(default_factory=dict)
+    certificates: dict[Name, Certificate] = Field(default_factory=dict)
+    routes: dict[Name, Route] = Field(default_factory=dict)
+    helm: dict[Name, HelmChart] = Field(default_factory=dict)
+    digitalocean: DigitalOcean | None = None
+    templates: list[str] = Field(default_factory=list, description="Extra templates (from the project's templates/) to render.")
+    outputs: dict[str, Any] = Field(default_factory=dict, description="Values other environments and `envspec outputs` read.")
+
+    @field_validator("labels")
+    @classmethod
+    def _label_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if len(item) > 63 or not re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", item):
+                raise ValueError(f"label {key}: value {item!r} is not a valid label value")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> "Environment":
+        for name, job in self.jobs.items():
+            for dep in job.after:
+                if dep not in self.jobs and not (dep == "create-database" and self.database):
+                    raise ValueError(f"jobs.{name}.after: unknown job {dep!r}")
+        for name, route in self.routes.items():
+            if route.backend and route.backend.app not in self.apps:
+                raise ValueError(f"routes.{name}.backend.app: unknown app {route.backend.app!r}")
+        return self
+
+    def job_order(self) -> list[str]:
+        """Jobs in the order they must run: `after` first, otherwise as declared. Cycles are a model error."""
+        order: list[str] = []
+        visiting: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            if name in visiting:
+                raise ValueError("job cycle: " + " -> ".join([*visiting[visiting.index(name):], name]))
+            visiting.append(name)
+            for dep in self.jobs[name].after if name in self.jobs else []:
+                visit(dep)
+            visiting.pop()
+            order.append(name)
+
+        if self.database:
+            order.append("create-database")
+        for name in self.jobs:
+            visit(name)
+        return order
+
+    @model_validator(mode="after")
+    def _acyclic_jobs(self) -> "Environment":
+        self.job_order()
+        return self

@@ -1,0 +1,302 @@
+"""Stages 1-3 together: environment name to a validated `Environment` model.
+
+load (with positions) -> extends -> --set -> parameters -> ${...} -> Pydantic.
+Every problem found on the way is collected; the first stage that found any
+stops the run with all of them, each located in the file that caused it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import BaseModel, ValidationError
+
+from envspec.errors import Location, Problem, Problems, SpecError
+from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
+from envspec.spec.loader import PathKey, Positions
+from envspec.spec.merge import load_composed
+from envspec.spec.models import Environment
+from envspec.spec.params import Param, resolve_params, split_assignment
+from envspec.spec.project import Project
+
+
+@dataclass
+class ResolvedSpec:
+    name: str
+    spec: Environment
+    positions: Positions
+    source: Path
+    params: dict[str, Any]
+    used: dict[str, "ResolvedSpec"] = field(default_factory=dict)  # alias -> environment it uses
+
+    @property
+    def instance(self) -> str:
+        return self.spec.instance or self.name
+
+    def locate(self, *path: str | int) -> Location | None:
+        return self.positions.lookup(path)
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# ---------------------------------------------------------------- --set
+
+
+def _parse_set_value(text: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        value = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return text
+    return text if value is None and text.strip() not in ("null", "~") else value
+
+
+def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], problems: Problems) -> None:
+    for raw in sets:
+        pair = split_assignment(raw)
+        location = Location(f"--set {raw}")
+        if pair is None:
+            problems.error("expected PATH=VALUE", location)
+            continue
+        path_text, value_text = pair
+        parts: list[str | int] = [int(p) if p.isdigit() else p for p in path_text.split(".")]
+        node: Any = data
+        ok = True
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, dict) and isinstance(part, str):
+                node = node.setdefault(part, {})
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                problems.error(f"cannot set {path_text}: {dotted(parts[: i + 1])} is not a mapping", location, path_text)
+                ok = False
+                break
+        if not ok:
+            continue
+        last = parts[-1]
+        if isinstance(node, dict) and isinstance(last, str):
+            node[last] = _parse_set_value(value_text)
+        elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+            node[last] = _parse_set_value(value_text)
+        else:
+            problems.error(f"cannot set {path_text}", location, path_text)
+            continue
+        positions.drop_under(tuple(parts))
+        positions.set(tuple(parts), location)
+
+
+# ---------------------------------------------------------------- Pydantic errors -> located problems
+
+
+def _clean_loc(data: Any, loc: tuple[Any, ...]) -> PathKey:
+    """Drop union/function tags that Pydantic puts in locations; keep the keys that exist in the data."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not any(c in part for c in "[]-,") and part not in ("str", "int", "bool", "float", "none", "dict", "list"):
+            path.append(part)  # a missing field: report at its parent's position, named fully
+            node = None
+    return tuple(path)
+
+
+def _model_at(model: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
+    """The model class describing the mapping at `path`, for did-you-mean suggestions."""
+    import typing
+
+    current: Any = model
+    for part in path:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return None
+            current = info.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+        else:
+            return None
+        current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    import types
+    import typing
+
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+                return models[0] if len(models) == 1 else annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    names = []
+    for name, info in model.model_fields.items():
+        names.append(info.alias or name)
+    return names
+
+
+def validation_problems(
+    exc: ValidationError, model: type[BaseModel], data: Any, positions: Positions, prefix: PathKey = ()
+) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[PathKey, str]] = set()
+    for error in exc.errors(include_url=False):
+        path = prefix + _clean_loc(data, tuple(error["loc"]))
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        if error["type"] == "extra_forbidden":
+            key = str(path[-1]) if path else "?"
+            owner = _model_at(model, path[len(prefix) : -1])
+            hint = difflib.get_close_matches(key, _field_names(owner), n=1, cutoff=0.6) if owner else []
+            message = f"unknown key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        else:
+            value = error.get("input")
+            if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
+                message = f"{message} (got {value!r})"
+        # Model-level messages may name a nested path themselves ("jobs.x.after: ...").
+        if ": " in message and path == prefix:
+            head, rest = message.split(": ", 1)
+            if all(part for part in head.split(".")) and " " not in head:
+                parts = tuple(int(p) if p.isdigit() else p for p in head.split("."))
+                path, message = prefix + parts, rest
+        key = (path, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append(Problem(message, positions.lookup(path), dotted(path)))
+    return problems
+
+
+# ---------------------------------------------------------------- the stage
+
+
+class Resolver:
+    """Resolves environments of one project, caching the ones other environments `use`."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self._outputs_stack: list[str] = []
+
+    def resolve(
+        self,
+        name: str,
+        params: Sequence[str] = (),
+        sets: Sequence[str] = (),
+        *,
+        use_examples: bool = False,
+    ) -> ResolvedSpec:
+        path = self.project.environment_path(name)
+        data, positions, _chain = load_composed(self.project, path)
+        problems = Problems()
+
+        apply_sets(data, positions, sets, problems)
+        declared = self._declared_params(data, positions, problems)
+        problems.raise_if_errors()
+
+        values = resolve_params(declared, list(params), positions, problems, use_examples=use_examples)
+        values = self._interpolate_param_values(values, declared, positions, problems)
+        used = self._used(data, positions, problems)
+        problems.raise_if_errors()
+
+        scopes = {"params": mapping_scope("params", values)}
+        for alias, other in used.items():
+            scopes[alias] = mapping_scope(alias, other.spec.outputs)
+        Interpolator(data, positions, problems, scopes).run()
+        problems.raise_if_errors()
+
+        try:
+            spec = Environment.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(validation_problems(exc, Environment, data, positions)) from None
+        return ResolvedSpec(name, spec, positions, path, values, used)
+
+    def _declared_params(self, data: dict[str, Any], positions: Positions, problems: Problems) -> dict[str, Param]:
+        raw = data.get("params") or {}
+        if not isinstance(raw, dict):
+            problems.error("must be a mapping of parameter declarations", positions.lookup(("params",)), "params")
+            return {}
+        declared: dict[str, Param] = {}
+        for pname, decl in raw.items():
+            try:
+                declared[pname] = Param.model_validate(decl)
+            except ValidationError as exc:
+                problems.items.extend(validation_problems(exc, Param, decl, positions, ("params", pname)))
+        return declared
+
+    def _interpolate_param_values(
+        self, values: dict[str, Any], declared: dict[str, Param], positions: Positions, problems: Problems
+    ) -> dict[str, Any]:
+        """Defaults may reference other parameters (`pr-${params.pr}`); resolve and re-check them."""
+        out = dict(values)
+        for pname, value in values.items():
+            if not (isinstance(value, str) and "${" in value):
+                continue
+            location = positions.lookup(("params", pname, "default"))
+            try:
+                others = {k: v for k, v in values.items() if k != pname and not (isinstance(v, str) and "${" in v)}
+                resolved = substitute(value, lambda ref: mapping_scope("params", others)(ref.split(".")[1:]) if ref.startswith("params.") else _raise(ref))
+            except RefError as exc:
+                problems.error(str(exc), location, f"params.{pname}.default")
+                continue
+            typed, reason = declared[pname].coerce(resolved)
+            if reason:
+                problems.error(f"default: {reason}", location, f"params.{pname}.default")
+                continue
+            out[pname] = typed
+        return out
+
+    def _used(self, data: dict[str, Any], positions: Positions, problems: Problems) -> dict[str, ResolvedSpec]:
+        uses = data.get("uses") or {}
+        if not isinstance(uses, dict):
+            return {}
+        out: dict[str, ResolvedSpec] = {}
+        for alias, other in uses.items():
+            location = positions.lookup(("uses", alias))
+            if not isinstance(other, str):
+                problems.error("must name an environment", location, f"uses.{alias}")
+                continue
+            if other in self._outputs_stack:
+                problems.error(f"uses cycle: {' -> '.join([*self._outputs_stack, other])}", location, f"uses.{alias}")
+                continue
+            self._outputs_stack.append(other)
+            try:
+                out[alias] = self.resolve(other)
+            except SpecError as exc:
+                problems.error(f"environment {other!r} (used as {alias!r}) has errors:", location, f"uses.{alias}")
+                problems.items.extend(exc.problems)
+            finally:
+                self._outputs_stack.pop()
+        return out
+
+
+def _raise(ref: str) -> Any:
+    raise RefError(f"a parameter default can only reference other parameters (got ${{{ref}}})")
