@@ -187,7 +187,7 @@ def build_units(spec: Environment, name: str, instance: str) -> list[RenderUnit]
     for cname, data in spec.configMaps.items():
         add("configmap.yaml.j2", {"namespace": ns.name, "data": data}, ("configMaps", cname), cname)
     for claim_name, claim in spec.claims.items():
-        add("pvc.yaml.j2", {"namespace": claim.namespace or ns.name, **claim.model_dump()}, ("claims", claim_name), claim_name)
+        add("pvc.yaml.j2", {**claim.model_dump(), "namespace": claim.namespace or ns.name}, ("claims", claim_name), claim_name)
     for app_name, app in spec.apps.items():
         add("app.yaml.j2", app_view(app_name, app, spec), ("apps", app_name), app_name)
     for issuer_name, issuer in spec.issuers.items():

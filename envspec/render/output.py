@@ -44,10 +44,11 @@ def needs_quotes(text: str) -> bool:
 
 
 def _yaml():  # type: ignore[no-untyped-def]
+    """ruamel's safe dumper: the Python representer below chooses each scalar's style, libyaml emits."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.representer import RoundTripRepresenter
+    from ruamel.yaml.representer import SafeRepresenter
 
-    class Representer(RoundTripRepresenter):
+    class Representer(SafeRepresenter):
         pass
 
     def represent_str(self: Any, data: str) -> Any:
@@ -58,14 +59,13 @@ def _yaml():  # type: ignore[no-untyped-def]
         return self.represent_scalar("tag:yaml.org,2002:str", data)
 
     Representer.add_representer(str, represent_str)
-    Representer.add_representer(type(None), lambda self, _: self.represent_scalar("tag:yaml.org,2002:null", "null"))
 
-    yaml = YAML(typ="rt")
+    yaml = YAML(typ="safe", pure=False)
     yaml.Representer = Representer
     yaml.default_flow_style = False
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.sort_base_mapping_type_on_output = False  # keys keep the canonical order normalize gave them
     yaml.width = 4096
-    yaml.explicit_start = False
+    yaml.allow_unicode = True
     return yaml
 
 
@@ -80,13 +80,12 @@ def _block_safe(text: str) -> bool:
 
 def dump_yaml(objects: list[dict[str, Any]]) -> str:
     """A YAML stream, one document per object, separated by `---`."""
-    yaml = _yaml()
-    parts = []
-    for obj in objects:
-        buffer = io.StringIO()
-        yaml.dump(obj, buffer)
-        parts.append(buffer.getvalue())
-    return "---\n".join(parts)
+    if not objects:
+        return ""
+    buffer = io.StringIO()
+    _yaml().dump_all(objects, buffer)
+    text = buffer.getvalue()
+    return text[4:] if text.startswith("---\n") else text
 
 
 def dump_one(obj: dict[str, Any]) -> str:

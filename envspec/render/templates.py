@@ -67,8 +67,27 @@ def make_environment(project_templates: str | None) -> ImmutableSandboxedEnviron
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(),
     )
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates cached per user (keyed by source checksum): a cold render skips Jinja's compiler.
+
+    Output never depends on the cache; ENVSPEC_NO_CACHE=1 turns it off.
+    """
+    if os.environ.get("ENVSPEC_NO_CACHE"):
+        return None
+    from envspec import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "envspec", f"jinja-{__version__}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(folder)
 
 
 def _display(path: str | None, name: str) -> str:

@@ -11,36 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
-# Characters a YAML double-quoted scalar must not hold raw (YAML 1.2 c-printable, minus line-break
-# look-alikes that YAML 1.1 readers such as kubectl's treat as breaks).
-_ESCAPE_RANGES = (
-    (0x00, 0x08),
-    (0x0B, 0x0C),
-    (0x0E, 0x1F),
-    (0x7F, 0x9F),
-    (0x2028, 0x2029),
-    (0xD800, 0xDFFF),
-    (0xFEFF, 0xFEFF),
-    (0xFFFE, 0xFFFF),
-)
-
-
-def _needs_escape(code: int) -> bool:
-    return any(lo <= code <= hi for lo, hi in _ESCAPE_RANGES)
+# Characters a YAML double-quoted scalar must not hold raw (outside YAML 1.2's c-printable set), plus
+# line-break look-alikes (U+2028/2029, NEL) that YAML 1.1 readers such as kubectl's treat as breaks.
+_MUST_ESCAPE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
 def quote_string(text: str) -> str:
     """A YAML double-quoted scalar for `text` (JSON escapes plus YAML's \\u escapes for the rest)."""
     encoded = json.dumps(text, ensure_ascii=False)
-    if not any(_needs_escape(ord(ch)) for ch in encoded):
-        return encoded
-    out = []
-    for ch in encoded:
-        code = ord(ch)
-        out.append(f"\\u{code:04x}" if _needs_escape(code) else ch)
-    return "".join(out)
+    return _MUST_ESCAPE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
 
 
 class UnsafeValue(TypeError):

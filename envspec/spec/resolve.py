@@ -261,6 +261,9 @@ class Resolver:
             if not (isinstance(value, str) and "${" in value):
                 continue
             location = positions.lookup(("params", pname, "default"))
+            missing = [n for n in declared if n not in values]
+            if any(f"params.{n}" in value for n in missing):
+                continue  # the missing parameter is already reported
             try:
                 others = {k: v for k, v in values.items() if k != pname and not (isinstance(v, str) and "${" in v)}
                 resolved = substitute(value, lambda ref: mapping_scope("params", others)(ref.split(".")[1:]) if ref.startswith("params.") else _raise(ref))

@@ -1,0 +1,37 @@
+"""Shared fixtures: the repository's project, readable YAML snapshots, and the shared CRDs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_CRDS = REPO.parent / "shared" / "crds"
+
+
+class YamlSnapshot(SingleFileSnapshotExtension):
+    """One readable .yaml file per snapshot, so a pull request shows manifest changes as a plain diff."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "yaml"
+
+
+@pytest.fixture
+def yaml_snapshot(snapshot):  # type: ignore[no-untyped-def]
+    return snapshot.use_extension(YamlSnapshot)
+
+
+@pytest.fixture
+def repo_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from the repository root, as a user would (messages print paths relative to it)."""
+    monkeypatch.chdir(REPO)
+    return REPO
+
+
+@pytest.fixture
+def crd_dirs() -> list[Path]:
+    if not SHARED_CRDS.is_dir():
+        pytest.skip(f"upstream CRDs not available at {SHARED_CRDS} (they live only in ../shared, absent in a fresh clone)")
+    return sorted(p for p in SHARED_CRDS.iterdir() if p.is_dir())
