@@ -62,7 +62,7 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
     spec, name, instance = resolved.spec, resolved.name, resolved.instance
     problems = Problems()
-    rendered = render_units(build_units(spec, name, instance), project.templates_dir, problems)
+    rendered = render_units(build_units(spec, name, instance), project.templates_dir, problems, resolved.locate_path)
     problems.raise_if_errors()
 
     labels = base_labels(name, instance, spec.labels)

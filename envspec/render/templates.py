@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -52,6 +52,8 @@ def _finalize(value: Any) -> Markup:
     """
     if isinstance(value, Markup):
         return value
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming the missing value
     return Markup(to_yaml_flow(value))
 
 
@@ -126,7 +128,12 @@ def _template_line_for_output(source: str, rendered: str, out_line: int) -> int:
     return best
 
 
-def render_units(units: list[RenderUnit], project_templates: Path | None, problems: Problems) -> list[RenderedObject]:
+def render_units(
+    units: list[RenderUnit],
+    project_templates: Path | None,
+    problems: Problems,
+    locate: Callable[[tuple[str | int, ...]], Location | None] = lambda origin: None,
+) -> list[RenderedObject]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -137,7 +144,8 @@ def render_units(units: list[RenderUnit], project_templates: Path | None, proble
         try:
             template = env.get_template(unit.template)
         except jinja2.TemplateNotFound:
-            problems.error(f"template {unit.template!r} not found (looked in {_display(str(project_templates), '') or '-'} and envspec's templates)", None)
+            where = _display(str(project_templates), "") if project_templates else "-"
+            problems.error(f"template {unit.template!r} not found (looked in {where}/ and envspec's templates)", locate(unit.origin))
             continue
         except jinja2.TemplateSyntaxError as exc:
             location = Location(_display(exc.filename, unit.template), exc.lineno or 0)

@@ -112,6 +112,8 @@ class Interpolator:
         if path in self.done or not has_refs(value):
             return value
         if path in self.failed:
+            if not self.resolving:
+                return value  # already reported where it failed
             raise RefError(f"{_dotted(path)} could not be resolved")
         if path in self.resolving:
             cycle = " -> ".join(_dotted(p) for p in self.resolving[self.resolving.index(path):] + [path])
@@ -146,6 +148,12 @@ class Interpolator:
                     raise RefError(f"unknown reference ${{{name}}}")
                 key = int(part)
             elif not isinstance(node, dict) or part not in node:
+                if path and isinstance(node, dict):
+                    import difflib
+
+                    hint = difflib.get_close_matches(part, list(node), n=1)
+                    suffix = f"; did you mean {'.'.join([*map(str, path), hint[0]])!r}?" if hint else ""
+                    raise RefError(f"unknown reference ${{{name}}}{suffix}")
                 raise RefError(_unknown(name, self.data, list(self.scopes)))
             path = path + (key,)
             node = self._resolve_at(path)

@@ -357,7 +357,8 @@ class Environment(SpecModel):
             if name in order:
                 return
             if name in visiting:
-                raise ValueError("job cycle: " + " -> ".join([*visiting[visiting.index(name):], name]))
+                cycle = [*visiting[visiting.index(name):], name]
+                raise ValueError(f"jobs.{cycle[0]}.after: job cycle: " + " -> ".join(cycle))
             visiting.append(name)
             for dep in self.jobs[name].after if name in self.jobs else []:
                 visit(dep)

@@ -39,6 +39,9 @@ class ResolvedSpec:
     def locate(self, *path: str | int) -> Location | None:
         return self.positions.lookup(path)
 
+    def locate_path(self, path: tuple[str | int, ...]) -> Location | None:
+        return self.positions.lookup(path)
+
 
 def dotted(path: Sequence[str | int]) -> str:
     out = ""
@@ -161,6 +164,42 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return names
 
 
+_SHORT = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "string_pattern_mismatch": "must match {pattern}",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "too_short": "must have at least {min_length} item(s)",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a mapping",
+    "list_type": "must be a list",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "literal_error": "must be one of {expected}",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+}
+
+
+def _short_message(kind: str, ctx: dict[str, Any], default: str) -> str:
+    """Pydantic's messages, shortened to what a spec author needs: `must be >= 1`."""
+    template = _SHORT.get(kind)
+    if template is None:
+        return default
+    try:
+        return template.format(**{k: str(v) for k, v in ctx.items()})
+    except KeyError:
+        return default
+
+
 def validation_problems(
     exc: ValidationError, model: type[BaseModel], data: Any, positions: Positions, prefix: PathKey = ()
 ) -> list[Problem]:
@@ -179,6 +218,7 @@ def validation_problems(
         elif error["type"] == "missing":
             message = "required key is missing"
         else:
+            message = _short_message(error["type"], error.get("ctx") or {}, message)
             value = error.get("input")
             if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
                 message = f"{message} (got {value!r})"
