@@ -1,3 +1,208 @@
-"""Commands registered on `envspec` (placeholder; being written)."""
+"""apply, diff and destroy: the commands that touch a cluster.
+
+Each prints the target (context and API server) before anything else, then
+refuses if it is not the cluster the environment is bound to. Progress goes
+to stderr; stdout carries only results (the diff, the summary), so CI can
+capture them. `kubernetes` is imported inside the commands only.
+"""
 
 from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import click
+
+from envspec.cli import main
+from envspec.cli.common import collect_params, handle_errors, param_options, print_problems, root_option
+from envspec.errors import EXIT_CHANGES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from envspec.kube.client import Kube, KubeTarget
+
+
+def _info(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _compile(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...]) -> Any:
+    from envspec.pipeline import compile_environment
+
+    compiled = compile_environment(env, root=root, params=collect_params(pr, params), sets=sets)
+    print_problems(list(getattr(compiled, "warnings", []) or []))
+    return compiled
+
+
+def _connect(compiled: Any, kubeconfig: Path | None, context: str | None) -> tuple["KubeTarget", "Kube"]:
+    """Resolve and print the target first, then enforce the environment's cluster binding."""
+    from envspec.kube.client import Kube, check_binding, load_target
+
+    target, api_client = load_target(kubeconfig, context)
+    _info(target.describe())
+    try:
+        check_binding(compiled.plan.cluster, target, environment=compiled.name, explicit_context=context)
+    except Exception:
+        api_client.close()
+        raise
+    return target, Kube(api_client)
+
+
+def _confirm() -> Callable[[str], bool] | None:
+    """An interactive yes/no prompt, or None when there is no terminal to ask on."""
+    if not sys.stdin.isatty():
+        return None
+    return lambda question: click.confirm(question, default=False, err=True)
+
+
+def _dns_hook(compiled: Any, kube: "Kube") -> Callable[[], None] | None:
+    """Sync DigitalOcean DNS once routes are ready, if the environment declares DNS.
+
+    TODO(lead): switch to `envspec.cloud.dns.sync_dns_for_plan(...)` once it exists; until then
+    this uses `sync_dns` with the spec's `digitalocean.dns` block, as `envspec dns` does.
+    """
+    block = getattr(getattr(compiled, "spec", None), "digitalocean", None)
+    dns = getattr(block, "dns", None)
+    if dns is None:
+        return None
+
+    def sync() -> None:
+        try:
+            from envspec.cloud.dns import sync_dns_for_plan  # type: ignore[attr-defined]
+        except ImportError:
+            from envspec.cloud.dns import sync_dns
+
+            sync_dns(dns, owner=compiled.instance, api_client=kube.api_client, echo=_info)
+            return
+        sync_dns_for_plan(compiled.plan, api_client=kube.api_client, echo=_info)  # pragma: no cover
+
+    return sync
+
+
+def cluster_options(func: Any) -> Any:
+    func = click.option(
+        "--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+        help="Seconds to wait for readiness (whole command).",
+    )(func)
+    func = click.option("--context", default=None, help="Kube context (default: the current one; must match the spec).")(
+        func
+    )
+    func = click.option(
+        "--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).",
+    )(func)
+    return func
+
+
+@main.command()
+@click.argument("env")
+@root_option
+@param_options
+@cluster_options
+@click.option("--yes", "-y", is_flag=True, help="Don't ask for confirmation (production asks otherwise).")
+@click.option("--force-conflicts", is_flag=True, help="Take ownership of fields another field manager owns.")
+@click.option("--dangerous-prune", is_flag=True,
+              help="Allow pruning Namespaces, PVCs and CRDs, and more than half of the inventory.")
+@click.option("--skip-dns", is_flag=True, help="Don't sync DigitalOcean DNS after routes are ready.")
+@handle_errors
+def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
+          kubeconfig: Path | None, context: str | None, timeout: float, yes: bool, force_conflicts: bool,
+          dangerous_prune: bool, skip_dns: bool) -> None:
+    """Create or update ENV on its cluster (server-side apply), wait for it, prune what left the spec."""
+    from envspec.kube.apply import ApplyOptions, apply_plan
+    from envspec.kube.helm import HelmTarget
+    from envspec.kube.wait import WaitSettings
+
+    compiled = _compile(env, root, pr, params, sets)
+    target, kube = _connect(compiled, kubeconfig, context)
+    with kube:
+        options = ApplyOptions(
+            force_conflicts=force_conflicts,
+            dangerous_prune=dangerous_prune,
+            yes=yes,
+            confirm=_confirm(),
+            target_description=f"context {target.context} at {target.server}",
+            environ=dict(os.environ),
+            wait=WaitSettings(timeout=timeout),
+            helm=HelmTarget(kubeconfig=target.kubeconfig, context=target.context, timeout_seconds=int(timeout) or 300),
+            after_routes_ready=None if skip_dns else _dns_hook(compiled, kube),
+            report=_info,
+        )
+        result = apply_plan(kube, compiled.plan, options)
+    click.echo(
+        f"applied {compiled.plan.instance}: {len(result.created)} created, {len(result.updated)} updated, "
+        f"{len(result.replaced)} replaced, {len(result.unchanged)} unchanged, {len(result.pruned)} pruned"
+    )
+
+
+@main.command()
+@click.argument("env")
+@root_option
+@param_options
+@cluster_options
+@click.option("--against", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Compare with committed rendered output in DIR instead of the cluster.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the change set as JSON (for `envspec comment`).")
+@handle_errors
+def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
+         kubeconfig: Path | None, context: str | None, timeout: float, against: Path | None,
+         json_out: Path | None) -> None:
+    """Show what `apply` would change. Exit 0: no changes; 1: changes."""
+    compiled = _compile(env, root, pr, params, sets)
+    if against is not None:
+        from envspec.kube.diff import diff_against
+
+        changes = diff_against(compiled.plan, against)
+    else:
+        from envspec.kube.diff import diff_live
+
+        _, kube = _connect(compiled, kubeconfig, context)
+        with kube:
+            changes = diff_live(kube, compiled.plan, environ=dict(os.environ))
+    if json_out is not None:
+        json_out.write_text(changes.to_json())
+    click.echo(changes.diff, nl=False)
+    _info(f"{compiled.plan.instance}: {changes.summary()}")
+    if changes.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+@main.command()
+@click.argument("env")
+@root_option
+@param_options
+@cluster_options
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Don't ask for confirmation (production asks otherwise).")
+@click.option("--grace-period", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds a namespace may stay Terminating before it is force-finalized.")
+@handle_errors
+def destroy(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
+            kubeconfig: Path | None, context: str | None, timeout: float, dry_run: bool, yes: bool,
+            grace_period: float) -> None:
+    """Delete ENV's objects and namespace, drop its database, and verify nothing is left."""
+    from envspec.kube.destroy import DestroyOptions, destroy_instance
+    from envspec.kube.preflight import confirm_if_needed
+    from envspec.kube.wait import WaitSettings
+
+    compiled = _compile(env, root, pr, params, sets)
+    target, kube = _connect(compiled, kubeconfig, context)
+    with kube:
+        if not dry_run:
+            confirm_if_needed(compiled.plan, yes=yes, confirm=_confirm(),
+                              target=f"context {target.context} at {target.server}", action="Destroy")
+        options = DestroyOptions(dry_run=dry_run, grace_seconds=grace_period,
+                                 wait=WaitSettings(timeout=timeout), report=_info)
+        result = destroy_instance(kube, compiled.plan, options)
+    if result.nothing:
+        click.echo(f"nothing to destroy for {compiled.plan.instance}")
+    elif dry_run:
+        click.echo(f"dry run: nothing deleted for {compiled.plan.instance}")
+    else:
+        dropped = f", dropped database {result.database_dropped}" if result.database_dropped else ""
+        click.echo(
+            f"destroyed {compiled.plan.instance}: {len(result.deleted)} objects, "
+            f"{len(result.namespaces)} namespaces{dropped}"
+        )

@@ -1,0 +1,224 @@
+"""`envspec diff`: what an apply would change, as a reviewer wants to read it.
+
+A raw diff of live objects drowns in status, managedFields and server
+defaults. Like `kubectl diff --server-side`, envspec asks the API server what
+the object would become (a dry-run apply), then shows only the fields envspec
+manages: those it sets now plus those it set before (so removals show). Secret
+values are never shown, only whether each key changed.
+
+The result is a `ChangeSet` (created / changed / pruned ids and the unified
+diff text) that round-trips through JSON, so CI can hand it to
+`envspec comment` in a later step. `diff_against` compares with committed
+rendered output instead, without a cluster.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from envspec.errors import SpecError
+from envspec.kube.apply import desired_objects
+from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
+from envspec.kube.objects import group_kind, identity, name_of, namespace_of, object_id, project
+from envspec.kube.plan import DeployPlan
+from envspec.kube.secrets import Redactor, build_secrets
+from envspec.kube.ssa import ImmutableFieldError, apply_object, needs_apply, owned_paths
+
+if TYPE_CHECKING:  # pragma: no cover
+    from envspec.kube.client import Kube
+
+MASK_CHANGED = "<masked: changed>"
+MASK_UNCHANGED = "<masked: unchanged>"
+MASK_BEFORE = "<masked>"  # the old side of a changed value, so the diff line is visible
+
+
+@dataclass
+class ChangeSet:
+    created: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    diff: str = ""
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.created or self.changed or self.pruned)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ChangeSet":
+        data = json.loads(text)
+        return cls(
+            created=list(data.get("created", [])),
+            changed=list(data.get("changed", [])),
+            pruned=list(data.get("pruned", [])),
+            diff=str(data.get("diff", "")),
+        )
+
+    def summary(self) -> str:
+        return f"{len(self.created)} to create, {len(self.changed)} to change, {len(self.pruned)} to prune"
+
+
+# --- rendering one object's difference ----------------------------------------------------
+
+
+def _dump(obj: Any) -> list[str]:
+    import yaml
+
+    if obj is None:
+        return []
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=120).splitlines(keepends=True)
+
+
+def mask_secrets(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Replace Secret values on both sides by whether they changed; never the values themselves."""
+    kind = (after or before or {}).get("kind")
+    if kind != "Secret":
+        return before, after
+    before = json.loads(json.dumps(before)) if before is not None else None
+    after = json.loads(json.dumps(after)) if after is not None else None
+    for section in ("data", "stringData"):
+        old = (before or {}).get(section) or {}
+        new = (after or {}).get(section) or {}
+        for key in set(old) | set(new):
+            same = key in old and key in new and old[key] == new[key]
+            if key in old:
+                before[section][key] = MASK_UNCHANGED if same else MASK_BEFORE  # type: ignore[index]
+            if key in new:
+                after[section][key] = MASK_UNCHANGED if same else MASK_CHANGED  # type: ignore[index]
+    return before, after
+
+
+def unified(oid: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    before, after = mask_secrets(before, after)
+    lines = difflib.unified_diff(
+        _dump(before),
+        _dump(after),
+        fromfile="/dev/null" if before is None else f"live/{oid}",
+        tofile="/dev/null" if after is None else f"envspec/{oid}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _owned_view(live: dict[str, Any]) -> dict[str, Any]:
+    """A skeleton of `live` holding only the fields envspec's apply owns (to show removals)."""
+    view: dict[str, Any] = {}
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") != "envspec" or entry.get("operation") != "Apply":
+            continue
+        for path in owned_paths(entry.get("fieldsV1") or {}):
+            node, src = view, live
+            for i, part in enumerate(path):
+                if not isinstance(src, dict) or part not in src:
+                    break
+                src = src[part]
+                if i == len(path) - 1:
+                    node[part] = src
+                else:
+                    node = node.setdefault(part, {})
+    return view
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- against the live cluster -------------------------------------------------------------
+
+
+def diff_live(kube: "Kube", plan: DeployPlan, *, environ: Mapping[str, str]) -> ChangeSet:
+    redactor = Redactor()
+    secrets, _ = build_secrets(plan, environ, redactor)
+    ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
+    desired = desired_objects(plan, secrets, ref.id)
+    current = read_inventory(kube, ref).widen(desired)
+    members = list_members(kube, current, extra_kinds={group_kind(o): o["apiVersion"] for o in desired})
+    live_index = {identity(o): o for items in members.values() for o in items}
+    changes = ChangeSet()
+    texts: list[str] = []
+    for obj in desired:
+        oid = object_id(obj)
+        live = live_index.get(identity(obj))
+        if live is None and kube.is_served(obj["apiVersion"], obj["kind"]):
+            live = kube.get(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj))
+        if live is None:
+            changes.created.append(oid)
+            texts.append(unified(oid, None, obj))
+            continue
+        if not needs_apply(obj, live):
+            continue
+        template = _merge(_owned_view(live), obj)
+        before = project(live, template)
+        try:
+            after = project(apply_object(kube, obj, force=True, dry_run=True), template)
+        except ImmutableFieldError:
+            changes.changed.append(oid)
+            texts.append(f"# {oid}: immutable fields changed; apply will delete and recreate it\n")
+            texts.append(unified(oid, before, project(obj, template)))
+            continue
+        if before != after:
+            changes.changed.append(oid)
+            texts.append(unified(oid, before, after))
+    prune = plan_prune(members, desired, set_id=ref.id, instance=plan.instance, dangerous=True)
+    for live in prune.delete:
+        oid = object_id(live)
+        changes.pruned.append(oid)
+        texts.append(f"--- live/{oid}\n+++ /dev/null\n# pruned: {oid} left the spec\n")
+    changes.diff = redactor.scrub("".join(texts))
+    return changes
+
+
+# --- against committed rendered output ----------------------------------------------------
+
+
+def load_rendered(directory: Path) -> list[dict[str, Any]]:
+    import yaml
+
+    if not directory.is_dir():
+        raise SpecError(f"--against {directory}: not a directory")
+    objects: list[dict[str, Any]] = []
+    for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml", ".json")):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind", "").endswith("List") and "items" in doc:
+                objects.extend(i for i in doc["items"] if isinstance(i, dict))
+            elif isinstance(doc, dict) and doc.get("kind"):
+                objects.append(doc)
+    return objects
+
+
+def diff_against(plan: DeployPlan, directory: Path, objects: Iterable[dict[str, Any]] | None = None) -> ChangeSet:
+    """Compare the render with files in `directory` (no cluster, no secret values needed)."""
+    committed = {identity(o): o for o in load_rendered(directory)}
+    desired = list(plan.objects if objects is None else objects)
+    changes = ChangeSet()
+    texts: list[str] = []
+    for obj in desired:
+        oid = object_id(obj)
+        old = committed.pop(identity(obj), None)
+        if old is None:
+            changes.created.append(oid)
+            texts.append(unified(oid, None, obj))
+        elif old != obj:
+            changes.changed.append(oid)
+            texts.append(unified(oid, old, obj))
+    for old in committed.values():
+        oid = object_id(old)
+        changes.pruned.append(oid)
+        texts.append(unified(oid, old, None))
+    changes.diff = "".join(texts)
+    return changes

@@ -1,0 +1,127 @@
+"""Small, dependency-free helpers on plain object dicts.
+
+Apply, diff, prune and destroy all need to name an object the same way
+(`Kind/namespace/name`, the id the PR comment shows), to compare what envspec
+wants with what the cluster has, and to know which pod specs an object holds.
+Keeping these here avoids each module growing its own slightly different copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterator
+
+# Kinds whose namespaced-ness we know without discovery (used for ids of objects
+# that have no namespace set, and for cluster-wide lookups).
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ClusterIssuer",
+        "GatewayClass",
+        "PriorityClass",
+        "StorageClass",
+        "PersistentVolume",
+        "IngressClass",
+    }
+)
+
+POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
+
+
+def api_group(api_version: str) -> str:
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+def group_kind(obj_or_api_version: dict[str, Any] | str, kind: str | None = None) -> str:
+    """`Kind.group` as ApplySet annotations spell it (`Kind` for the core group)."""
+    if isinstance(obj_or_api_version, dict):
+        api_version, kind = obj_or_api_version["apiVersion"], obj_or_api_version["kind"]
+    else:
+        api_version = obj_or_api_version
+    group = api_group(api_version)
+    return f"{kind}.{group}" if group else str(kind)
+
+
+def name_of(obj: dict[str, Any]) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))
+
+
+def namespace_of(obj: dict[str, Any]) -> str | None:
+    ns = obj.get("metadata", {}).get("namespace")
+    return str(ns) if ns else None
+
+
+def object_id(obj: dict[str, Any]) -> str:
+    """`Kind/namespace/name`, or `Kind/name` for cluster-scoped objects."""
+    ns = namespace_of(obj)
+    return f"{obj['kind']}/{ns}/{name_of(obj)}" if ns else f"{obj['kind']}/{name_of(obj)}"
+
+
+def identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A key that tells objects apart across API versions of the same group."""
+    return (api_group(obj["apiVersion"]), obj["kind"], namespace_of(obj) or "", name_of(obj))
+
+
+def is_subset(desired: Any, live: Any) -> bool:
+    """True when every field in `desired` has the same value in `live`.
+
+    Extra fields in `live` (server defaults, other managers' fields, status)
+    are fine. Lists must have the same length and match element by element,
+    which is how server-side apply treats most lists envspec sets.
+    """
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return False
+        return all(key in live and is_subset(value, live[key]) for key, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list) or len(desired) != len(live):
+            return False
+        return all(is_subset(d, v) for d, v in zip(desired, live))
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live
+    if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
+        return desired == live
+    return desired == live
+
+
+def project(live: Any, desired: Any) -> Any:
+    """The part of `live` that `desired` speaks about (same keys, same list positions)."""
+    if isinstance(desired, dict) and isinstance(live, dict):
+        return {key: project(live[key], value) for key, value in desired.items() if key in live}
+    if isinstance(desired, list) and isinstance(live, list):
+        out = [project(v, d) for d, v in zip(desired, live)]
+        out.extend(live[len(desired) :])  # extra live items are a real difference; keep them visible
+        return out
+    return live
+
+
+def spec_hash(obj: dict[str, Any]) -> str:
+    """A stable hash of an object's spec, used to recognise a Job that already ran."""
+    payload = json.dumps(obj.get("spec", {}), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    kind = obj.get("kind")
+    spec = obj.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind in POD_TEMPLATE_KINDS:
+        return (spec.get("template") or {}).get("spec")
+    if kind == "CronJob":
+        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
+    return None
+
+
+def containers_of(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind of list, container) for every container and init container in the object."""
+    pod_spec = pod_spec_of(obj)
+    if not pod_spec:
+        return
+    for field_name in ("initContainers", "containers", "ephemeralContainers"):
+        for container in pod_spec.get(field_name) or []:
+            yield field_name, container
