@@ -1,0 +1,187 @@
+"""A very small GitHub REST client on urllib.
+
+envspec asks GitHub two questions: is this PR still open, and at which head
+commit (the deploy guard); and which PRs are closed (preview garbage
+collection). That does not justify a dependency, so this is urllib with the
+three things GitHub needs: a bearer token, the API version header, and
+pagination through the `Link` header. The token is sent and never shown: it is
+not part of any message, repr or exception.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from envspec.errors import OperationError, SpecError
+
+DEFAULT_API_URL = "https://api.github.com"
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class GitHubError(OperationError):
+    """A GitHub API call failed; carries the HTTP status (0 when the server was not reached)."""
+
+    def __init__(self, message: str, *, status: int = 0):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    state: str  # "open" or "closed"
+    head_sha: str
+    merged: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "open"
+
+
+@dataclass
+class GitHubClient:
+    """Calls api.github.com (or `GITHUB_API_URL`, e.g. GitHub Enterprise or a test fake)."""
+
+    base_url: str = DEFAULT_API_URL
+    token: str | None = field(default=None, repr=False)
+    timeout: float = 15.0
+    per_page: int = 100
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, timeout: float = 15.0) -> "GitHubClient":
+        env = os.environ if environ is None else environ
+        base = env.get("GITHUB_API_URL") or DEFAULT_API_URL
+        return cls(base_url=base.rstrip("/"), token=env.get("GITHUB_TOKEN") or None, timeout=timeout)
+
+    def get_json(self, path_or_url: str, params: Mapping[str, str | int] | None = None) -> Any:
+        data, _ = self._get(self._url(path_or_url, params))
+        return data
+
+    def paginate(self, path: str, params: Mapping[str, str | int] | None = None, *, max_pages: int = 1000) -> Iterator[Any]:
+        """Yield the items of a list endpoint, following `Link: <...>; rel="next"` until the end."""
+        query = {"per_page": self.per_page, **(params or {})}
+        url: str | None = self._url(path, query)
+        pages = 0
+        while url is not None and pages < max_pages:
+            data, headers = self._get(url)
+            pages += 1
+            if not isinstance(data, list):
+                raise GitHubError(f"GitHub API GET {_path_of(url)}: expected a list, got {type(data).__name__}")
+            yield from data
+            url = next_link(headers.get("Link"))
+
+    def pull_request(self, repo: str, number: int) -> PullRequest:
+        data = self.get_json(f"/repos/{check_repo(repo)}/pulls/{int(number)}")
+        return _pull(data)
+
+    def closed_pull_numbers(self, repo: str) -> set[int]:
+        """Every closed PR number of `repo` (one request per 100 PRs)."""
+        return {
+            _pull(item).number
+            for item in self.paginate(f"/repos/{check_repo(repo)}/pulls", {"state": "closed", "sort": "created"})
+        }
+
+    def _url(self, path_or_url: str, params: Mapping[str, str | int] | None) -> str:
+        url = path_or_url if "://" in path_or_url else f"{self.base_url.rstrip('/')}/{path_or_url.lstrip('/')}"
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        return url
+
+    def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        data, _ = self._send("POST", self._url(path, None), body)
+        return data
+
+    def patch_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        data, _ = self._send("PATCH", self._url(path, None), body)
+        return data
+
+    def _get(self, url: str) -> tuple[Any, Mapping[str, str]]:
+        return self._send("GET", url, None)
+
+    def _send(self, method: str, url: str, body: Mapping[str, Any] | None) -> tuple[Any, Mapping[str, str]]:
+        payload = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=payload, method=method)
+        request.add_header("Accept", "application/vnd.github+json")
+        request.add_header("X-GitHub-Api-Version", "2022-11-28")
+        request.add_header("User-Agent", "envspec")
+        if payload is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        path = _path_of(url)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+                headers = {k: v for k, v in response.headers.items()}
+        except urllib.error.HTTPError as exc:
+            raise GitHubError(
+                f"GitHub API {method} {path} failed: {exc.code} {_error_message(exc)}", status=exc.code
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise GitHubError(f"GitHub API {method} {path} failed: cannot reach {self.base_url}: {reason}") from None
+        try:
+            return json.loads(raw or b"null"), headers
+        except ValueError:
+            raise GitHubError(f"GitHub API {method} {path} returned a body that is not JSON") from None
+
+
+def next_link(header: str | None) -> str | None:
+    """The `rel="next"` URL of a Link header, if any."""
+    if not header:
+        return None
+    for part in header.split(","):
+        match = _LINK_NEXT.search(part)
+        if match:
+            return match.group(1)
+    return None
+
+
+def check_repo(repo: str) -> str:
+    if not _REPO.match(repo or ""):
+        raise SpecError(f"repository must look like owner/name, got {repo!r}")
+    return repo
+
+
+def resolve_repo(repo: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """--repo, else GITHUB_REPOSITORY (set in every Actions run)."""
+    env = os.environ if environ is None else environ
+    value = repo or env.get("GITHUB_REPOSITORY")
+    if not value:
+        raise SpecError("no repository: pass --repo owner/name or set GITHUB_REPOSITORY")
+    return check_repo(value)
+
+
+def _pull(data: Any) -> PullRequest:
+    try:
+        return PullRequest(
+            number=int(data["number"]),
+            state=str(data["state"]),
+            head_sha=str((data.get("head") or {}).get("sha", "")),
+            merged=bool(data.get("merged") or data.get("merged_at")),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise GitHubError("GitHub API returned a pull request without number/state") from None
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        data = json.loads(exc.read() or b"{}")
+        message = data.get("message") if isinstance(data, dict) else None
+    except (ValueError, OSError):
+        message = None
+    return str(message or exc.reason or "error")
+
+
+def _path_of(url: str) -> str:
+    """The path and query of a URL: enough to say which call failed, without the host."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")

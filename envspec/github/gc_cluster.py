@@ -1,0 +1,112 @@
+"""Where `envspec gc` meets the cluster, the compiler and GitHub.
+
+`envspec.github.gc` decides; this module supplies its inputs (instances from
+the ApplySet parents, closed PRs from a file or GitHub) and its one action
+(destroy one instance through the destroy engine, with the plan compiled for
+that PR, so gc drops the database exactly as `cleanup.yml` would).
+Imported inside the `gc` command only: it pulls in the kubernetes client.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+from envspec.errors import SpecError
+from envspec.github.gc import PREVIEW_ENVIRONMENT, ClosedLookup, PreviewInstance, parse_closed_prs
+from envspec.kube.client import Kube, KubeTarget, connect
+
+if TYPE_CHECKING:  # pragma: no cover
+    from envspec.kube.plan import DeployPlan
+
+# Any PR number the spec accepts: preview-pr's cluster binding does not depend on it.
+_PROBE_PR = "1"
+
+
+def closed_lookup(closed_prs: IO[str] | None, repo: str | None) -> ClosedLookup | None:
+    """From --closed-prs (file or stdin), else GitHub when GITHUB_TOKEN is set, else None."""
+    if closed_prs is not None:
+        source = "<stdin>" if getattr(closed_prs, "name", "-") in ("-", "<stdin>") else str(closed_prs.name)
+        numbers = parse_closed_prs(closed_prs.read(), source)
+        return numbers.__contains__
+    if not os.environ.get("GITHUB_TOKEN"):
+        return None
+    from envspec.github.api import GitHubClient, resolve_repo
+
+    client = GitHubClient.from_env()
+    owner_repo = resolve_repo(repo)
+
+    def is_closed(number: int) -> bool:
+        return not client.pull_request(owner_repo, number).is_open
+
+    return is_closed
+
+
+def connect_previews(*, root: Path | None, kubeconfig: Path | None, context: str | None) -> tuple[KubeTarget, Kube]:
+    """Connect to the cluster preview-pr is bound to, refusing any other."""
+    from envspec.pipeline import compile_environment
+
+    plan = compile_environment(PREVIEW_ENVIRONMENT, root=root, params=[f"pr={_PROBE_PR}"]).plan
+    return connect(kubeconfig, context, binding=plan.cluster, environment=PREVIEW_ENVIRONMENT)
+
+
+def find_previews(kube: Kube) -> list[PreviewInstance]:
+    """preview-pr instances recorded by ApplySet parents (the destroy engine's `list_instances`)."""
+    from envspec.kube.destroy import list_instances
+
+    return [_to_preview(info) for info in list_instances(kube, PREVIEW_ENVIRONMENT)]
+
+
+def _to_preview(info: Any) -> PreviewInstance:
+    created = getattr(info, "created", None)
+    if isinstance(created, str):
+        created = _parse_time(created)
+    return PreviewInstance(instance=str(info.instance), environment=str(info.environment or ""), created=created)
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def compiled_plan(root: Path | None) -> Callable[[int], "DeployPlan"]:
+    """The preview-pr plan for a PR number, compiled from the project (what `envspec destroy` would use)."""
+    from envspec.pipeline import compile_environment
+
+    def plan_for(pr: int) -> "DeployPlan":
+        return compile_environment(PREVIEW_ENVIRONMENT, root=root, params=[f"pr={pr}"]).plan
+
+    return plan_for
+
+
+def destroyer(
+    kube: Kube,
+    plan_for: Callable[[int], "DeployPlan"],
+    *,
+    timeout: float,
+    report: Callable[[str], None] = lambda line: None,
+    interval: float = 2.0,
+    grace_seconds: float = 30.0,
+) -> Callable[[PreviewInstance], None]:
+    """A function that destroys one preview instance; raises on failure (gc reports and goes on)."""
+    from envspec.kube.destroy import DestroyOptions, destroy_instance
+    from envspec.kube.wait import WaitSettings
+
+    def destroy(item: PreviewInstance) -> None:
+        if item.pr is None:  # decide() never selects these; refuse anyway
+            raise SpecError(f"{item.instance}: not a preview-pr instance")
+        plan = plan_for(item.pr)
+        if plan.instance != item.instance:
+            raise SpecError(f"the preview-pr plan for PR {item.pr} is instance {plan.instance}, not {item.instance}")
+        options = DestroyOptions(
+            grace_seconds=grace_seconds,
+            wait=WaitSettings(timeout=timeout, interval=interval),
+            report=report,
+        )
+        destroy_instance(kube, plan, options)
+
+    return destroy

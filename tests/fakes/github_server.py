@@ -1,0 +1,209 @@
+"""A fake GitHub REST API for tests: pull requests and their comments.
+
+Serves what envspec's urllib client calls, over real HTTP on 127.0.0.1:
+- ``GET /repos/{owner}/{repo}/pulls?state=open|closed|all&per_page=N&page=P``
+  with a ``Link`` header (``rel="next"``/``rel="last"``, absolute URLs, like GitHub);
+- ``GET /repos/{owner}/{repo}/pulls/{number}`` (404 ``{"message": "Not Found"}`` when absent);
+- ``GET|POST /repos/{owner}/{repo}/issues/{number}/comments`` (GET paginated like the pulls list)
+  and ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``.
+
+It checks ``Authorization: Bearer <token>`` when a token is configured (401
+``Bad credentials``), records every request, and fails the next N matching
+requests on demand. It does not fake anything else of GitHub.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import pytest
+
+_PULLS = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls$")
+_PULL = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)$")
+_COMMENTS = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")
+_COMMENT = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    authorization: str | None
+    body: Any = None
+
+
+@dataclass
+class _Fault:
+    path_regex: str
+    status: int
+    times: int
+    message: str
+
+
+@dataclass
+class FakeGitHub:
+    token: str | None = "test-token"
+    pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> {id, repo, issue, body}
+    _faults: list[_Fault] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add_pull(self, repo: str, number: int, *, state: str = "open", head_sha: str | None = None, merged: bool = False) -> None:
+        sha = head_sha or f"{number:040x}"
+        self.pulls[(repo, number)] = {
+            "number": number,
+            "state": state,
+            "title": f"PR {number}",
+            "head": {"sha": sha, "ref": f"branch-{number}"},
+            "merged_at": "2026-01-01T00:00:00Z" if merged else None,
+        }
+
+    def add_fault(self, *, path_regex: str = ".*", status: int = 500, times: int = 1, message: str = "Server Error") -> None:
+        self._faults.append(_Fault(path_regex, status, times, message))
+
+    def add_comment(self, repo: str, issue: int, body: str) -> int:
+        comment_id = 1000 + len(self.comments)
+        self.comments[comment_id] = {"id": comment_id, "repo": repo, "issue": issue, "body": body}
+        return comment_id
+
+    def comments_on(self, repo: str, issue: int) -> list[str]:
+        return [c["body"] for _, c in sorted(self.comments.items()) if c["repo"] == repo and c["issue"] == issue]
+
+    def count(self, path_contains: str = "", method: str | None = None) -> int:
+        return sum(1 for r in self.requests if path_contains in r.path and method in (None, r.method))
+
+    def start(self) -> "FakeGitHub":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                fake._handle(self, "POST")
+
+            def do_PATCH(self) -> None:  # noqa: N802
+                fake._handle(self, "PATCH")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FakeGitHub":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- request handling -------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urllib.parse.urlsplit(h.path)
+        query = urllib.parse.parse_qs(parts.query)
+        auth = h.headers.get("Authorization")
+        length = int(h.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(h.rfile.read(length)) if length else None
+        except ValueError:
+            return self._send(h, 400, {"message": "Problems parsing JSON"})
+        self.requests.append(Request(method, parts.path, query, auth, body))
+        for fault in self._faults:
+            if fault.times > 0 and re.search(fault.path_regex, parts.path):
+                fault.times -= 1
+                return self._send(h, fault.status, {"message": fault.message})
+        if self.token is not None and auth != f"Bearer {self.token}":
+            return self._send(h, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+        if method != "GET":
+            return self._write(h, method, parts.path, body)
+        if match := _COMMENTS.match(parts.path):
+            repo, issue = f"{match.group(1)}/{match.group(2)}", int(match.group(3))
+            items = [{"id": c["id"], "body": c["body"]} for _, c in sorted(self.comments.items())
+                     if c["repo"] == repo and c["issue"] == issue]
+            return self._paged(h, items, parts.path, query)
+        if match := _PULL.match(parts.path):
+            repo, number = f"{match.group(1)}/{match.group(2)}", int(match.group(3))
+            pull = self.pulls.get((repo, number))
+            if pull is None:
+                return self._send(h, 404, {"message": "Not Found"})
+            return self._send(h, 200, pull)
+        if match := _PULLS.match(parts.path):
+            return self._list(h, f"{match.group(1)}/{match.group(2)}", parts.path, query)
+        return self._send(h, 404, {"message": "Not Found"})
+
+    def _write(self, h: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("body"), str):
+            return self._send(h, 422, {"message": "Invalid request: body is required"})
+        if method == "POST" and (match := _COMMENTS.match(path)):
+            comment_id = self.add_comment(f"{match.group(1)}/{match.group(2)}", int(match.group(3)), body["body"])
+            return self._send(h, 201, {"id": comment_id, "body": body["body"]})
+        if method == "PATCH" and (match := _COMMENT.match(path)):
+            comment = self.comments.get(int(match.group(3)))
+            if comment is None or comment["repo"] != f"{match.group(1)}/{match.group(2)}":
+                return self._send(h, 404, {"message": "Not Found"})
+            comment["body"] = body["body"]
+            return self._send(h, 200, {"id": comment["id"], "body": comment["body"]})
+        return self._send(h, 404, {"message": "Not Found"})
+
+    def _list(self, h: BaseHTTPRequestHandler, repo: str, path: str, query: dict[str, list[str]]) -> None:
+        state = query.get("state", ["open"])[0]
+        items = [p for (r, _), p in sorted(self.pulls.items(), key=lambda kv: kv[0][1]) if r == repo]
+        if state != "all":
+            items = [p for p in items if p["state"] == state]
+        self._paged(h, items, path, query)
+
+    def _paged(self, h: BaseHTTPRequestHandler, items: list[Any], path: str, query: dict[str, list[str]]) -> None:
+        per_page = min(100, int(query.get("per_page", ["30"])[0]))
+        page = int(query.get("page", ["1"])[0])
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        links = []
+        base = {k: v[0] for k, v in query.items() if k != "page"}
+        if page < last:
+            links.append(f'<{self.url}{path}?{urllib.parse.urlencode({**base, "page": page + 1})}>; rel="next"')
+            links.append(f'<{self.url}{path}?{urllib.parse.urlencode({**base, "page": last})}>; rel="last"')
+        headers = {"Link": ", ".join(links)} if links else {}
+        self._send(h, 200, chunk, headers)
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        h.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            h.send_header(key, value)
+        h.end_headers()
+        h.wfile.write(data)
+
+
+@pytest.fixture
+def fake_github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """A started fake, with GITHUB_API_URL, GITHUB_TOKEN and GITHUB_REPOSITORY pointing at it."""
+    with FakeGitHub() as fake:
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        monkeypatch.setenv("GITHUB_TOKEN", fake.token or "")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "aphiria/aphiria.com")
+        yield fake
