@@ -124,6 +124,7 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
         protected_namespaces=list(spec.protectedNamespaces),
         requires_confirmation=spec.cluster.confirm,
         requires_pinned_images=spec.requirePinnedImages,
+        app_images=sorted({app.image for app in spec.apps.values() if app.pinImage}),
         database_drop=drop,
         outputs={k: v if isinstance(v, str) else str(v) for k, v in spec.outputs.items()},
         applyset_namespace=spec.namespace.name,

@@ -12,23 +12,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from envspec.cli import main
-from envspec.cli.common import collect_params, handle_errors, param_options, root_option
+from envspec.cli.common import handle_errors, param_options, root_option
+from envspec.cli.target import compile_for_cli as _compile
+from envspec.cli.target import connect_target, kube_options
+from envspec.cli.target import info as _info
 from envspec.errors import SpecError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from envspec.spec.cloud import DigitalOcean
-
-
-def _info(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _compile(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...]) -> Any:
-    from envspec.pipeline import compile_environment
-
-    return compile_environment(env, root=root, params=collect_params(pr, params), sets=sets)
 
 
 def _digitalocean(compiled: Any, part: str) -> DigitalOcean:
@@ -40,25 +33,6 @@ def _digitalocean(compiled: Any, part: str) -> DigitalOcean:
     return block
 
 
-def _cluster_api(
-    compiled: Any, block: DigitalOcean, kubeconfig: Path | None, context: str | None, from_do: bool
-) -> ApiClient:
-    """A client for the environment's own cluster, refusing any other (see envspec.kube.client)."""
-    from envspec.kube.client import check_binding, load_target
-
-    if from_do:
-        if block.cluster is None:
-            raise SpecError(f"--kubeconfig-from-do needs digitalocean.cluster in environment {compiled.name}")
-        from envspec.cloud.kubeconfig import fetch_kubeconfig
-
-        kubeconfig, fetched_context = fetch_kubeconfig(block.cluster.name, None)
-        context = context or fetched_context
-    target, api_client = load_target(kubeconfig, context)
-    _info(target.describe())
-    check_binding(compiled.plan.cluster, target, environment=compiled.name, explicit_context=context)
-    return api_client
-
-
 @main.command("dns")
 @click.argument("env")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
@@ -67,10 +41,7 @@ def _cluster_api(
               help="Seconds to wait for the target Service's load balancer address.")
 @click.option("--poll-interval", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Seconds between checks of the target Service.")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Kubeconfig for reading the target Service (default: $KUBECONFIG or ~/.kube/config).")
-@click.option("--context", default=None, help="Kube context (default: the current one; must match the spec).")
-@click.option("--kubeconfig-from-do", is_flag=True, help="Fetch a fresh kubeconfig for the environment's cluster.")
+@kube_options
 @root_option
 @param_options
 @handle_errors
@@ -96,7 +67,7 @@ def dns_command(
     assert block.dns is not None
     api_client = None
     if block.dns.target.service is not None:
-        api_client = _cluster_api(compiled, block, kubeconfig, context, kubeconfig_from_do)
+        _, api_client = connect_target(compiled, kubeconfig, context, from_do=kubeconfig_from_do)
     sync_dns(
         block.dns,
         owner=compiled.instance,

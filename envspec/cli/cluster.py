@@ -16,36 +16,20 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from envspec.cli import main
-from envspec.cli.common import collect_params, handle_errors, param_options, print_problems, root_option
+from envspec.cli.common import handle_errors, param_options, root_option
+from envspec.cli.target import compile_for_cli as _compile
+from envspec.cli.target import connect_target, kube_options
+from envspec.cli.target import info as _info
 from envspec.errors import EXIT_CHANGES
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube, KubeTarget
 
 
-def _info(message: str) -> None:
-    click.echo(message, err=True)
+def _connect(compiled: Any, kubeconfig: Path | None, context: str | None, from_do: bool) -> tuple["KubeTarget", "Kube"]:
+    from envspec.kube.client import Kube
 
-
-def _compile(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...]) -> Any:
-    from envspec.pipeline import compile_environment
-
-    compiled = compile_environment(env, root=root, params=collect_params(pr, params), sets=sets)
-    print_problems(list(getattr(compiled, "warnings", []) or []))
-    return compiled
-
-
-def _connect(compiled: Any, kubeconfig: Path | None, context: str | None) -> tuple["KubeTarget", "Kube"]:
-    """Resolve and print the target first, then enforce the environment's cluster binding."""
-    from envspec.kube.client import Kube, check_binding, load_target
-
-    target, api_client = load_target(kubeconfig, context)
-    _info(target.describe())
-    try:
-        check_binding(compiled.plan.cluster, target, environment=compiled.name, explicit_context=context)
-    except Exception:
-        api_client.close()
-        raise
+    target, api_client = connect_target(compiled, kubeconfig, context, from_do=from_do)
     return target, Kube(api_client)
 
 
@@ -57,25 +41,15 @@ def _confirm() -> Callable[[str], bool] | None:
 
 
 def _dns_hook(compiled: Any, kube: "Kube") -> Callable[[], None] | None:
-    """Sync DigitalOcean DNS once routes are ready, if the environment declares DNS.
-
-    TODO(lead): switch to `envspec.cloud.dns.sync_dns_for_plan(...)` once it exists; until then
-    this uses `sync_dns` with the spec's `digitalocean.dns` block, as `envspec dns` does.
-    """
-    block = getattr(getattr(compiled, "spec", None), "digitalocean", None)
-    dns = getattr(block, "dns", None)
-    if dns is None:
+    """Sync DigitalOcean DNS once routes are ready, when the environment declares records."""
+    block = compiled.spec.digitalocean
+    if block is None or block.dns is None:
         return None
 
     def sync() -> None:
-        try:
-            from envspec.cloud.dns import sync_dns_for_plan  # type: ignore[attr-defined]
-        except ImportError:
-            from envspec.cloud.dns import sync_dns
+        from envspec.cloud.dns import sync_declared_dns
 
-            sync_dns(dns, owner=compiled.instance, api_client=kube.api_client, echo=_info)
-            return
-        sync_dns_for_plan(compiled.plan, api_client=kube.api_client, echo=_info)  # pragma: no cover
+        sync_declared_dns(compiled, kube.api_client, echo=_info)
 
     return sync
 
@@ -85,14 +59,7 @@ def cluster_options(func: Any) -> Any:
         "--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
         help="Seconds to wait for readiness (whole command).",
     )(func)
-    func = click.option("--context", default=None, help="Kube context (default: the current one; must match the spec).")(
-        func
-    )
-    func = click.option(
-        "--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
-        help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).",
-    )(func)
-    return func
+    return kube_options(func)
 
 
 @main.command()
@@ -107,15 +74,15 @@ def cluster_options(func: Any) -> Any:
 @click.option("--skip-dns", is_flag=True, help="Don't sync DigitalOcean DNS after routes are ready.")
 @handle_errors
 def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
-          kubeconfig: Path | None, context: str | None, timeout: float, yes: bool, force_conflicts: bool,
-          dangerous_prune: bool, skip_dns: bool) -> None:
+          kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float, yes: bool,
+          force_conflicts: bool, dangerous_prune: bool, skip_dns: bool) -> None:
     """Create or update ENV on its cluster (server-side apply), wait for it, prune what left the spec."""
     from envspec.kube.apply import ApplyOptions, apply_plan
     from envspec.kube.helm import HelmTarget
     from envspec.kube.wait import WaitSettings
 
     compiled = _compile(env, root, pr, params, sets)
-    target, kube = _connect(compiled, kubeconfig, context)
+    target, kube = _connect(compiled, kubeconfig, context, kubeconfig_from_do)
     with kube:
         options = ApplyOptions(
             force_conflicts=force_conflicts,
@@ -147,8 +114,8 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
               help="Also write the change set as JSON (for `envspec comment`).")
 @handle_errors
 def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
-         kubeconfig: Path | None, context: str | None, timeout: float, against: Path | None,
-         json_out: Path | None) -> None:
+         kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float,
+         against: Path | None, json_out: Path | None) -> None:
     """Show what `apply` would change. Exit 0: no changes; 1: changes."""
     compiled = _compile(env, root, pr, params, sets)
     if against is not None:
@@ -158,7 +125,7 @@ def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], s
     else:
         from envspec.kube.diff import diff_live
 
-        _, kube = _connect(compiled, kubeconfig, context)
+        _, kube = _connect(compiled, kubeconfig, context, kubeconfig_from_do)
         with kube:
             changes = diff_live(kube, compiled.plan, environ=dict(os.environ))
     if json_out is not None:
@@ -180,15 +147,15 @@ def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], s
               help="Seconds a namespace may stay Terminating before it is force-finalized.")
 @handle_errors
 def destroy(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
-            kubeconfig: Path | None, context: str | None, timeout: float, dry_run: bool, yes: bool,
-            grace_period: float) -> None:
+            kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float,
+            dry_run: bool, yes: bool, grace_period: float) -> None:
     """Delete ENV's objects and namespace, drop its database, and verify nothing is left."""
     from envspec.kube.destroy import DestroyOptions, destroy_instance
     from envspec.kube.preflight import confirm_if_needed
     from envspec.kube.wait import WaitSettings
 
     compiled = _compile(env, root, pr, params, sets)
-    target, kube = _connect(compiled, kubeconfig, context)
+    target, kube = _connect(compiled, kubeconfig, context, kubeconfig_from_do)
     with kube:
         if not dry_run:
             confirm_if_needed(compiled.plan, yes=yes, confirm=_confirm(),

@@ -70,7 +70,10 @@ class DeployPlan:
     owned_namespaces: list[str] = field(default_factory=list)  # namespaces this instance creates
     protected_namespaces: list[str] = field(default_factory=list)  # never created, changed or deleted
     requires_confirmation: bool = False  # production: --yes or an interactive prompt
-    requires_pinned_images: bool = False  # preview-pr and production: apply refuses unpinned images
+    requires_pinned_images: bool = False  # preview-pr and production: apply refuses unpinned app images
+    # The app images that rule applies to (the spec's apps.*.image, except pinImage: false). Third-party
+    # sidecars and infrastructure images (nginx, postgres) are not app builds. Empty: every container image.
+    app_images: list[str] = field(default_factory=list)
     database_drop: DatabaseDrop | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     applyset_namespace: str | None = None  # namespace of the ApplySet parent Secret

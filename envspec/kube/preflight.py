@@ -21,11 +21,15 @@ from envspec.kube.secrets import Redactor, build_secrets, missing_variables
 PINNED_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
-def unpinned_images(objects: Iterable[dict[str, Any]]) -> list[Problem]:
+def unpinned_images(objects: Iterable[dict[str, Any]], app_images: Iterable[str] = ()) -> list[Problem]:
+    """Containers running an app image (every image, if none are named) without a full sha256 digest."""
+    checked = set(app_images)
     problems = []
     for obj in objects:
         for list_name, container in containers_of(obj):
             image = str(container.get("image", ""))
+            if checked and image not in checked:
+                continue
             if not PINNED_IMAGE.search(image):
                 problems.append(
                     Problem(
@@ -87,7 +91,7 @@ def preflight(
     problems += duplicate_objects(plan.objects)
     problems += protected_namespace_objects(plan)
     if plan.requires_pinned_images:
-        problems += unpinned_images(plan.objects)
+        problems += unpinned_images(plan.objects, plan.app_images)
     problems += missing_variables(plan, environ)
     if problems:
         raise SpecError(problems)
