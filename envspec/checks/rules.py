@@ -342,7 +342,13 @@ def protected_namespaces(ctx: RuleContext) -> None:
 
 
 def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:
+    """The spec path that produced `obj`, for a message that points at the line to change."""
     name = obj["metadata"]["name"]
+    if obj["kind"] == "Namespace":
+        if name == ctx.spec.namespace.name:
+            return ("namespace", "name")
+        if ctx.spec.gateway and name == ctx.spec.gateway.namespace:
+            return ("gateway", "namespace")
     for section in ("apps", "jobs", "configMaps", "claims", "routes", "certificates"):
         if name in getattr(ctx.spec, section):
             return (section, name, "namespace") if section in ("apps", "jobs", "claims", "routes", "certificates") else (section, name)
