@@ -67,7 +67,8 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
     labels = base_labels(name, instance, spec.labels)
     secret_sources = {
-        (s.namespace or spec.namespace.name, sname): s.model_dump(mode="json") for sname, s in spec.secrets.items()
+        (s.namespace or spec.namespace.name, sname): s.model_dump(mode="json", exclude_defaults=True)
+        for sname, s in spec.secrets.items()
     }
     objects, origins = normalize(rendered, labels, secret_sources)
     for dupe in duplicate_ids(objects):
@@ -93,6 +94,7 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
             labels=labels,
         )
         for sname, s in spec.secrets.items()
+        if s.external is None  # external secrets are rendered as ExternalSecret objects instead
     ]
     helm = [
         HelmChart(release=rname, namespace=c.namespace, repository=c.repository, chart=c.chart, version=c.version, values=c.values)

@@ -437,3 +437,21 @@ def test_rule_names_are_unique() -> None:
     from envspec.checks import RULES
 
     assert len({rule.__name__ for rule in RULES}) == len(RULES) == 11
+
+
+def test_external_secret_is_rendered_not_built_at_apply(tmp_path: Path) -> None:
+    text = BASE + """secrets:
+  db:
+    external: {store: vault, data: {password: prod/db/password}}
+apps:
+  api:
+    image: ghcr.io/a/api:1
+    requiredEnv: [password]
+    containers: {php: {secrets: [db]}}
+"""
+    compiled = compile_spec(tmp_path, text)
+    external = next(o for o in compiled.objects if o["kind"] == "ExternalSecret")
+    assert external["spec"]["secretStoreRef"] == {"name": "vault", "kind": "ClusterSecretStore"}
+    assert external["spec"]["data"] == [{"secretKey": "password", "remoteRef": {"key": "prod/db/password"}}]
+    assert compiled.plan.secrets == []
+    assert all(o["kind"] != "Secret" for o in compiled.objects)

@@ -404,7 +404,7 @@ def required_env(ctx: RuleContext) -> None:
     """An app started without a variable it needs fails at runtime, far from the spec line that forgot it."""
     spec = ctx.spec
     config_keys = {name: set(data) for name, data in spec.configMaps.items()}
-    secret_keys = {name: set(s.fromEnv) for name, s in spec.secrets.items()}
+    secret_keys = {name: set(s.external.data if s.external else s.fromEnv) for name, s in spec.secrets.items()}
     for name, app in spec.apps.items():
         provided: set[str] = set()
         for cont in app.containers.values():

@@ -184,6 +184,10 @@ def build_units(spec: Environment, name: str, instance: str) -> list[RenderUnit]
         add("networkpolicy.yaml.j2", {"namespace": ns.name, **ns.networkPolicy.model_dump()}, ("namespace", "networkPolicy"))
     if spec.gateway and spec.gateway.createNamespace:
         add("namespace.yaml.j2", {"name": spec.gateway.namespace}, ("gateway", "namespace"), spec.gateway.namespace)
+    for sname, secret in spec.secrets.items():
+        if secret.external is not None:
+            view = {"namespace": secret.namespace or ns.name, **secret.external.model_dump()}
+            add("externalsecret.yaml.j2", view, ("secrets", sname), sname)
     for cname, data in spec.configMaps.items():
         add("configmap.yaml.j2", {"namespace": ns.name, "data": data}, ("configMaps", cname), cname)
     for claim_name, claim in spec.claims.items():

@@ -176,8 +176,18 @@ class Database(SpecModel):
     resources: Resources | None = None
 
 
+class ExternalSource(SpecModel):
+    """Where an ExternalSecret (external-secrets.io) reads a Secret's values from."""
+
+    store: Name
+    storeKind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
+    refreshInterval: str = "1h"
+    data: dict[str, str] = Field(min_length=1, description="secret key -> key in the external store")
+
+
 class SecretSpec(SpecModel):
-    """A Secret whose values come from environment variables at apply time; never rendered."""
+    """A Secret whose values come from environment variables at apply time (never rendered),
+    or, with `external`, from an external store through a rendered ExternalSecret."""
 
     namespace: Name | None = None
     type: Literal["Opaque", "kubernetes.io/dockerconfigjson"] = "Opaque"
@@ -185,10 +195,14 @@ class SecretSpec(SpecModel):
     registry: str | None = None
     username: str | None = None
     passwordEnv: EnvVarName | None = None
+    external: ExternalSource | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> "SecretSpec":
-        if self.type == "kubernetes.io/dockerconfigjson":
+        if self.external is not None:
+            if self.fromEnv or self.passwordEnv or self.type != "Opaque":
+                raise ValueError("an external secret takes its values from `external.data` only")
+        elif self.type == "kubernetes.io/dockerconfigjson":
             if not (self.registry and self.username and self.passwordEnv):
                 raise ValueError("a dockerconfigjson secret needs registry, username and passwordEnv")
         elif not self.fromEnv:
