@@ -8,7 +8,12 @@ command that needs it, so `envspec --help` and `envspec render` start fast.
 
 from __future__ import annotations
 
+import os
+
 import click
+
+# envspec's models use no pydantic plugins; skipping pydantic's entry-point scan saves ~30 ms per start.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from envspec import __version__
 

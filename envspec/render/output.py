@@ -12,6 +12,7 @@ and swapped in with renames, so a failed run leaves the old output untouched.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -43,6 +44,7 @@ def needs_quotes(text: str) -> bool:
     return text == "" or bool(_NON_STRING.match(text))
 
 
+@functools.lru_cache(maxsize=1)
 def _yaml():  # type: ignore[no-untyped-def]
     """ruamel's safe dumper: the Python representer below chooses each scalar's style, libyaml emits."""
     from ruamel.yaml import YAML
