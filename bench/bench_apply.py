@@ -7,15 +7,15 @@ loopback, each tool on a fresh server:
 * kubectl: `kubectl apply --server-side --validate=false -f DIR` of the same
   rendered objects (plus the Secrets envspec builds), twice.
 
-The plan is preview-pr for PR 107 from `envspec.pipeline.compile_environment`
-when environments/preview-pr.yaml compiles, else a synthetic ~20-object plan
-shaped like it. Usage: `python bench/bench_apply.py [--repeat N]`.
+The plan is the repository's preview-pr for PR 107, compiled by
+`envspec.pipeline.compile_environment` with the app images pinned by digest
+(as the deploy workflow passes them), so apply runs every preflight check,
+including the pinned-image one. Usage: `python bench/bench_apply.py [--repeat N]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -44,28 +44,15 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def load_plan() -> tuple[DeployPlan, str]:
-    try:
-        from envspec.pipeline import compile_environment
+    """preview-pr for PR 107 with pinned app images; a compile error stops the bench (it would measure nothing real)."""
+    from envspec.pipeline import compile_environment
 
-        digest = "@sha256:" + "0" * 64
-        params = ["pr=107", f"webImage=ghcr.io/aphiria/aphiria.com-web{digest}",
-                  f"apiImage=ghcr.io/aphiria/aphiria.com-api{digest}"]
-        compiled = compile_environment("preview-pr", root=ROOT, params=params)
-        # The bench measures requests, not the pinning guard (sidecar images in the spec may be tags).
-        return dataclasses.replace(compiled.plan, requires_pinned_images=False), "preview-pr (compiled, pr=107)"
-    except Exception as exc:  # noqa: BLE001 - fall back to the synthetic plan, and say so
-        sys.path.insert(0, str(ROOT / "tests"))
-        from tests.test_kube_helpers import DIGEST, deployment, job, labels, plan, service
-
-        objs = list(plan().objects)
-        for name in ("docs", "search", "worker"):
-            objs += [deployment(name, image="ghcr.io/aphiria/" + name + DIGEST), service(name)]
-        objs += [job("db-seed", "seed"), *[
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cfg-{i}", "namespace": "preview-pr-107",
-                                                                  "labels": labels()}, "data": {"k": str(i)}}
-            for i in range(3)]]
-        synthetic = plan(objs)
-        return synthetic, f"synthetic preview-pr-like plan ({type(exc).__name__}: compile unavailable)"
+    digest = "@sha256:" + "0" * 64
+    params = ["pr=107", f"webImage=ghcr.io/aphiria/aphiria.com-web{digest}",
+              f"apiImage=ghcr.io/aphiria/aphiria.com-api{digest}"]
+    compiled = compile_environment("preview-pr", root=ROOT, params=params, sets=["cluster.context=fake"])
+    assert compiled.plan.requires_pinned_images and compiled.plan.app_images, "preview-pr should demand pinned images"
+    return compiled.plan, "preview-pr (compiled, pr=107, pinned app images)"
 
 
 def environ_for(plan: DeployPlan) -> dict[str, str]:

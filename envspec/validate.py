@@ -30,13 +30,12 @@ class CrdSchema:
 
 def load_crds(dirs: Iterable[Path]) -> dict[tuple[str, str], CrdSchema]:
     """(apiVersion, kind) -> schema for every served version of every CRD found in `dirs`."""
-    from ruamel.yaml import YAML
+    from envspec.render.output import load_all
 
-    yaml = YAML(typ="safe")
     out: dict[tuple[str, str], CrdSchema] = {}
     for folder in dirs:
         for path in sorted(Path(folder).rglob("*.y*ml")):
-            for doc in yaml.load_all(path.read_text(encoding="utf-8")):
+            for doc in load_all(path.read_text(encoding="utf-8")):
                 if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                     continue
                 spec = doc["spec"]

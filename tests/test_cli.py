@@ -113,3 +113,14 @@ def test_render_all_needs_out_and_rejects_params(repo_root: Path) -> None:
     assert CliRunner().invoke(main, ["render", "--all"]).exit_code == 2
     assert CliRunner().invoke(main, ["render", "--all", "--out", "x", "--pr", "1"]).exit_code == 2
     assert CliRunner().invoke(main, ["render", "preview-pr", "--all", "--out", "x"]).exit_code == 2
+
+
+def test_diff_against_committed_output(repo_root: Path, tmp_path: Path) -> None:
+    """`diff --against` reads a `render --out` directory (its kustomization.yaml is not an object)."""
+    runner = CliRunner()
+    clean = runner.invoke(main, ["diff", "production", "--against", "rendered/production"])
+    assert clean.exit_code == 0, clean.output
+    assert "0 to create, 0 to change, 0 to prune" in clean.stderr
+    changed = runner.invoke(main, ["diff", "production", "--against", "rendered/production", "--set", "apps.web.replicas=3"])
+    assert changed.exit_code == 1
+    assert "-  replicas: 2" in changed.stdout and "+  replicas: 3" in changed.stdout

@@ -369,3 +369,70 @@ def test_gc_command_needs_a_source(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 2 and "not a duration like 90m, 36h, 7d or 2w" in result.output
     result = CliRunner().invoke(main, ["gc", "--closed-prs", "-"], input="12\nnope\n")
     assert result.exit_code == 2 and "<stdin>:2: expected a PR number, got 'nope'" in result.output
+
+
+# --- `envspec gc` with the repository's preview-pr, against the fake cluster ---------------
+
+from tests.test_kube_helpers import preview_pr_args, seed_shared_infrastructure  # noqa: E402
+
+PREVIEW_CONTEXT = "do-nyc3-aphiria-com-preview-cluster"  # what environments/preview-pr.yaml is bound to
+
+
+def _deploy_previews(fake: FakeKube, kubeconfig: Path, prs: tuple[int, ...]) -> None:
+    from envspec.cli import main
+
+    seed_shared_infrastructure(fake)
+    env = {"POSTGRES_USER": "aphiria", "POSTGRES_PASSWORD": "pw-for-gc-test", "GHCR_TOKEN": "ghcr-for-gc-test"}
+    for pr in prs:
+        result = CliRunner().invoke(
+            main, ["apply", "preview-pr", *preview_pr_args(pr, bind_to_fake=False), "--kubeconfig", str(kubeconfig),
+                   "--timeout", "5"], env=env)
+        assert result.exit_code == 0, result.output
+
+
+def test_gc_command_with_the_project_dry_run_then_destroy(
+    fake_kube: FakeKube, tmp_path: Path, repo_root: Path  # noqa: F811
+) -> None:
+    from envspec.cli import main
+
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", context=PREVIEW_CONTEXT)
+    _deploy_previews(fake_kube, kubeconfig, (1, 2))
+    closed = tmp_path / "closed.txt"
+    closed.write_text("# closed since the last run\n1\n99\n")
+    args = ["gc", "--closed-prs", str(closed), "--kubeconfig", str(kubeconfig), "--timeout", "5"]
+
+    fake_kube.reset_requests()
+    dry = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.splitlines() == [
+        f"target: context {PREVIEW_CONTEXT} at {fake_kube.url}",
+        "2 preview instance(s) found, 1 past their end (dry run)",
+        "  preview-pr-1: would destroy (PR #1 is closed)",
+        "  preview-pr-2: kept: PR #2 is open",
+    ]
+    assert [r.method for r in fake_kube.requests if r.method != "GET"] == []
+
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert "  preview-pr-1: destroyed" in done.stdout
+    assert "    dropped database aphiria_pr_1 (verified absent from pg_database)" in done.stdout
+    assert fake_kube.get("v1", "Namespace", "preview-pr-1") is None
+    assert fake_kube.list("v1", "Secret", label_selector="envspec.dev/instance=preview-pr-1") == []
+    drops = [r.path for r in fake_kube.requests if r.method == "PATCH" and "/jobs/envspec-drop-" in r.path]
+    assert len(drops) == 1 and "/namespaces/default/jobs/envspec-drop-aphiria-pr-1-" in drops[0]
+    assert fake_kube.get("apps/v1", "Deployment", "web", "preview-pr-2") is not None
+    assert fake_kube.get("v1", "Secret", "postgres-admin", "default") is not None  # shared, never gc'd
+
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "1 preview instance(s) found, 0 past their end" in again.stdout
+
+
+def test_gc_command_refuses_a_cluster_preview_pr_is_not_bound_to(fake_kube: FakeKube, tmp_path: Path,  # noqa: F811
+                                                                 repo_root: Path) -> None:
+    from envspec.cli import main
+
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", context="kind-elsewhere")
+    result = CliRunner().invoke(main, ["gc", "--closed-prs", "-", "--kubeconfig", str(kubeconfig)], input="1\n")
+    assert result.exit_code == 2
+    assert f"bound to kube context '{PREVIEW_CONTEXT}'" in result.output
+    assert fake_kube.requests == []

@@ -1,14 +1,24 @@
 """Shared plan builders and fixtures for the tests of envspec.kube (imported by test_kube_*.py).
 
-Until `envspec.pipeline.compile_environment` exists these tests use a
-hand-built plan shaped like preview-pr: a namespace, quota, config, a secret
-built from the environment, web and api Deployments with Services, the
-database Jobs in order, and an HTTPRoute plus Certificate.
+Two kinds of input:
+
+* a small hand-built plan shaped like preview-pr (namespace, quota, config, a
+  Secret built from the environment, web and api Deployments with Services, the
+  database Jobs in order, an HTTPRoute): the unit tests of apply/diff/destroy
+  need exact, minimal objects they can mutate one field at a time;
+* the repository's real environments, compiled by `envspec.pipeline`, for the
+  command-line tests: `preview_pr_args()` rebinds preview-pr to the fake
+  cluster with `--set cluster.context=fake` and pins the app images with
+  `--param`, `seed_shared_infrastructure()` adds what preview-base would have
+  installed, and `fake_helm` puts a stand-in `helm` on PATH.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import stat
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -191,3 +201,91 @@ def seed_database_namespace(fake: FakeKube) -> None:
             "data": {"username": "cG9zdGdyZXM=", "password": "c2VjcmV0"},
         }
     )
+
+
+# --- the repository's environments on the fake cluster -------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+PINNED = "@sha256:" + "b" * 64
+WEB_IMAGE = "ghcr.io/aphiria/aphiria.com-web" + PINNED
+API_IMAGE = "ghcr.io/aphiria/aphiria.com-api" + PINNED
+GATEWAY_NS = "nginx-gateway"
+GATEWAY_SERVICE = "nginx-gateway-nginx-gateway-fabric"  # what the nginx-gateway-fabric chart creates
+GATEWAY_IP = "203.0.113.7"
+
+
+def preview_pr_args(pr: int = 107, *, bind_to_fake: bool = True) -> list[str]:
+    """--pr, pinned images and (by default) the fake cluster's context, for any preview-pr command."""
+    args = ["--pr", str(pr), "--param", f"webImage={WEB_IMAGE}", "--param", f"apiImage={API_IMAGE}"]
+    return [*args, "--set", "cluster.context=fake"] if bind_to_fake else args
+
+
+def compile_preview_pr(pr: int = 107, sets: tuple[str, ...] = ()) -> Any:
+    """The compiled preview-pr the CLI tests deploy (to count objects and name them)."""
+    from envspec.pipeline import compile_environment
+
+    params = [f"pr={pr}", f"webImage={WEB_IMAGE}", f"apiImage={API_IMAGE}"]
+    return compile_environment("preview-pr", root=REPO, params=params, sets=["cluster.context=fake", *sets])
+
+
+def seed_gateway_service(fake: FakeKube) -> None:
+    """The nginx-gateway-fabric chart's LoadBalancer Service, with the address DigitalOcean gave it."""
+    if fake.get("v1", "Namespace", GATEWAY_NS) is None:
+        fake.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GATEWAY_NS},
+                  "status": {"phase": "Active"}})
+    fake.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": GATEWAY_SERVICE, "namespace": GATEWAY_NS},
+              "spec": {"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]}})
+    fake.set_status("v1", "Service", GATEWAY_SERVICE, GATEWAY_NS, {"loadBalancer": {"ingress": [{"ip": GATEWAY_IP}]}})
+
+
+def seed_shared_infrastructure(fake: FakeKube) -> None:
+    """What preview-base and its charts leave on the preview cluster that preview-pr relies on.
+
+    The gateway namespace, Service and the Gateway the routes attach to, cert-manager's
+    namespace, and the PostgreSQL admin Secret in `default` that the database drop Job reads.
+    """
+    seed_gateway_service(fake)
+    fake.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"},
+              "status": {"phase": "Active"}})
+    fake.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+              "metadata": {"name": "nginx-gateway", "namespace": GATEWAY_NS},
+              "spec": {"gatewayClassName": "nginx", "listeners": []}})
+    fake.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "postgres-admin", "namespace": "default"},
+              "data": {"username": "cG9zdGdyZXM=", "password": "c2VjcmV0"}})
+
+
+_FAKE_HELM = """import json, sys, urllib.request
+import yaml
+
+argv = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps(argv) + "\\n")
+# Like the real chart install: --create-namespace makes the release namespace, in the cluster
+# the --kubeconfig/--kube-context pair names (so a wrong target would show up as a missing namespace).
+if "--create-namespace" in argv:
+    config = yaml.safe_load(open(argv[argv.index("--kubeconfig") + 1]))
+    context = argv[argv.index("--kube-context") + 1] if "--kube-context" in argv else config["current-context"]
+    cluster = next(c["context"]["cluster"] for c in config["contexts"] if c["name"] == context)
+    server = next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == cluster)
+    body = json.dumps({{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": argv[argv.index("--namespace") + 1]}}}})
+    request = urllib.request.Request(server + "/api/v1/namespaces", data=body.encode(), method="POST",
+                                     headers={{"Content-Type": "application/json"}})
+    try:
+        urllib.request.urlopen(request, timeout=5)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:
+            raise
+"""
+
+
+@pytest.fixture
+def fake_helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `helm` on PATH that records its argv (one JSON list per line, in the returned file)."""
+    log = tmp_path / "helm-argv.jsonl"
+    log.touch()
+    script = tmp_path / "helm-bin" / "helm"
+    script.parent.mkdir()
+    script.write_text(f"#!{sys.executable}\n" + _FAKE_HELM.format(log=str(log)))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return log

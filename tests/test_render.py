@@ -124,9 +124,10 @@ def test_config_change_changes_the_pod_checksum(repo_root: Path) -> None:
 
 
 def test_kind_order(repo_root: Path) -> None:
+    assert compile_environment("preview-pr", params=["pr=1"]).objects[0]["kind"] == "Namespace"
     kinds = [o["kind"] for o in compile_environment("production").objects]
     first = {kind: kinds.index(kind) for kind in kinds}
-    assert first["Namespace"] == 0
+    assert first["ClusterIssuer"] == 0
     assert first["ClusterIssuer"] < first["ConfigMap"] < first["Deployment"] < first["Service"] < first["HTTPRoute"] < first["Job"]
 
 

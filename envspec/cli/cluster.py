@@ -24,9 +24,10 @@ from envspec.errors import EXIT_CHANGES
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube, KubeTarget
+    from envspec.pipeline import Compiled
 
 
-def _connect(compiled: Any, kubeconfig: Path | None, context: str | None, from_do: bool) -> tuple["KubeTarget", "Kube"]:
+def _connect(compiled: "Compiled", kubeconfig: Path | None, context: str | None, from_do: bool) -> tuple["KubeTarget", "Kube"]:
     from envspec.kube.client import Kube
 
     target, api_client = connect_target(compiled, kubeconfig, context, from_do=from_do)
@@ -40,8 +41,12 @@ def _confirm() -> Callable[[str], bool] | None:
     return lambda question: click.confirm(question, default=False, err=True)
 
 
-def _dns_hook(compiled: Any, kube: "Kube") -> Callable[[], None] | None:
-    """Sync DigitalOcean DNS once routes are ready, when the environment declares records."""
+def _dns_hook(compiled: "Compiled", kube: "Kube", timeout: float) -> Callable[[], None] | None:
+    """Sync DigitalOcean DNS once routes are ready, when the environment declares records.
+
+    After the gateway is programmed, not before: records then point at an address that
+    serves. The wait for the LoadBalancer address is bounded by the command's --timeout.
+    """
     block = compiled.spec.digitalocean
     if block is None or block.dns is None:
         return None
@@ -49,7 +54,7 @@ def _dns_hook(compiled: Any, kube: "Kube") -> Callable[[], None] | None:
     def sync() -> None:
         from envspec.cloud.dns import sync_declared_dns
 
-        sync_declared_dns(compiled, kube.api_client, echo=_info)
+        sync_declared_dns(compiled, kube.api_client, timeout=timeout, echo=_info)
 
     return sync
 
@@ -93,7 +98,7 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
             environ=dict(os.environ),
             wait=WaitSettings(timeout=timeout),
             helm=HelmTarget(kubeconfig=target.kubeconfig, context=target.context, timeout_seconds=int(timeout) or 300),
-            after_routes_ready=None if skip_dns else _dns_hook(compiled, kube),
+            after_routes_ready=None if skip_dns else _dns_hook(compiled, kube, timeout),
             report=_info,
         )
         result = apply_plan(kube, compiled.plan, options)

@@ -68,11 +68,11 @@ class ChangeSet:
 
 
 def _dump(obj: Any) -> list[str]:
-    import yaml
+    from envspec.render.output import dump_sorted
 
     if obj is None:
         return []
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=120).splitlines(keepends=True)
+    return dump_sorted(obj).splitlines(keepends=True)
 
 
 def mask_secrets(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[Any, Any]:
@@ -183,20 +183,28 @@ def diff_live(kube: "Kube", plan: DeployPlan, *, environ: Mapping[str, str]) -> 
 
 
 def load_rendered(directory: Path) -> list[dict[str, Any]]:
-    import yaml
+    """The objects of a directory written by `envspec render --out` (or any YAML/JSON manifests);
+    its kustomization.yaml is an index, not an object to compare."""
+    from ruamel.yaml.error import YAMLError
+
+    from envspec.render.output import load_all
 
     if not directory.is_dir():
         raise SpecError(f"--against {directory}: not a directory")
     objects: list[dict[str, Any]] = []
     for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml", ".json")):
         try:
-            docs = list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError as exc:
+            docs = load_all(path.read_text(encoding="utf-8"))
+        except YAMLError as exc:
             raise SpecError(f"{path}: not valid YAML: {exc}") from None
         for doc in docs:
-            if isinstance(doc, dict) and doc.get("kind", "").endswith("List") and "items" in doc:
+            if not isinstance(doc, dict) or not doc.get("kind"):
+                continue
+            if str(doc.get("apiVersion", "")).startswith("kustomize.config.k8s.io/"):
+                continue
+            if doc["kind"].endswith("List") and "items" in doc:
                 objects.extend(i for i in doc["items"] if isinstance(i, dict))
-            elif isinstance(doc, dict) and doc.get("kind"):
+            else:
                 objects.append(doc)
     return objects
 

@@ -90,10 +90,31 @@ def dump_yaml(objects: list[dict[str, Any]]) -> str:
     return text[4:] if text.startswith("---\n") else text
 
 
-def dump_one(obj: dict[str, Any]) -> str:
+def dump_one(obj: Any) -> str:
     buffer = io.StringIO()
     _yaml().dump(obj, buffer)
     return buffer.getvalue()
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def dump_sorted(obj: Any) -> str:
+    """One object with every mapping's keys sorted: for diffs between objects whose key order differs
+    (a live object from the API server against a rendered one)."""
+    return dump_one(_sorted(obj))
+
+
+def load_all(text: str) -> list[Any]:
+    """Every document of a YAML stream (YAML 1.2, as envspec writes it)."""
+    from ruamel.yaml import YAML
+
+    return [doc for doc in YAML(typ="safe", pure=False).load_all(text) if doc is not None]
 
 
 def dump_json(objects: list[dict[str, Any]]) -> str:
