@@ -15,8 +15,9 @@ Severity = Literal["error", "warning"]
 
 # Exit codes used across the CLI.
 EXIT_OK = 0
-EXIT_CHANGES = 1  # diff found changes, --check found stale output, or an operation failed
+EXIT_CHANGES = 1  # diff found changes, or --check found stale output
 EXIT_USER_ERROR = 2  # bad spec, parameter, template, flag or refusal by a guard
+EXIT_OPERATION = 3  # a cluster, cloud, helm or GitHub operation failed (like kubectl diff's >1)
 
 
 @dataclass(frozen=True, order=True)
@@ -77,9 +78,9 @@ class SpecError(EnvspecError):
 
 
 class OperationError(EnvspecError):
-    """Something outside the user's input failed: cluster, cloud API, helm."""
+    """Something outside the user's input failed: cluster, cloud API, helm, GitHub."""
 
-    exit_code = EXIT_CHANGES
+    exit_code = EXIT_OPERATION
 
 
 @dataclass

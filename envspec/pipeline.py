@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from envspec.errors import Problem, Problems, SpecError
-from envspec.kube.plan import ClusterBinding, DatabaseDrop, DeployPlan, HelmChart, SecretSource
+from envspec.kube.plan import ClusterBinding, DatabaseDrop, DeployPlan, HelmChart, RemoteManifest, SecretSource
 from envspec.render.context import base_labels, build_units
 from envspec.render.normalize import duplicate_ids, normalize
 from envspec.render.templates import render_units
@@ -92,6 +92,7 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
             registry=s.registry,
             username=s.username,
             labels=labels,
+            generate=tuple(s.generate),
         )
         for sname, s in spec.secrets.items()
         if s.external is None  # external secrets are rendered as ExternalSecret objects instead
@@ -108,7 +109,8 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
         db = spec.database
         host_ns = db.host.split(".")[1] if db.host.count(".") >= 1 else spec.namespace.name
         drop = DatabaseDrop(
-            database=db.name, host=db.host, port=db.port, image=db.image, namespace=host_ns, user_secret=db.adminSecret
+            database=db.name, host=db.host, port=db.port, image=db.image, namespace=host_ns, user_secret=db.adminSecret,
+            role=db.name if db.appSecret else None,
         )
     return DeployPlan(
         environment=resolved.name,
@@ -122,6 +124,7 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
         labels=labels,
         secrets=secrets,
         helm=helm,
+        remote_manifests=[RemoteManifest(url=m.url, sha256=m.sha256) for m in spec.manifests],
         owned_namespaces=owned,
         protected_namespaces=list(spec.protectedNamespaces),
         requires_confirmation=spec.cluster.confirm,

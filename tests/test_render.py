@@ -78,7 +78,17 @@ def test_preview_pr_contents(repo_root: Path) -> None:
     jobs = [o["metadata"]["name"] for o in compiled.objects if o["kind"] == "Job"]
     assert jobs == ["create-database", "migrate"]  # creation before migration
     create = by_id[("Job", "create-database")]["spec"]["template"]["spec"]["containers"][0]
-    assert "aphiria_pr_107" in create["command"][-1] and "SELECT 1 FROM pg_database" in create["command"][-1]
+    env = {e["name"]: e for e in create["env"]}
+    assert env["DB_NAME"]["value"] == "aphiria_pr_107"
+    assert "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')" in create["command"][-1]  # idempotent
+    assert env["APP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "app-db", "key": "password"}
+    # the PR's code connects as its own role, never as the PostgreSQL admin
+    php = next(c for c in by_id[("Deployment", "api")]["spec"]["template"]["spec"]["containers"] if c["name"] == "php")
+    assert [e["name"] for e in php["env"]] == ["DB_PASSWORD"]
+    assert php["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "app-db"
+    assert config["DB_USER"] == "aphiria_pr_107"
+    assert compiled.plan.database_drop is not None and compiled.plan.database_drop.role == "aphiria_pr_107"
+    assert [s.generate for s in compiled.plan.secrets if s.name == "app-db"] == [("password",)]
     routes = {o["metadata"]["name"]: o["spec"] for o in compiled.objects if o["kind"] == "HTTPRoute"}
     assert routes["web"]["hostnames"] == ["107.pr.aphiria.com"]
     assert routes["web"]["parentRefs"][0]["sectionName"] == "https-pr"

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence
 
+from envspec.objects import containers_of, is_pinned, object_id
+
 Kind = Literal["plan", "deployed", "destroyed", "failed"]
 KINDS: tuple[Kind, ...] = ("plan", "deployed", "destroyed", "failed")
 
@@ -32,16 +34,6 @@ MAX_ERROR_CHARS = 4_000
 MAX_LISTED_IDS = 50
 MASK = "<masked>"
 
-_PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
-_POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 
 
 class Changes(Protocol):
@@ -72,7 +64,7 @@ class ImageUse:
 
     @property
     def pinned(self) -> bool:
-        return bool(_PINNED.search(self.image))
+        return is_pinned(self.image)
 
 
 @dataclass(frozen=True)
@@ -107,33 +99,14 @@ def changes_from_json(text: str) -> ChangeSummary:
     return ChangeSummary(diff=diff, **lists)
 
 
-def object_id(obj: Mapping[str, Any]) -> str:
-    """`Kind/namespace/name`, or `Kind/name` when cluster-scoped: the ids ChangeSet uses."""
-    meta = obj.get("metadata") or {}
-    parts = [str(obj.get("kind", "?"))]
-    if meta.get("namespace"):
-        parts.append(str(meta["namespace"]))
-    parts.append(str(meta.get("name", "?")))
-    return "/".join(parts)
-
-
 def collect_images(objects: Iterable[Mapping[str, Any]]) -> list[ImageUse]:
     """Every container image (init containers included), with the containers using it, sorted."""
     uses: dict[str, list[str]] = {}
     for obj in objects:
-        path = _POD_TEMPLATE_PATHS.get(str(obj.get("kind")))
-        if path is None:
-            continue
-        pod: Any = obj
-        for key in path:
-            pod = pod.get(key) if isinstance(pod, Mapping) else None
-        if not isinstance(pod, Mapping):
-            continue
-        for group in ("initContainers", "containers"):
-            for container in pod.get(group) or []:
-                image = container.get("image") if isinstance(container, Mapping) else None
-                if image:
-                    uses.setdefault(str(image), []).append(f"{object_id(obj)} ({container.get('name', '?')})")
+        for _, container in containers_of(dict(obj)):
+            image = container.get("image")
+            if image:
+                uses.setdefault(str(image), []).append(f"{object_id(dict(obj))} ({container.get('name', '?')})")
     return [ImageUse(image, tuple(sorted(set(users)))) for image, users in sorted(uses.items())]
 
 

@@ -35,7 +35,7 @@ from envspec.kube.inventory import (
     write_inventory,
 )
 from envspec.kube.jobs import job_key, run_job
-from envspec.kube.objects import group_kind, identity, name_of, namespace_of, object_id, spec_hash
+from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, spec_hash
 from envspec.kube.plan import DeployPlan
 from envspec.kube.preflight import confirm_if_needed, preflight
 from envspec.kube.secrets import Redactor

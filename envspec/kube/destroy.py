@@ -38,7 +38,7 @@ from envspec.kube.inventory import (
     list_members,
     read_inventory,
 )
-from envspec.kube.objects import group_kind, name_of, namespace_of, object_id
+from envspec.objects import group_kind, name_of, namespace_of, object_id
 from envspec.kube.plan import DatabaseDrop, DeployPlan
 from envspec.kube.ssa import apply_object
 from envspec.kube.wait import WaitSettings, wait_ready

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from envspec.errors import SpecError
 from envspec.kube.apply import desired_objects
 from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
-from envspec.kube.objects import group_kind, identity, name_of, namespace_of, object_id, project
+from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, project
 from envspec.kube.plan import DeployPlan
 from envspec.kube.secrets import Redactor, build_secrets
 from envspec.kube.ssa import ImmutableFieldError, apply_object, needs_apply, owned_paths

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from envspec import __version__
 from envspec.errors import Problem, SpecError
-from envspec.kube.objects import group_kind, identity, namespace_of, object_id
+from envspec.objects import group_kind, identity, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from envspec.errors import OperationError
-from envspec.kube.objects import name_of, namespace_of, object_id, spec_hash
+from envspec.objects import name_of, namespace_of, object_id, spec_hash
 from envspec.kube.ssa import ImmutableFieldError, apply_object, needs_apply
 from envspec.kube.wait import Readiness, WaitSettings, check, wait_ready
 

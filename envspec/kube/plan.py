@@ -34,6 +34,17 @@ class SecretSource:
     registry: str | None = None
     username: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # Keys whose values apply generates (random, 32 URL-safe characters) when the live Secret lacks them,
+    # and keeps unchanged afterwards -- e.g. a per-instance database password nobody has to supply.
+    generate: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoteManifest:
+    """Manifests fetched at apply time (e.g. the Gateway API CRDs), applied in stage 1 before Helm charts."""
+
+    url: str
+    sha256: str | None = None  # when set, apply refuses content with another digest
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class DatabaseDrop:
     image: str
     namespace: str  # where the drop Job runs (the shared database's namespace)
     user_secret: str  # Secret holding the admin credentials (keys: username, password)
+    role: str | None = None  # the per-instance login role to drop after the database (validated like the name)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class DeployPlan:
     labels: dict[str, str]  # labels every object carries (managed-by, environment, instance)
     secrets: list[SecretSource] = field(default_factory=list)
     helm: list[HelmChart] = field(default_factory=list)
+    remote_manifests: list[RemoteManifest] = field(default_factory=list)
     owned_namespaces: list[str] = field(default_factory=list)  # namespaces this instance creates
     protected_namespaces: list[str] = field(default_factory=list)  # never created, changed or deleted
     requires_confirmation: bool = False  # production: --yes or an interactive prompt

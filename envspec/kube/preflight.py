@@ -9,17 +9,13 @@ production's confirmation.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Iterable, Mapping
 
 from envspec.errors import Problem, SpecError
 from envspec.kube.helm import find_helm
-from envspec.kube.objects import containers_of, identity, object_id
+from envspec.objects import containers_of, identity, is_pinned, object_id
 from envspec.kube.plan import DeployPlan
 from envspec.kube.secrets import Redactor, build_secrets, missing_variables
-
-PINNED_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
-
 
 def unpinned_images(objects: Iterable[dict[str, Any]], app_images: Iterable[str] = ()) -> list[Problem]:
     """Containers running an app image (every image, if none are named) without a full sha256 digest."""
@@ -30,7 +26,7 @@ def unpinned_images(objects: Iterable[dict[str, Any]], app_images: Iterable[str]
             image = str(container.get("image", ""))
             if checked and image not in checked:
                 continue
-            if not PINNED_IMAGE.search(image):
+            if not is_pinned(image):
                 problems.append(
                     Problem(
                         f"{object_id(obj)}: {list_name} {container.get('name', '?')} uses image {image!r}, "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from envspec.errors import OperationError
 from envspec.kube.client import FIELD_MANAGER, api_body, api_message, status_of
-from envspec.kube.objects import is_subset, object_id
+from envspec.objects import is_subset, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from envspec.errors import OperationError
-from envspec.kube.objects import name_of, namespace_of, object_id
+from envspec.objects import name_of, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube

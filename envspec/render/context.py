@@ -107,14 +107,29 @@ def job_view(name: str, job: Job, spec: Environment) -> dict[str, Any]:
     }
 
 
+# Idempotent SQL, with the names passed as psql variables and quoted by format(%I/%L): nothing from the
+# spec is spliced into SQL text (the model also restricts database names to ^[a-z0-9_]+$).
+CREATE_DATABASE = """set -e
+psql -v ON_ERROR_STOP=1 -v db="$DB_NAME" <<'SQL'
+SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\\gexec
+SQL
+"""
+
+CREATE_WITH_ROLE = """set -e
+psql -v ON_ERROR_STOP=1 -v db="$DB_NAME" -v pw="$APP_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'db') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'db')\\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', :'db', :'pw')\\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'db') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\\gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db')\\gexec
+SQL
+"""
+
+
 def database_job_view(spec: Environment) -> dict[str, Any]:
     """The idempotent create-database Job; the name is validated ^[a-z0-9_]+$ by the model."""
     db = spec.database
     assert db is not None
-    script = (
-        f"psql -v ON_ERROR_STOP=1 -tAc \"SELECT 1 FROM pg_database WHERE datname = '{db.name}'\" | grep -q 1"
-        f" || psql -v ON_ERROR_STOP=1 -c 'CREATE DATABASE \"{db.name}\"'"
-    )
+    script = CREATE_WITH_ROLE if db.appSecret else CREATE_DATABASE
     return {
         "name": "create-database",
         "namespace": spec.namespace.name,
@@ -128,7 +143,9 @@ def database_job_view(spec: Environment) -> dict[str, Any]:
             {"name": "PGDATABASE", "value": "postgres"},
             {"name": "PGUSER", "valueFrom": {"secretKeyRef": {"name": db.adminSecret, "key": "username"}}},
             {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": db.adminSecret, "key": "password"}}},
-        ],
+            {"name": "DB_NAME", "value": db.name},
+        ]
+        + ([{"name": "APP_PASSWORD", "valueFrom": {"secretKeyRef": {"name": db.appSecret, "key": "password"}}}] if db.appSecret else []),
         "envFrom": [],
         "resources": _resources(db.resources),
         "backoffLimit": 3,

@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any, Iterable
 
+from envspec.objects import object_id, pod_spec_of
 from envspec.render.templates import RenderedObject
 
 # Apply order: CRDs and Namespaces first, then other cluster-scoped kinds, config, workloads,
@@ -41,19 +42,11 @@ CLUSTER_SCOPED = {
     "ClusterIssuer", "GatewayClass", "ClusterSecretStore", "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration", "PersistentVolume",
 }
-POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 CHECKSUM_ANNOTATION = "envspec.dev/config-checksum"
 
 TOP_KEYS = ["apiVersion", "kind", "metadata", "type", "spec", "data", "stringData", "binaryData"]
 META_KEYS = ["name", "namespace", "labels", "annotations"]
 CONTAINER_KEYS = ["name", "image", "imagePullPolicy", "command", "args"]
-
-
-def object_id(obj: dict[str, Any]) -> str:
-    """`Kind/namespace/name`, or `Kind/name` for cluster-scoped objects."""
-    meta = obj.get("metadata", {})
-    ns = meta.get("namespace")
-    return f"{obj['kind']}/{ns}/{meta['name']}" if ns else f"{obj['kind']}/{meta['name']}"
 
 
 def _rank(obj: dict[str, Any]) -> int:
@@ -84,12 +77,6 @@ def _canonical(value: Any, path: tuple[str, ...] = ()) -> Any:
     if isinstance(value, list):
         return [_canonical(v, path) for v in value]
     return value
-
-
-def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
-    if obj["kind"] not in POD_TEMPLATE_KINDS:
-        return None
-    return obj.get("spec", {}).get("template", {}).get("spec")
 
 
 def _references(pod_spec: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -141,10 +128,11 @@ def normalize(
         meta["labels"] = {**(meta.get("labels") or {}), **labels}
         if obj["kind"] in CLUSTER_SCOPED:
             meta.pop("namespace", None)
-        pod_spec = _pod_spec(obj)
-        if pod_spec is None:
+        pod_spec = pod_spec_of(obj)
+        if pod_spec is None or obj["kind"] == "Pod":
             continue
-        template_meta = obj["spec"]["template"].setdefault("metadata", {})
+        template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
+        template_meta = template.setdefault("metadata", {})
         template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
         namespace = meta.get("namespace")
         config_maps, secrets = _references(pod_spec)

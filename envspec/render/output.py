@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from envspec.render.normalize import object_id
+from envspec.objects import object_id
 
 # Strings any YAML 1.1 or 1.2 resolver could read as something other than a string.
 _NON_STRING = re.compile(

@@ -172,6 +172,11 @@ class Database(SpecModel):
     host: str
     port: Port = 5432
     adminSecret: Name = Field(description="Secret with keys username and password for the PostgreSQL admin.")
+    appSecret: Name | None = Field(
+        default=None,
+        description="Secret with key `password` for a login role named like the database, which owns it and "
+        "nothing else; the app connects as that role instead of the admin.",
+    )
     image: str = "postgres:16"
     resources: Resources | None = None
 
@@ -195,18 +200,24 @@ class SecretSpec(SpecModel):
     registry: str | None = None
     username: str | None = None
     passwordEnv: EnvVarName | None = None
+    generate: list[str] = Field(
+        default_factory=list,
+        description="Keys whose values apply generates once (random) and keeps: e.g. a per-instance password.",
+    )
     external: ExternalSource | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> "SecretSpec":
         if self.external is not None:
-            if self.fromEnv or self.passwordEnv or self.type != "Opaque":
+            if self.fromEnv or self.passwordEnv or self.generate or self.type != "Opaque":
                 raise ValueError("an external secret takes its values from `external.data` only")
         elif self.type == "kubernetes.io/dockerconfigjson":
             if not (self.registry and self.username and self.passwordEnv):
                 raise ValueError("a dockerconfigjson secret needs registry, username and passwordEnv")
-        elif not self.fromEnv:
-            raise ValueError("an Opaque secret needs fromEnv: {key: ENV_VAR}")
+        elif not self.fromEnv and not self.generate:
+            raise ValueError("an Opaque secret needs fromEnv: {key: ENV_VAR} or generate: [key]")
+        if set(self.generate) & set(self.fromEnv):
+            raise ValueError("a key is either taken from the environment or generated, not both")
         return self
 
 
@@ -298,6 +309,15 @@ class Route(SpecModel):
         return self
 
 
+class RemoteManifest(SpecModel):
+    """Manifests fetched when applying (such as the Gateway API CRDs), applied before Helm charts."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https://")]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None, description="Digest of the fetched content; apply refuses anything else."
+    )
+
+
 class HelmChart(SpecModel):
     repository: str
     chart: str
@@ -338,6 +358,7 @@ class Environment(SpecModel):
     issuers: dict[Name, Issuer] = Field(default_factory=dict)
     certificates: dict[Name, Certificate] = Field(default_factory=dict)
     routes: dict[Name, Route] = Field(default_factory=dict)
+    manifests: list[RemoteManifest] = Field(default_factory=list)
     helm: dict[Name, HelmChart] = Field(default_factory=dict)
     digitalocean: DigitalOcean | None = None
     templates: list[str] = Field(default_factory=list, description="Extra templates (from the project's templates/) to render.")

@@ -15,10 +15,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from envspec.errors import Problem, Problems
+from envspec.objects import DIGEST_PATTERN
 from envspec.spec.base import SpecModel
 from envspec.spec.loader import Positions
 
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_RE = re.compile(rf"^{DIGEST_PATTERN}$")
 # registry/path[:tag][@digest]; components per the distribution reference grammar, simplified.
 IMAGE_RE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"

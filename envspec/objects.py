@@ -1,6 +1,6 @@
-"""Small, dependency-free helpers on plain object dicts.
+"""Small, dependency-free helpers on plain Kubernetes object dicts.
 
-Apply, diff, prune and destroy all need to name an object the same way
+Rendering, apply, diff, prune, destroy and the PR comment all need to name an object the same way
 (`Kind/namespace/name`, the id the PR comment shows), to compare what envspec
 wants with what the cluster has, and to know which pod specs an object holds.
 Keeping these here avoids each module growing its own slightly different copy.
@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Iterator
 
-# Kinds whose namespaced-ness we know without discovery (used for ids of objects
-# that have no namespace set, and for cluster-wide lookups).
-CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "Namespace",
-        "CustomResourceDefinition",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ClusterIssuer",
-        "GatewayClass",
-        "PriorityClass",
-        "StorageClass",
-        "PersistentVolume",
-        "IngressClass",
-    }
-)
+# A full image digest: `sha256:` and 64 lowercase hex characters. Tags move and truncated digests
+# don't resolve, so this is the only form the pinned-image checks accept.
+DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
+_PINNED_IMAGE = re.compile(rf"@{DIGEST_PATTERN}$")
 
 POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
 
@@ -125,3 +114,8 @@ def containers_of(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for field_name in ("initContainers", "containers", "ephemeralContainers"):
         for container in pod_spec.get(field_name) or []:
             yield field_name, container
+
+
+def is_pinned(image: str) -> bool:
+    """True when `image` names a full sha256 digest (`name@sha256:<64 hex>`)."""
+    return bool(_PINNED_IMAGE.search(image))
