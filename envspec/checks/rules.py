@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from envspec.checks.context import RuleContext
-from envspec.spec.models import App, Container, Environment, Resources
+from envspec.spec.models import Container, Environment, Resources
 from envspec.spec.params import parse_image
 
 Rule = Callable[[RuleContext], None]
@@ -46,10 +46,11 @@ def fmt_mem(value: Fraction) -> str:
     return f"{int(value / 2**20)}Mi"
 
 
-PodSource = tuple[tuple[str | int, ...], str, int, dict[str, tuple[tuple[str | int, ...], Resources | None]], dict[str, tuple[tuple[str | int, ...], Resources | None]]]
+SpecPath = tuple[str | int, ...]
+ContainerResources = list[tuple[SpecPath, Resources | None]]
 
 
-def pods(spec: Environment) -> Iterator[tuple[tuple[str | int, ...], str, str, int, list[tuple[tuple[str | int, ...], Resources | None]], list[tuple[tuple[str | int, ...], Resources | None]]]]:
+def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, ContainerResources, ContainerResources]]:
     """(spec path, kind, namespace, pod count incl. surge, containers, init containers) for every pod the spec runs."""
     for name, app in spec.apps.items():
         surge = app.maxSurge if app.strategy == "RollingUpdate" else 0

@@ -22,7 +22,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from envspec.errors import Location, Problem, Problems
+from envspec.errors import Location, Problems
 from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

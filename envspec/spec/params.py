@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from envspec.errors import Problem, Problems
+from envspec.errors import Problems
 from envspec.objects import DIGEST_PATTERN
 from envspec.spec.base import SpecModel
 from envspec.spec.loader import Positions

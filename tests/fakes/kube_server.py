@@ -947,9 +947,9 @@ class FakeKube:
                 raise ApiError(400, "the body of the request was in an unknown format")
             _merge(new, body)
         else:
-            raise ApiError(415, f"the body of the request was in an unknown format - accepted media types "
-                                f"include: application/json-patch+json, application/merge-patch+json, "
-                                f"application/apply-patch+yaml, application/strategic-merge-patch+json")
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types "
+                                "include: application/json-patch+json, application/merge-patch+json, "
+                                "application/apply-patch+yaml, application/strategic-merge-patch+json")
         if subresource == "status":
             old_status = copy.deepcopy(new.get("status"))
             new = copy.deepcopy(old)
