@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from envspec.cli import main
+from envspec.errors import EXIT_OPERATION, SpecError
 from tests.fakes.do_server import TOKEN, FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.kube_server import FakeKube, fake_kube  # noqa: F401  (fixture)
 
@@ -78,10 +79,10 @@ def test_dns_dry_run_then_sync_then_nothing_to_do(zone: FakeDigitalOcean, tmp_pa
     assert zone.writes() == []
 
 
-def test_dns_conflict_exits_1_with_the_reason(zone: FakeDigitalOcean, tmp_path: Path) -> None:
+def test_dns_conflict_exits_3_with_the_reason(zone: FakeDigitalOcean, tmp_path: Path) -> None:
     zone.add_record("aphiria.com", "A", "*.pr", "198.51.100.9")
     result = run(project(tmp_path), "dns", "preview-base")
-    assert result.exit_code == 1
+    assert result.exit_code == EXIT_OPERATION
     assert "*.pr.aphiria.com A exists but envspec did not create it; not touching it" in result.stderr
     assert zone.writes() == []
 
@@ -101,11 +102,11 @@ def test_missing_token_exits_2(fake_do: FakeDigitalOcean, tmp_path: Path, monkey
     assert result.exit_code == 2 and "DIGITALOCEAN_TOKEN is not set" in result.stderr
 
 
-def test_api_failure_exits_1_with_status_and_message(fake_do: FakeDigitalOcean, tmp_path: Path,
+def test_api_failure_exits_3_with_status_and_message(fake_do: FakeDigitalOcean, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "dop_v1_revoked")
     result = run(project(tmp_path), "cluster", "preview-base", "--dry-run")
-    assert result.exit_code == 1
+    assert result.exit_code == EXIT_OPERATION
     assert "HTTP 401: Unable to authenticate you" in result.stderr and "dop_v1_revoked" not in result.output
 
 
@@ -142,17 +143,83 @@ def _gateway(fake_kube: FakeKube) -> None:
 SERVICE_TARGET = f"{{service: {{namespace: {GATEWAY_NS}, name: {GATEWAY_SVC}}}}}"
 
 
-def test_dns_reads_the_gateway_address_through_a_fresh_kubeconfig_from_digitalocean(
+def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point tempfile at a folder of this test's, so what the command leaves there can be listed."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_dns_reads_the_service_address_through_a_short_lived_kubeconfig_from_digitalocean(
     zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    zone.add_cluster("aphiria-com-preview-cluster")
+    tmp = _private_tmp(tmp_path, monkeypatch)
+    cluster = zone.add_cluster("aphiria-com-preview-cluster")
     zone.kubeconfig_server = fake_kube.url
     _gateway(fake_kube)
     result = run(project(tmp_path, SERVICE_TARGET), "dns", "preview-base", "--kubeconfig-from-do")
     assert result.exit_code == 0, result.output
     assert f"target: context {CONTEXT} at {fake_kube.url}" in result.stderr
     assert ("*.pr", "203.0.113.7") in {(r["name"], r["data"]) for r in zone.records("aphiria.com")}
+    [fetch] = zone.requests_to("GET", f"/v2/kubernetes/clusters/{cluster['id']}/kubeconfig")
+    assert fetch.query.get("expiry_seconds") == ["3600"]  # not DigitalOcean's 7-day default
+    assert list(tmp.iterdir()) == []  # the private folder went with the command
+    assert not (tmp_path / "home" / ".kube").exists()  # and no kubeconfig was written under HOME
+
+
+GATEWAY_TARGET = "{gateway: {namespace: nginx-gateway, name: nginx-gateway}}"
+
+
+def test_dns_points_at_the_gateway_status_address(
+    zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp = _private_tmp(tmp_path, monkeypatch)
+    zone.add_cluster("aphiria-com-preview-cluster")
+    zone.kubeconfig_server = fake_kube.url
+    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nginx-gateway"}})
+    fake_kube.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                   "metadata": {"name": "nginx-gateway", "namespace": "nginx-gateway"},
+                   "spec": {"gatewayClassName": "nginx", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}})
+    fake_kube.set_status("gateway.networking.k8s.io/v1", "Gateway", "nginx-gateway", "nginx-gateway",
+                         {"addresses": [{"type": "IPAddress", "value": "203.0.113.44"}]})
+    result = run(project(tmp_path, GATEWAY_TARGET), "dns", "preview-base", "--kubeconfig-from-do")
+    assert result.exit_code == 0, result.output
+    assert "DNS plan for aphiria.com (owner preview-base, target 203.0.113.44):" in result.stdout
+    assert ("*.pr-api", "203.0.113.44") in {(r["name"], r["data"]) for r in zone.records("aphiria.com")}
+    assert list(tmp.iterdir()) == []
+
+
+def test_the_fetched_kubeconfig_is_private_and_lives_exactly_as_long_as_the_command(
+    fake_do: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connect_target registers the cleanup on the running click context, so its callers need nothing."""
+    import click
+
+    from envspec.cli.target import connect_target
+    from envspec.pipeline import compile_environment
+
+    tmp = _private_tmp(tmp_path, monkeypatch)
+    fake_do.add_cluster("aphiria-com-preview-cluster")
+    fake_do.kubeconfig_server = fake_kube.url
+    compiled = compile_environment("preview-base", root=project(tmp_path))
+    with click.Context(click.Command("apply")):
+        target, api_client = connect_target(compiled, None, None, from_do=True)
+        path = Path(target.kubeconfig or "")
+        assert path.parent.parent == tmp
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert target.context == CONTEXT
+        api_client.close()
+    assert not path.exists() and list(tmp.iterdir()) == []
+
+    # A refused binding still leaves nothing behind.
+    with pytest.raises(SpecError, match="is not in kubeconfig"):
+        with click.Context(click.Command("apply")):
+            connect_target(compiled, None, "do-nyc3-elsewhere", from_do=True)
+    assert list(tmp.iterdir()) == []
 
 
 def test_dns_refuses_a_kubeconfig_for_another_cluster(

@@ -9,13 +9,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from envspec.cloud.digitalocean import DigitalOceanAPIError, DigitalOceanClient, RetryPolicy, retry_after_seconds
-from envspec.errors import EXIT_CHANGES, EXIT_USER_ERROR, SpecError
+from envspec.cloud.digitalocean import DO_RETRY, DigitalOceanAPIError, DigitalOceanClient, RetryPolicy, retry_after_seconds
+from envspec.errors import EXIT_OPERATION, EXIT_USER_ERROR, SpecError
 from tests.fakes.do_server import TOKEN, FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 
 
 def client(sleeps: list[float], **policy: float) -> DigitalOceanClient:
-    return DigitalOceanClient.from_env(policy=RetryPolicy(**policy), sleep=sleeps.append)  # type: ignore[arg-type]
+    """DigitalOcean's retry settings with the jitter pinned to its maximum, so backoff is exact."""
+    settings = {**DO_RETRY, **policy}
+    return DigitalOceanClient.from_env(
+        policy=RetryPolicy(**settings, random=lambda: 1.0), sleep=sleeps.append  # type: ignore[arg-type]
+    )
 
 
 def test_missing_token_is_a_clear_user_error(fake_do: FakeDigitalOcean, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,7 +40,7 @@ def test_bad_token_gives_401_with_digitalocean_message_and_no_token(
     with pytest.raises(DigitalOceanAPIError) as info:
         client(sleeps).list_records("aphiria.com")
     error = info.value
-    assert error.status == 401 and error.exit_code == EXIT_CHANGES
+    assert error.status == 401 and error.exit_code == EXIT_OPERATION
     assert "HTTP 401: Unable to authenticate you" in str(error)
     assert "check that DIGITALOCEAN_TOKEN" in str(error)
     assert "dop_v1_wrongtoken" not in str(error) and "dop_v1_wrongtoken" not in repr(error)
@@ -232,3 +236,24 @@ def test_python_digitalocean_records_ignore_the_domain_end_point(
     monkeypatch.delenv("DIGITALOCEAN_END_POINT")
     do.update_record("aphiria.com", ours, data="203.0.113.2", ttl=300)
     assert fake_do.records("aphiria.com")[0]["data"] == "203.0.113.2"
+
+
+def test_the_policy_is_the_shared_one_with_jitter_by_default(fake_do: FakeDigitalOcean) -> None:
+    """One retry implementation for Kubernetes and DigitalOcean: envspec.retry.RetryPolicy."""
+    import envspec.retry
+
+    assert RetryPolicy is envspec.retry.RetryPolicy
+    fake_do.inject(500, path="/v2/kubernetes/clusters", times=2)
+    sleeps: list[float] = []
+    policy = RetryPolicy(**DO_RETRY, random=lambda: 0.25)
+    DigitalOceanClient.from_env(policy=policy, sleep=sleeps.append).list_clusters()
+    assert sleeps == [0.25, 0.5]  # full jitter: uniform share of 1.0 * 2**attempt
+
+
+def test_ratelimit_reset_is_the_fallback_hint(fake_do: FakeDigitalOcean) -> None:
+    import time
+
+    fake_do.inject(429, headers={"Ratelimit-Reset": str(int(time.time()) + 30)})
+    sleeps: list[float] = []
+    client(sleeps).list_clusters()
+    assert len(sleeps) == 1 and 28.0 <= sleeps[0] <= 31.0

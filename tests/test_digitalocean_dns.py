@@ -9,7 +9,7 @@ import pytest
 
 from envspec.cloud.digitalocean import DigitalOceanClient, RetryPolicy
 from envspec.cloud.dns import owner_record_data, owner_record_name, parse_owner_record, sync_dns
-from envspec.errors import EXIT_CHANGES, OperationError, SpecError
+from envspec.errors import EXIT_OPERATION, OperationError, SpecError
 from envspec.spec.cloud import Dns
 from tests.fakes.do_server import FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.kube_server import FakeKube, fake_kube  # noqa: F401  (fixture)
@@ -103,7 +103,7 @@ def test_ttl_change_is_an_update(zone: FakeDigitalOcean) -> None:
 def test_a_declared_name_held_by_someone_else_stops_the_sync_before_any_write(zone: FakeDigitalOcean) -> None:
     with pytest.raises(OperationError) as info:
         sync(dns_spec("www", "new"), owner="production")
-    assert info.value.exit_code == EXIT_CHANGES
+    assert info.value.exit_code == EXIT_OPERATION
     text = str(info.value)
     assert "www.aphiria.com A exists but envspec did not create it; not touching it" in text
     assert ('add a TXT record _envspec-a.www with data '
@@ -173,13 +173,41 @@ def test_sync_works_across_many_pages_of_records(zone: FakeDigitalOcean) -> None
     assert len(zone.records(DOMAIN)) == 5 + 7 + 4
 
 
-def test_duplicate_owned_records_collapse_to_one(zone: FakeDigitalOcean) -> None:
+def test_a_second_record_at_an_owned_name_is_a_conflict_and_nothing_is_deleted(zone: FakeDigitalOcean) -> None:
+    """The TXT claims the name, not a record: with two records envspec cannot tell which it wrote."""
+    sync(dns_spec("*.pr"))
+    zone.add_record(DOMAIN, "A", "*.pr", "198.51.100.50", ttl=300)  # added by hand
+    zone.log.clear()
+    with pytest.raises(OperationError) as info:
+        sync(dns_spec("*.pr", target={"ip": "203.0.113.77"}))
+    text = str(info.value)
+    assert "*.pr.aphiria.com A: it holds 2 records: 203.0.113.10 (id" in text and "198.51.100.50 (id" in text
+    assert "never deletes records it cannot tell it created" in text and "nothing was written" in text
+    assert zone.writes() == []
+    assert {(r["data"]) for r in zone.records(DOMAIN) if r["name"] == "*.pr"} == {"203.0.113.10", "198.51.100.50"}
+
+
+def test_even_an_identical_duplicate_is_reported_not_deleted(zone: FakeDigitalOcean) -> None:
     sync(dns_spec("*.pr"))
     zone.add_record(DOMAIN, "A", "*.pr", "203.0.113.10", ttl=300)  # e.g. a retried create that did land
-    plan, _ = sync(dns_spec("*.pr"))
-    assert [c.action for c in plan.changes] == ["update"]
-    assert [(r["data"], r["ttl"]) for r in zone.records(DOMAIN) if r["name"] == "*.pr"] == [("203.0.113.10", 300)]
-    assert [e.method for e in zone.writes()][-2:] == ["PUT", "DELETE"]
+    zone.log.clear()
+    with pytest.raises(OperationError, match="it holds 2 records"):
+        sync(dns_spec("*.pr"))
+    assert zone.writes() == []
+    assert len([r for r in zone.records(DOMAIN) if r["name"] == "*.pr"]) == 2
+
+
+def test_prune_leaves_a_name_holding_several_records_alone(zone: FakeDigitalOcean) -> None:
+    sync(dns_spec("*.pr", "old"))
+    zone.add_record(DOMAIN, "A", "old", "198.51.100.60", ttl=300)  # someone else's record at our name
+    zone.log.clear()
+    plan, lines = sync(dns_spec("*.pr"), prune=True)
+    assert [(c.action, c.name) for c in plan.changes] == [("orphan", "old"), ("unchanged", "*.pr")]
+    assert any("? orphan    old A: owned by this environment but no longer declared; it holds 2 records" in line
+               and "deletes none of them" in line for line in lines)
+    assert zone.writes() == []
+    assert {r["data"] for r in zone.records(DOMAIN) if r["name"] == "old"} == {"203.0.113.10", "198.51.100.60"}
+    assert any(r["name"] == "_envspec-a.old" for r in zone.records(DOMAIN))  # the claim stays too
 
 
 def test_an_a_record_cannot_be_created_beside_a_foreign_cname(zone: FakeDigitalOcean) -> None:
@@ -286,3 +314,129 @@ def test_a_hostname_address_cannot_back_a_records(zone: FakeDigitalOcean, fake_k
 def test_a_service_target_without_cluster_access_is_a_user_error(zone: FakeDigitalOcean) -> None:
     with pytest.raises(SpecError, match="needs cluster access"):
         sync(dns_spec(target={"service": GATEWAY}))
+
+
+# -- Gateway targets: status.addresses, as NGINX Gateway Fabric 2.x publishes it ----------------
+
+GW = {"namespace": "nginx-gateway", "name": "nginx-gateway"}
+
+
+def gateway(fake: FakeKube, addresses: list[dict[str, str]] | None = None) -> None:
+    fake.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GW["namespace"]}})
+    fake.put({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": GW["name"], "namespace": GW["namespace"]},
+        "spec": {"gatewayClassName": "nginx", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]},
+    })
+    if addresses is not None:
+        set_addresses(fake, addresses)
+
+
+def set_addresses(fake: FakeKube, addresses: list[dict[str, str]]) -> None:
+    fake.set_status("gateway.networking.k8s.io/v1", "Gateway", GW["name"], GW["namespace"], {"addresses": addresses})
+
+
+def kube(fake: FakeKube, tmp_path: Path) -> Any:
+    from envspec.kube.client import Kube
+    from envspec.kube.retry import RetryPolicy
+
+    return Kube(kube_api(fake, tmp_path), retry=RetryPolicy(attempts=3, sleep=lambda s: None))
+
+
+def test_gateway_target_waits_for_its_status_address(zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path) -> None:
+    gateway(fake_kube)
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:  # NGF publishes the load balancer's IP after the second poll
+        polls.append(seconds)
+        if len(polls) == 2:
+            set_addresses(fake_kube, [{"type": "IPAddress", "value": "203.0.113.8"}])
+
+    plan, lines = sync(dns_spec(target={"gateway": GW}), api_client=kube(fake_kube, tmp_path),
+                       poll_interval=0.01, timeout=30, sleep=sleep)
+    assert polls == [0.01, 0.01]
+    assert plan.target == "203.0.113.8"
+    assert lines[0] == "DNS plan for aphiria.com (owner preview-base, target 203.0.113.8):"
+    assert ("*.pr", "A", "203.0.113.8", 300) in state(zone)
+    reads = [r for r in fake_kube.requests if r.method == "GET" and r.path.endswith("/gateways/nginx-gateway")]
+    assert len(reads) == 3
+
+
+def test_gateway_reads_are_retried_through_kube(zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path) -> None:
+    gateway(fake_kube, [{"type": "IPAddress", "value": "203.0.113.8"}])
+    fake_kube.add_fault(method="GET", path_regex=r"/gateways/nginx-gateway$", status=503, times=1)
+    plan, _ = sync(dns_spec(target={"gateway": GW}), api_client=kube(fake_kube, tmp_path), timeout=0)
+    assert plan.target == "203.0.113.8"
+
+
+def test_gateway_address_is_chosen_to_fit_the_record_type(
+    zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    gateway(fake_kube, [
+        {"type": "Hostname", "value": "lb.example.net"},
+        {"type": "IPAddress", "value": "2001:db8::8"},
+        {"value": "203.0.113.9"},  # no type means IPAddress
+        {"type": "example.com/custom", "value": "whatever"},
+    ])
+    api = kube(fake_kube, tmp_path)
+    spec_v6 = Dns.model_validate({"domain": DOMAIN, "target": {"gateway": GW}, "records": [{"name": "v6", "type": "AAAA"}]})
+    spec_cname = Dns.model_validate({"domain": DOMAIN, "target": {"gateway": GW},
+                                     "records": [{"name": "docs", "type": "CNAME"}]})
+    assert sync(dns_spec(target={"gateway": GW}), api_client=api, timeout=0)[0].target == "203.0.113.9"
+    assert sync(spec_v6, api_client=api, timeout=0)[0].target == "2001:db8::8"
+    assert sync(spec_cname, api_client=api, timeout=0)[0].target == "lb.example.net"
+    assert ("docs", "CNAME", "lb.example.net.", 300) in state(zone)
+
+
+def test_a_gateway_reporting_only_its_cluster_ip_is_never_used(
+    zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    """NGF puts the Service's ClusterIP in status.addresses when the Service is not a LoadBalancer."""
+    gateway(fake_kube, [{"type": "IPAddress", "value": "10.245.12.7"}])
+    with pytest.raises(OperationError) as info:
+        sync(dns_spec(target={"gateway": GW}), api_client=kube(fake_kube, tmp_path), poll_interval=0.01, timeout=0.03)
+    assert str(info.value) == (
+        "timed out after 0.03s waiting for Gateway nginx-gateway/nginx-gateway: it reports only in-cluster "
+        "address(es) 10.245.12.7; is the gateway's Service of type LoadBalancer?"
+    )
+    assert zone.log == []
+
+
+def test_a_missing_gateway_times_out_with_its_name(zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path) -> None:
+    with pytest.raises(OperationError, match="waiting for Gateway nginx-gateway/nginx-gateway: it not found"):
+        sync(dns_spec(target={"gateway": GW}), api_client=kube(fake_kube, tmp_path), poll_interval=0.01, timeout=0.02)
+    gateway(fake_kube)
+    with pytest.raises(OperationError, match="it has no address in status.addresses yet"):
+        sync(dns_spec(target={"gateway": GW}), api_client=kube(fake_kube, tmp_path), poll_interval=0.01, timeout=0.02)
+    assert zone.log == []
+
+
+def test_a_forbidden_gateway_read_is_one_line_not_a_traceback(
+    zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    gateway(fake_kube, [{"type": "IPAddress", "value": "203.0.113.8"}])
+    fake_kube.add_fault(method="GET", path_regex=r"/gateways/nginx-gateway$", status=403, times=5)
+    with pytest.raises(OperationError) as info:
+        sync(dns_spec(target={"gateway": GW}), api_client=kube(fake_kube, tmp_path), timeout=30)
+    assert "nginx-gateway" in str(info.value) and "403" in str(info.value)
+    assert zone.log == []
+
+
+def test_a_bare_api_client_is_borrowed_not_closed(zone: FakeDigitalOcean, fake_kube: FakeKube, tmp_path: Path) -> None:
+    """apply hands over the ApiClient it keeps using afterwards."""
+    from kubernetes.client import CoreV1Api
+
+    gateway(fake_kube, [{"type": "IPAddress", "value": "203.0.113.8"}])
+    api = kube_api(fake_kube, tmp_path)
+    assert sync(dns_spec(target={"gateway": GW}), api_client=api)[0].target == "203.0.113.8"
+    assert CoreV1Api(api).read_namespace(GW["namespace"]).metadata.name == GW["namespace"]
+
+
+@pytest.mark.parametrize(("address", "inside"), [
+    ("10.245.0.1", True), ("172.20.1.1", True), ("192.168.1.1", True), ("100.64.0.1", True), ("127.0.0.1", True),
+    ("fd00::1", True), ("203.0.113.8", False), ("8.8.8.8", False), ("2001:db8::1", False), ("lb.example.net", False),
+])
+def test_in_cluster_addresses(address: str, inside: bool) -> None:
+    from envspec.cloud.loadbalancer import is_in_cluster_address
+
+    assert is_in_cluster_address(address) is inside

@@ -70,6 +70,12 @@ def test_production_names_and_a_literal_ip_validate() -> None:
         ({"target": {"hostname": "lb.example.net"}}, "needs an IP target"),
         ({"target": {}}, "exactly one of"),
         ({"target": {"ip": "203.0.113.1", "hostname": "x.example"}}, "exactly one of"),
+        ({"target": {"gateway": {"namespace": "nginx-gateway", "name": "nginx-gateway"},
+                     "service": {"namespace": "nginx-gateway", "name": "nginx-gateway-nginx"}}},
+         "exactly one of gateway, service, ip, hostname"),
+        ({"target": {"gateway": {"name": "nginx-gateway"}}}, "namespace"),
+        ({"target": {"gateway": {"namespace": "nginx-gateway", "name": "g", "listener": "https"}}},
+         "Extra inputs are not permitted"),
         ({"domain": "localhost"}, "at least two labels"),
         ({"records": []}, "at least 1 item"),
     ],
@@ -103,3 +109,12 @@ def test_an_empty_block_is_refused() -> None:
 def test_ipv6_literal_is_normalised() -> None:
     spec = DigitalOcean.model_validate(block(dns={"target": {"ip": "2001:DB8:0::1"}, "records": [{"name": "v6", "type": "AAAA"}]}))
     assert spec.dns is not None and spec.dns.target.ip == "2001:db8::1"
+
+
+def test_a_gateway_target_validates_and_needs_the_cluster() -> None:
+    spec = DigitalOcean.model_validate(block(dns={"target": {"gateway": {"namespace": "nginx-gateway", "name": "nginx-gateway"}}}))
+    assert spec.dns is not None and spec.dns.target.gateway is not None
+    assert (spec.dns.target.gateway.namespace, spec.dns.target.gateway.name) == ("nginx-gateway", "nginx-gateway")
+    assert spec.dns.target.in_cluster
+    literal = DigitalOcean.model_validate(block(dns={"target": {"ip": "203.0.113.10"}}))
+    assert literal.dns is not None and not literal.dns.target.in_cluster

@@ -19,8 +19,6 @@ from envspec.cli.target import info as _info
 from envspec.errors import SpecError
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
-
     from envspec.spec.cloud import DigitalOcean
 
 
@@ -38,9 +36,9 @@ def _digitalocean(compiled: Any, part: str) -> DigitalOcean:
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--prune", is_flag=True, help="Delete records this environment owns that the spec no longer declares.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
-              help="Seconds to wait for the target Service's load balancer address.")
+              help="Seconds to wait for the target Gateway's or Service's load balancer address.")
 @click.option("--poll-interval", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              help="Seconds between checks of the target Service.")
+              help="Seconds between checks of the target Gateway or Service.")
 @kube_options
 @root_option
 @param_options
@@ -65,19 +63,26 @@ def dns_command(
     compiled = _compile(env, root, pr, params, sets)
     block = _digitalocean(compiled, "dns")
     assert block.dns is not None
-    api_client = None
-    if block.dns.target.service is not None:
+    kube = None
+    if block.dns.target.in_cluster:
+        from envspec.kube.client import Kube
+
         _, api_client = connect_target(compiled, kubeconfig, context, from_do=kubeconfig_from_do)
-    sync_dns(
-        block.dns,
-        owner=compiled.instance,
-        api_client=api_client,
-        dry_run=dry_run,
-        prune=prune,
-        timeout=timeout,
-        poll_interval=poll_interval,
-        echo=click.echo,
-    )
+        kube = Kube(api_client)
+    try:
+        sync_dns(
+            block.dns,
+            owner=compiled.instance,
+            api_client=kube,
+            dry_run=dry_run,
+            prune=prune,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            echo=click.echo,
+        )
+    finally:
+        if kube is not None:
+            kube.close()
 
 
 @main.command("cluster")

@@ -3,10 +3,19 @@
 The target (context and API server) is printed before anything else, and the
 environment's cluster binding is enforced here, in one place, so no command can
 reach a cluster the spec does not name. `kubernetes` is imported inside.
+
+`--kubeconfig-from-do` fetches a credential that expires after an hour (not
+DigitalOcean's default of 7 days) into a private temporary directory that is
+removed when the command ends, so no long-lived token is left on a CI runner.
+The file has to live that long, not just until the client is built: Helm runs
+later in the same command with `--kubeconfig` pointing at it.
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +43,41 @@ def compile_for_cli(env: str, root: Path | None, pr: str | None, params: tuple[s
     return compiled
 
 
+# How long a kubeconfig fetched for one command stays valid (DigitalOcean's own default is 7 days).
+FROM_DO_EXPIRY_SECONDS = 3600
+
+
+def _on_command_exit(cleanup: Any) -> None:
+    """Run `cleanup` when the click command finishes (success, error or exit); at interpreter exit otherwise."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(cleanup)
+    else:
+        atexit.register(cleanup)
+
+
+def _fetch_temporary_kubeconfig(do_cluster: str, expiry_seconds: int) -> tuple[Path, str]:
+    """A fresh short-lived kubeconfig in a 0700 temporary directory that goes away with the command."""
+    from envspec.cloud.kubeconfig import fetch_kubeconfig
+
+    folder = Path(tempfile.mkdtemp(prefix="envspec-kubeconfig-"))  # mode 0700
+    _on_command_exit(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return fetch_kubeconfig(do_cluster, folder / "kubeconfig", expiry_seconds=expiry_seconds)
+
+
 def connect_target(
-    compiled: "Compiled", kubeconfig: Path | None, context: str | None, *, from_do: bool = False
+    compiled: "Compiled",
+    kubeconfig: Path | None,
+    context: str | None,
+    *,
+    from_do: bool = False,
+    expiry_seconds: int = FROM_DO_EXPIRY_SECONDS,
 ) -> tuple["KubeTarget", "ApiClient"]:
-    """Resolve the kubeconfig (or fetch a fresh one from DigitalOcean), print the target, enforce the binding."""
+    """Resolve the kubeconfig (or fetch a fresh one from DigitalOcean), print the target, enforce the binding.
+
+    With `from_do`, the fetched kubeconfig expires after `expiry_seconds` and
+    is deleted when the running click command closes (see module doc).
+    """
     from envspec.kube.client import check_binding, load_target
 
     if from_do:
@@ -46,9 +86,7 @@ def connect_target(
             raise SpecError(f"--kubeconfig-from-do needs digitalocean.cluster in environment {compiled.name}")
         if kubeconfig is not None:
             raise SpecError("--kubeconfig and --kubeconfig-from-do exclude each other")
-        from envspec.cloud.kubeconfig import fetch_kubeconfig
-
-        kubeconfig, fetched_context = fetch_kubeconfig(do_cluster, None)
+        kubeconfig, fetched_context = _fetch_temporary_kubeconfig(do_cluster, expiry_seconds)
         context = context or fetched_context
     target, api_client = load_target(kubeconfig, context)
     info(target.describe())

@@ -5,8 +5,10 @@ and `Record` objects; the Kubernetes endpoints, which python-digitalocean does
 not have, are plain HTTP on the same session. That session is ours
 (`_ApiSession`), handed to each python-digitalocean object, so that:
 
-* 429 and 5xx answers are retried with backoff that honours `Retry-After`
-  (the sleep is injectable, so tests don't wait);
+* 429 and 5xx answers are retried by `envspec.retry.RetryPolicy`, the same
+  policy the Kubernetes side uses (jittered backoff that honours
+  `Retry-After`, or DigitalOcean's `Ratelimit-Reset`; the sleep is
+  injectable, so tests don't wait);
 * an error answer becomes a `DigitalOceanAPIError` carrying the HTTP status
   and DigitalOcean's own message, before python-digitalocean can turn it into
   an `IndexError` (error bodies without both `id` and `message`) or a
@@ -30,11 +32,10 @@ scrubbed from every message this module produces.
 
 from __future__ import annotations
 
-import email.utils
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
-from datetime import timezone
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -43,6 +44,10 @@ import requests
 from digitalocean import baseapi
 
 from envspec.errors import OperationError, Problem, SpecError
+from envspec.retry import RetryPolicy, parse_retry_after
+
+__all__ = ["DigitalOceanAPIError", "DigitalOceanClient", "DnsRecord", "RetryPolicy", "default_policy",
+           "retry_after_seconds"]
 
 TOKEN_ENV = "DIGITALOCEAN_TOKEN"
 END_POINT_ENV = "DIGITALOCEAN_END_POINT"
@@ -62,15 +67,14 @@ class DigitalOceanAPIError(OperationError):
         super().__init__([Problem(message)])
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently to retry 429, 5xx and connection failures."""
+# DigitalOcean's rate limit resets per minute and per hour, so it is worth waiting longer than for a kube API.
+DO_RETRY: dict[str, Any] = {"attempts": 5, "base_delay": 1.0, "max_delay": 30.0, "max_retry_after": 300.0}
+REQUEST_TIMEOUT = 60.0  # seconds per HTTP request
 
-    attempts: int = 5  # total tries, including the first
-    base_delay: float = 1.0  # backoff: base_delay * 2**retry, capped at max_delay
-    max_delay: float = 30.0
-    max_retry_after: float = 300.0  # cap on a server-requested wait
-    request_timeout: float = 60.0  # seconds per HTTP request
+
+def default_policy(sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
+    """How often and how patiently DigitalOcean calls retry 429, 5xx and connection failures."""
+    return RetryPolicy(**DO_RETRY, sleep=sleep)
 
 
 @dataclass(frozen=True)
@@ -103,19 +107,9 @@ class _Token:
 
 def retry_after_seconds(response: requests.Response, *, now: Callable[[], float] = time.time) -> float | None:
     """The wait the server asked for: `Retry-After` (seconds or HTTP date), else DigitalOcean's `Ratelimit-Reset`."""
-    value = response.headers.get("Retry-After")
-    if value:
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            return max(0.0, when.timestamp() - now())
+    hinted = parse_retry_after(response.headers.get("Retry-After"), now=now)
+    if hinted is not None:
+        return hinted
     reset = response.headers.get("Ratelimit-Reset")
     if response.status_code == 429 and reset and reset.strip().isdigit():
         return max(0.0, float(reset) - now())
@@ -139,14 +133,38 @@ def _error_body(response: requests.Response) -> tuple[str | None, str]:
     return None, f"{reason} (the body was not a DigitalOcean error message)"
 
 
+class _RetryableAnswer(Exception):
+    """An answer worth repeating the request for (429, or 5xx to an idempotent method)."""
+
+    def __init__(self, response: requests.Response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class _NoAnswer(Exception):
+    """A connection failure or timeout on an idempotent request."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (_RetryableAnswer, _NoAnswer))
+
+
+def _hint(exc: BaseException) -> float | None:
+    return retry_after_seconds(exc.response) if isinstance(exc, _RetryableAnswer) else None
+
+
 class _ApiSession(requests.Session):
     """The one HTTP session for DigitalOcean: retries, then raises `DigitalOceanAPIError` on any error answer."""
 
-    def __init__(self, token: _Token, policy: RetryPolicy, sleep: Callable[[float], None]):
+    def __init__(self, token: _Token, policy: RetryPolicy, request_timeout: float):
         super().__init__()
         self._token = token
-        self._policy = policy
-        self._sleep = sleep
+        self._policy = dataclasses.replace(policy, transient=_is_retryable, hint=_hint)
+        self._request_timeout = request_timeout
         self.headers["Authorization"] = f"Bearer {token.reveal()}"
         self.headers["Accept"] = "application/json"
 
@@ -157,30 +175,37 @@ class _ApiSession(requests.Session):
         method = (method.decode() if isinstance(method, bytes) else method).upper()
         url = url.decode() if isinstance(url, bytes) else url
         if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._policy.request_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            last = attempt >= self._policy.attempts
+            kwargs["timeout"] = self._request_timeout
+        attempts = 0
+
+        def attempt() -> requests.Response:
+            nonlocal attempts
+            attempts += 1
             try:
-                response = super().request(method, url, *args, **kwargs)
+                response = super(_ApiSession, self).request(method, url, *args, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if last or method not in _IDEMPOTENT:
-                    raise DigitalOceanAPIError(
-                        self._scrub(f"DigitalOcean API: {method} {_path(url)}: no answer ({type(exc).__name__})"
-                                    f" after {attempt} attempt(s)")
-                    ) from None
-                self._sleep(self._backoff(attempt))
-                continue
-            if self._retryable(method, response.status_code) and not last:
-                wait = retry_after_seconds(response)
-                delay = self._backoff(attempt) if wait is None else min(wait, self._policy.max_retry_after)
-                response.close()
-                self._sleep(delay)
-                continue
-            if response.status_code >= 400:
-                raise self._error(method, url, response, attempt)
+                if method not in _IDEMPOTENT:
+                    raise self._no_answer(method, url, exc, attempts) from None
+                raise _NoAnswer(exc) from None
+            if self._retryable(method, response.status_code):
+                raise _RetryableAnswer(response)
             return response
+
+        try:
+            response = self._policy.call(attempt)
+        except _NoAnswer as exc:
+            raise self._no_answer(method, url, exc.cause, attempts) from None
+        except _RetryableAnswer as exc:
+            response = exc.response
+        if response.status_code >= 400:
+            raise self._error(method, url, response, attempts)
+        return response
+
+    def _no_answer(self, method: str, url: str, exc: BaseException, attempts: int) -> DigitalOceanAPIError:
+        return DigitalOceanAPIError(
+            self._scrub(f"DigitalOcean API: {method} {_path(url)}: no answer ({type(exc).__name__})"
+                        f" after {attempts} attempt(s)")
+        )
 
     @staticmethod
     def _retryable(method: str, status: int) -> bool:
@@ -191,9 +216,6 @@ class _ApiSession(requests.Session):
         if status == 429:
             return True
         return status >= 500 and method in _IDEMPOTENT
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self._policy.max_delay, self._policy.base_delay * (2 ** (attempt - 1)))
 
     def _error(self, method: str, url: str, response: requests.Response, attempts: int) -> DigitalOceanAPIError:
         error_id, message = _error_body(response)
@@ -226,8 +248,10 @@ class DigitalOceanClient:
         *,
         end_point: str = DEFAULT_END_POINT,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
     ):
+        """`policy` defaults to `default_policy()`; `sleep`, when given, replaces the policy's (for tests)."""
         if not token:
             raise SpecError(f"{TOKEN_ENV} is empty; export a DigitalOcean API token")
         parts = urlsplit(end_point)
@@ -235,11 +259,14 @@ class DigitalOceanClient:
             raise SpecError(f"{END_POINT_ENV}={end_point!r} is not an http(s) URL")
         self.end_point = end_point if end_point.endswith("/") else end_point + "/"
         self._token = _Token(token)
-        self._session = _ApiSession(self._token, policy or RetryPolicy(), sleep)
+        chosen = policy or default_policy()
+        if sleep is not None:
+            chosen = dataclasses.replace(chosen, sleep=sleep)
+        self._session = _ApiSession(self._token, chosen, request_timeout)
 
     @classmethod
     def from_env(
-        cls, *, policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep
+        cls, *, policy: RetryPolicy | None = None, sleep: Callable[[float], None] | None = None
     ) -> DigitalOceanClient:
         token = os.environ.get(TOKEN_ENV, "").strip()
         if not token:

@@ -14,22 +14,28 @@ ownership name can never collide with a declared record. One TXT per record
 type keeps an A and an AAAA at the same name independently owned.
 
 Rules, in the order a sync applies them:
-* prune (only with --prune): records of an owned (name, type) the spec no
-  longer declares are deleted, then their TXT;
+* prune (only with --prune): the record of an owned (name, type) the spec no
+  longer declares is deleted, then its TXT;
 * create: the TXT first, then the record, so a crash in between leaves a
   claim, not an unowned record the next run would refuse to touch;
 * update: an owned record whose data or TTL differs is changed in place;
-  surplus duplicates of an owned (name, type) are deleted;
 * conflict: a declared record that exists without our TXT, or whose TXT names
   another owner, stops the whole sync before anything is written.
+
+envspec keeps exactly one record per owned (name, type). The TXT claims the
+name, not a record id, so when a name holds more than one record (a second A
+added by hand, a retried create that landed twice) envspec cannot tell which
+one it wrote. It then deletes nothing: the name is a conflict (or, when
+pruning, an orphan) that names every record, for a person to resolve.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Sequence
 
 from envspec.errors import OperationError, Problem, SpecError
 from envspec.spec.cloud import Dns, Record
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from envspec.cloud.digitalocean import DigitalOceanClient, DnsRecord
+    from envspec.kube.client import Kube
 
 HERITAGE = "envspec"
 OWNER_PREFIX = "_envspec"
@@ -206,7 +213,11 @@ def plan_dns(
     pruned: set[tuple[str, str]] = set()
     for key in sorted(set(ours) - set(declared)):
         current = tuple(by_key.get(key, ()))
-        if prune:
+        if len(current) > 1:
+            changes.append(Change("orphan", key[0], key[1], current=current, owner_records=tuple(ours[key]),
+                                  reason=f"owned by this environment but no longer declared; {_several(current)}, "
+                                         "so envspec cannot tell which one it created and deletes none of them"))
+        elif prune:
             pruned.add(key)
             changes.append(Change("prune", key[0], key[1], current=current, owner_records=tuple(ours[key])))
         else:
@@ -244,6 +255,11 @@ def _conflict(
 ) -> str:
     """Why this declared record cannot be written, or "" when it can."""
     fqdn = dns.domain if record.name == "@" else f"{record.name}.{dns.domain}"
+    if owned and len(current) > 1:
+        return (
+            f"{fqdn} {record.type}: {_several(current)}; envspec keeps one record per name and type and never "
+            "deletes records it cannot tell it created. Delete the extra ones by hand, then run again"
+        )
     if other_owner is not None and not owned:
         return f"{fqdn} {record.type} is owned by envspec environment {other_owner!r}; not touching it"
     if current and not owned:
@@ -263,6 +279,11 @@ def _conflict(
     return ""
 
 
+def _several(records: Sequence[DnsRecord]) -> str:
+    listed = ", ".join(f"{r.data} (id {r.id})" for r in sorted(records, key=lambda r: r.id))
+    return f"it holds {len(records)} records: {listed}"
+
+
 # -- applying ----------------------------------------------------------------
 
 
@@ -272,6 +293,7 @@ def apply_dns_plan(client: DigitalOceanClient, plan: DnsPlan, echo: Callable[[st
         raise OperationError([Problem(c.reason) for c in plan.of("conflict")])
     domain = plan.domain
     for change in plan.of("prune"):
+        assert len(change.current) <= 1, "plan_dns never prunes a name holding several records"
         for record in change.current:
             client.delete_record(domain, record)
         for txt in change.owner_records:
@@ -291,46 +313,82 @@ def apply_dns_plan(client: DigitalOceanClient, plan: DnsPlan, echo: Callable[[st
         echo(f"created {change.name} {change.type} -> {change.data}")
     for change in plan.of("update"):
         assert change.data is not None and change.ttl is not None
-        keep, *surplus = sorted(change.current, key=lambda r: r.id)
-        client.update_record(domain, keep, data=change.data, ttl=change.ttl)
-        for record in surplus:
-            client.delete_record(domain, record)
+        assert len(change.current) == 1, "plan_dns makes a name holding several records a conflict"
+        client.update_record(domain, change.current[0], data=change.data, ttl=change.ttl)
         echo(f"updated {change.name} {change.type} -> {change.data}")
+
+
+def choose_address(addresses: Sequence[str], record_types: Iterable[str]) -> str:
+    """The first address (in status order) that fits a declared record type: IPv4 for A, IPv6 for AAAA,
+    a hostname for CNAME. With none fitting, the first one, so `record_value` names the mismatch."""
+    wanted = set(record_types)
+    for address in addresses:
+        try:
+            kind = "A" if ipaddress.ip_address(address).version == 4 else "AAAA"
+        except ValueError:
+            kind = "CNAME"
+        if kind in wanted:
+            return address
+    return addresses[0]
+
+
+@contextmanager
+def _kube_for(cluster: Kube | ApiClient) -> Iterator[Kube]:
+    """A Kube for reading the target. A caller's Kube is used as is; for a bare ApiClient a Kube is
+    built on a second ApiClient sharing its configuration, so closing ours never closes the caller's."""
+    from envspec.kube.client import Kube
+
+    if isinstance(cluster, Kube):
+        yield cluster
+        return
+    from kubernetes.client import ApiClient
+
+    kube = Kube(ApiClient(cluster.configuration))
+    try:
+        yield kube
+    finally:
+        kube.close()
 
 
 def resolve_target(
     dns: Dns,
-    api_client: ApiClient | None,
+    cluster: Kube | ApiClient | None,
     *,
     timeout: float = 300.0,
     poll_interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """The literal target, or the LoadBalancer Service's external address once it has one."""
+    """The literal target, or the Gateway's / LoadBalancer Service's public address once it has one.
+
+    `cluster` reaches the cluster holding a Gateway or Service target: an
+    `envspec.kube.client.Kube` (its retries apply) or a kubernetes ApiClient.
+    """
     target = dns.target
     if target.ip is not None:
         return target.ip
     if target.hostname is not None:
         return target.hostname
-    assert target.service is not None
-    if api_client is None:
+    ref = target.gateway or target.service
+    assert ref is not None
+    kind = "Gateway" if target.gateway is not None else "Service"
+    if cluster is None:
         raise SpecError(
-            f"dns.target is Service {target.service.namespace}/{target.service.name}; "
-            "reading its address needs cluster access (a kubeconfig)"
+            f"dns.target is {kind} {ref.namespace}/{ref.name}; reading its address needs cluster access (a kubeconfig)"
         )
-    from envspec.cloud.loadbalancer import wait_for_load_balancer_address
+    from envspec.cloud.loadbalancer import wait_for_address
 
-    return wait_for_load_balancer_address(
-        api_client, target.service.namespace, target.service.name,
-        timeout=timeout, poll_interval=poll_interval, sleep=sleep,
-    )
+    with _kube_for(cluster) as kube:
+        addresses = wait_for_address(
+            kube, kind, ref.namespace, ref.name, timeout=timeout, poll_interval=poll_interval, sleep=sleep
+        )
+    return choose_address(addresses, (r.type for r in dns.records))
 
 
 def sync_dns(
     dns: Dns,
     *,
     owner: str,
-    api_client: ApiClient | None = None,
+    api_client: Kube | ApiClient | None = None,
     client: DigitalOceanClient | None = None,
     dry_run: bool = False,
     prune: bool = False,
@@ -342,8 +400,9 @@ def sync_dns(
     """Resolve the target, print the plan, and (unless dry_run) write it.
 
     `owner` is the environment instance (e.g. "preview-base"); `api_client`
-    reaches the cluster holding the target Service (unused for literal
-    targets); `client` defaults to one built from DIGITALOCEAN_TOKEN.
+    (a Kube, or a kubernetes ApiClient) reaches the cluster holding the target
+    Gateway or Service (unused for literal targets); `client` defaults to one
+    built from DIGITALOCEAN_TOKEN.
     Raises OperationError on conflicts, before anything is written.
     """
     check_owner(owner)
@@ -369,7 +428,7 @@ def sync_dns(
 
 def sync_declared_dns(
     compiled: Any,
-    api_client: ApiClient | None,
+    api_client: Kube | ApiClient | None,
     *,
     dry_run: bool = False,
     prune: bool = False,
@@ -380,7 +439,7 @@ def sync_declared_dns(
     """For apply: sync the compiled environment's DNS records, if it declares any (None otherwise).
 
     `compiled` is `envspec.pipeline.Compiled`; the owner is its instance name.
-    Call it once the gateway is ready, with the ApiClient apply already holds.
+    Call it once the gateway is ready, with the Kube (or ApiClient) apply already holds.
     """
     block = compiled.spec.digitalocean
     if block is None or block.dns is None:

@@ -103,9 +103,28 @@ class ServiceRef(SpecModel):
     name: str = Field(min_length=1, max_length=63)
 
 
-class Target(SpecModel):
-    """Exactly one of: a LoadBalancer Service, a literal IP address, a literal hostname (for CNAME)."""
+class GatewayRef(SpecModel):
+    """A Gateway API Gateway; the records point at the address its controller publishes in status.
 
+    Preferred over naming the Service: NGINX Gateway Fabric 2.x provisions one
+    data-plane LoadBalancer Service per Gateway, in the Gateway's namespace,
+    named after the Gateway and its class (`<gateway>-<gatewayclass>`), and
+    copies the load balancer's address into `status.addresses`. Reading the
+    Gateway (as external-dns's gateway source does) survives a renamed class or
+    a chart upgrade that changes that naming.
+    """
+
+    namespace: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=253)
+
+
+_TARGET_KINDS = ("gateway", "service", "ip", "hostname")
+
+
+class Target(SpecModel):
+    """Exactly one of: a Gateway, a LoadBalancer Service, a literal IP address, a literal hostname (for CNAME)."""
+
+    gateway: GatewayRef | None = None
     service: ServiceRef | None = None
     ip: str | None = None
     hostname: str | None = None
@@ -127,10 +146,15 @@ class Target(SpecModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Target:
-        given = [key for key in ("service", "ip", "hostname") if getattr(self, key) is not None]
+        given = [key for key in _TARGET_KINDS if getattr(self, key) is not None]
         if len(given) != 1:
-            raise ValueError("target needs exactly one of service, ip, hostname")
+            raise ValueError("target needs exactly one of gateway, service, ip, hostname")
         return self
+
+    @property
+    def in_cluster(self) -> bool:
+        """True when the address is read from the cluster (a Gateway or a Service), so a kubeconfig is needed."""
+        return self.gateway is not None or self.service is not None
 
 
 class Record(SpecModel):
@@ -196,7 +220,7 @@ class Dns(SpecModel):
         return self
 
     def _check_target_fits(self, record: Record) -> None:
-        """Catch literal targets that can never fit the record type; a Service's address is checked when resolved."""
+        """Catch literal targets that can never fit the record type; a cluster address is checked when resolved."""
         if self.target.ip is not None:
             version = ipaddress.ip_address(self.target.ip).version
             wanted = {"A": 4, "AAAA": 6}.get(record.type)

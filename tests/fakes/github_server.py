@@ -5,7 +5,13 @@ Serves what envspec's urllib client calls, over real HTTP on 127.0.0.1:
   with a ``Link`` header (``rel="next"``/``rel="last"``, absolute URLs, like GitHub);
 - ``GET /repos/{owner}/{repo}/pulls/{number}`` (404 ``{"message": "Not Found"}`` when absent);
 - ``GET|POST /repos/{owner}/{repo}/issues/{number}/comments`` (GET paginated like the pulls list)
-  and ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``.
+  and ``PATCH /repos/{owner}/{repo}/issues/comments/{id}``; every comment carries
+  ``user: {login, type}`` like GitHub's;
+- ``GET /user``: the token's identity. By default the token acts like a
+  workflow's GITHUB_TOKEN: ``/user`` answers 403 "Resource not accessible by
+  integration" and comments it writes are by ``github-actions[bot]`` (type Bot).
+  Set ``user`` (e.g. ``{"login": "deploy-bot", "type": "User"}``) to act like a
+  personal access token.
 
 It checks ``Authorization: Bearer <token>`` when a token is configured (401
 ``Bad credentials``), records every request, and fails the next N matching
@@ -47,9 +53,14 @@ class _Fault:
     message: str
 
 
+ACTIONS_BOT = {"login": "github-actions[bot]", "type": "Bot"}
+HUMAN = {"login": "octocat", "type": "User"}
+
+
 @dataclass
 class FakeGitHub:
     token: str | None = "test-token"
+    user: dict[str, Any] | None = None  # None: an installation token (GITHUB_TOKEN); else what GET /user returns
     pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> {id, repo, issue, body}
@@ -75,10 +86,20 @@ class FakeGitHub:
     def add_fault(self, *, path_regex: str = ".*", status: int = 500, times: int = 1, message: str = "Server Error") -> None:
         self._faults.append(_Fault(path_regex, status, times, message))
 
-    def add_comment(self, repo: str, issue: int, body: str) -> int:
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Who the token writes comments as."""
+        return dict(self.user) if self.user is not None else dict(ACTIONS_BOT)
+
+    def add_comment(self, repo: str, issue: int, body: str, *, author: dict[str, Any] | None = None) -> int:
+        """A comment written by `author` (default: a person, octocat)."""
         comment_id = 1000 + len(self.comments)
-        self.comments[comment_id] = {"id": comment_id, "repo": repo, "issue": issue, "body": body}
+        self.comments[comment_id] = {"id": comment_id, "repo": repo, "issue": issue, "body": body,
+                                     "user": dict(author or HUMAN)}
         return comment_id
+
+    def comment(self, comment_id: int) -> dict[str, Any]:
+        return self.comments[comment_id]
 
     def comments_on(self, repo: str, issue: int) -> list[str]:
         return [c["body"] for _, c in sorted(self.comments.items()) if c["repo"] == repo and c["issue"] == issue]
@@ -138,9 +159,16 @@ class FakeGitHub:
             return self._send(h, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
         if method != "GET":
             return self._write(h, method, parts.path, body)
+        if parts.path == "/user":
+            if self.user is None:
+                return self._send(h, 403, {
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                })
+            return self._send(h, 200, dict(self.user))
         if match := _COMMENTS.match(parts.path):
             repo, issue = f"{match.group(1)}/{match.group(2)}", int(match.group(3))
-            items = [{"id": c["id"], "body": c["body"]} for _, c in sorted(self.comments.items())
+            items = [{"id": c["id"], "body": c["body"], "user": dict(c["user"])} for _, c in sorted(self.comments.items())
                      if c["repo"] == repo and c["issue"] == issue]
             return self._paged(h, items, parts.path, query)
         if match := _PULL.match(parts.path):
@@ -157,14 +185,16 @@ class FakeGitHub:
         if not isinstance(body, dict) or not isinstance(body.get("body"), str):
             return self._send(h, 422, {"message": "Invalid request: body is required"})
         if method == "POST" and (match := _COMMENTS.match(path)):
-            comment_id = self.add_comment(f"{match.group(1)}/{match.group(2)}", int(match.group(3)), body["body"])
-            return self._send(h, 201, {"id": comment_id, "body": body["body"]})
+            comment_id = self.add_comment(f"{match.group(1)}/{match.group(2)}", int(match.group(3)), body["body"],
+                                          author=self.identity)
+            return self._send(h, 201, {"id": comment_id, "body": body["body"], "user": self.identity})
         if method == "PATCH" and (match := _COMMENT.match(path)):
             comment = self.comments.get(int(match.group(3)))
             if comment is None or comment["repo"] != f"{match.group(1)}/{match.group(2)}":
                 return self._send(h, 404, {"message": "Not Found"})
+            # Like GitHub, a token with write access may edit anyone's comment: only the client can prevent a takeover.
             comment["body"] = body["body"]
-            return self._send(h, 200, {"id": comment["id"], "body": comment["body"]})
+            return self._send(h, 200, {"id": comment["id"], "body": comment["body"], "user": comment["user"]})
         return self._send(h, 404, {"message": "Not Found"})
 
     def _list(self, h: BaseHTTPRequestHandler, repo: str, path: str, query: dict[str, list[str]]) -> None:

@@ -443,8 +443,11 @@ def _quota_missing(pod_spec: dict, hard: dict, limit_ranges: list[dict]) -> dict
 class FakeKube:
     """In-memory Kubernetes API on 127.0.0.1; see the module docstring for scope."""
 
-    def __init__(self, *, auto_ready: bool = True, quota_enforcement: bool = False):
+    def __init__(self, *, auto_ready: bool = True, quota_enforcement: bool = False,
+                 gateway_address: str | None = "203.0.113.7"):
         self.auto_ready = auto_ready
+        # What a gateway controller publishes in a ready Gateway's status.addresses (None: no address yet).
+        self.gateway_address = gateway_address
         self.quota_enforcement = quota_enforcement
         self.stuck_namespaces: set[str] = set()
         self.requests: list[Request] = []
@@ -820,6 +823,8 @@ class FakeKube:
         elif k.kind == "Gateway":
             obj["status"] = {"conditions": [{"type": t, **ok, "reason": t, "observedGeneration": gen}
                                             for t in ("Accepted", "Programmed")]}
+            if self.gateway_address:
+                obj["status"]["addresses"] = [{"type": "IPAddress", "value": self.gateway_address}]
         elif k.kind == "HTTPRoute":
             obj["status"] = {"parents": [
                 {"parentRef": ref, "controllerName": "fake-kube/gateway-controller",
