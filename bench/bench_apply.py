@@ -27,11 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from envspec.kube.apply import ApplyOptions, apply_plan, desired_objects  # noqa: E402
+from envspec.kube.apply import ApplyOptions, apply_plan  # noqa: E402
 from envspec.kube.client import Kube, load_target  # noqa: E402
 from envspec.kube.inventory import ApplySetRef  # noqa: E402
 from envspec.kube.plan import DeployPlan  # noqa: E402
-from envspec.kube.secrets import build_secrets  # noqa: E402
+from envspec.kube.secrets import build_secrets, complete_secrets, pending_keys  # noqa: E402
+from envspec.kube.stages import desired_objects  # noqa: E402
 from envspec.kube.wait import WaitSettings  # noqa: E402
 from tests.fakes import kube_server  # noqa: E402
 from tests.fakes.kube_server import FakeKube  # noqa: E402
@@ -85,7 +86,9 @@ def bench_kubectl(plan: DeployPlan, workdir: Path) -> list[tuple[str, int, int, 
     kubectl = shutil.which("kubectl")
     if not kubectl:
         return [("kubectl (not installed)", 0, 0, 0.0)]
-    secrets, _ = build_secrets(plan, environ_for(plan))
+    secrets, redactor = build_secrets(plan, environ_for(plan))
+    # Generated keys (e.g. app-db's password) get a value as on a first envspec apply.
+    complete_secrets(secrets, pending_keys(plan, environ_for(plan)), lambda ns, name: None, redactor, generate=True)
     objects = desired_objects(plan, secrets, ApplySetRef.for_instance(plan.instance, plan.applyset_namespace).id)
     manifests = workdir / "rendered"
     manifests.mkdir()

@@ -14,6 +14,7 @@ from envspec.github.gc import PreviewInstance, decide, parse_closed_prs, parse_d
 from envspec.github.gc_cluster import closed_lookup
 from envspec.github.guard import check_pull_request
 from envspec.github.post import upsert_comment
+from tests.fakes.do_server import FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.github_server import FakeGitHub, fake_github  # noqa: F401  (fixture)
 from tests.fakes.kube_server import FakeKube, fake_kube  # noqa: F401  (fixture)
 
@@ -68,8 +69,20 @@ def test_closed_open_ttl_and_non_preview() -> None:
     assert set(by_name) == {"preview-pr-1", "preview-pr-2", "preview-pr-3", "preview-pr-5"}
     assert by_name["preview-pr-1"].reasons == ("PR #1 is closed",)
     assert not by_name["preview-pr-2"].expired and "PR #2 is open" in by_name["preview-pr-2"].note
-    assert by_name["preview-pr-3"].reasons == ("older than 1w (age 9d0h)",)
+    assert by_name["preview-pr-3"].reasons == ("older than 1w (age 9d0h, never stamped by an apply)",)
     assert not by_name["preview-pr-5"].expired and "age unknown" in by_name["preview-pr-5"].note
+
+
+def test_ttl_counts_from_the_last_apply_not_the_creation() -> None:
+    month = NOW - timedelta(days=30)
+    busy = PreviewInstance("preview-pr-7", "preview-pr", created=month, last_applied=NOW - timedelta(hours=2))
+    idle = PreviewInstance("preview-pr-8", "preview-pr", created=month, last_applied=NOW - timedelta(days=8))
+    never = PreviewInstance("preview-pr-9", "preview-pr", created=None, last_applied=NOW - timedelta(days=8))
+    verdicts = decide([busy, idle, never], is_closed=None, older_than=timedelta(days=7), now=NOW)
+    by_name = {v.instance.instance: v for v in verdicts}
+    assert not by_name["preview-pr-7"].expired and by_name["preview-pr-7"].note == "kept: within its TTL"
+    assert by_name["preview-pr-8"].reasons == ("not applied for over 1w (last applied 8d0h ago)",)
+    assert by_name["preview-pr-9"].expired  # the stamp is enough; the creation time is only a fallback
 
 
 def test_instance_without_a_pr_number_is_kept() -> None:
@@ -143,7 +156,7 @@ def test_unreachable_api_is_an_operation_error() -> None:
     client = GitHubClient(base_url="http://127.0.0.1:9", token="t", timeout=2)
     with pytest.raises(GitHubError, match="cannot reach http://127.0.0.1:9") as info:
         client.pull_request(REPO, 1)
-    assert info.value.exit_code == 1
+    assert info.value.exit_code == 3  # EXIT_OPERATION
 
 
 def test_resolve_repo() -> None:
@@ -273,10 +286,12 @@ def _cluster(fake: FakeKube, tmp_path: Path):  # type: ignore[no-untyped-def]
         apply_plan(kube, _plan(environment, instance), ApplyOptions(wait=fast, check_helm=False, environ={}))
     parent = fake.get("v1", "Secret", "applyset-preview-pr-3", "preview-pr-3")
     assert parent is not None
-    old = (CLUSTER_NOW - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    parent["metadata"]["creationTimestamp"] = old  # a month before the others
+    parent["metadata"]["annotations"]["envspec.dev/last-applied"] = IDLE_SINCE  # nobody applied it for a month
     fake.put(parent)
     return kube
+
+
+IDLE_SINCE = (CLUSTER_NOW - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _gc(kube, *, dry_run: bool, is_closed, older_than=None):  # type: ignore[no-untyped-def]
@@ -291,8 +306,48 @@ def test_find_previews_sees_only_preview_pr_instances(fake_kube: FakeKube, tmp_p
     with _cluster(fake_kube, tmp_path) as kube:
         found = find_previews(kube)
     assert [p.instance for p in found] == ["preview-pr-1", "preview-pr-2", "preview-pr-3"]
-    assert found[2].created == (CLUSTER_NOW - timedelta(days=30)).replace(microsecond=0)
+    assert found[2].last_applied == (CLUSTER_NOW - timedelta(days=30)).replace(microsecond=0)
     assert found[0].created == CLUSTER_NOW - timedelta(hours=1)
+    # every apply stamps the parent: the stamp of a fresh apply is within a minute of now
+    stamp = found[0].last_applied
+    assert stamp is not None and abs(datetime.now(timezone.utc) - stamp) < timedelta(minutes=1)
+
+
+def test_apply_stamps_the_parent_and_refreshes_a_stale_stamp_only(fake_kube: FakeKube, tmp_path: Path) -> None:
+    from envspec.kube.apply import ApplyOptions, apply_plan
+    from envspec.kube.wait import WaitSettings
+
+    def parent() -> dict:
+        got = fake_kube.get("v1", "Secret", "applyset-preview-pr-2", "preview-pr-2")
+        assert got is not None
+        return got
+
+    options = ApplyOptions(wait=WaitSettings(timeout=5, interval=0.01), check_helm=False, environ={})
+    with _cluster(fake_kube, tmp_path) as kube:
+        fresh = parent()["metadata"]["annotations"]["envspec.dev/last-applied"]
+        fake_kube.reset_requests()
+        apply_plan(kube, _plan("preview-pr", "preview-pr-2"), options)
+        assert fake_kube.count("PATCH") == 0  # a no-op re-apply writes nothing, not even the stamp
+        stale = parent()
+        stale["metadata"]["annotations"]["envspec.dev/last-applied"] = IDLE_SINCE
+        fake_kube.put(stale)
+        apply_plan(kube, _plan("preview-pr", "preview-pr-2"), options)
+        assert fake_kube.count("PATCH", "/secrets/applyset-preview-pr-2") == 1
+    again = parent()["metadata"]["annotations"]["envspec.dev/last-applied"]
+    assert again >= fresh and again != IDLE_SINCE
+
+
+def test_ttl_falls_back_to_the_creation_time_without_a_stamp(fake_kube: FakeKube, tmp_path: Path) -> None:
+    with _cluster(fake_kube, tmp_path) as kube:
+        # A parent written before envspec stamped last-applied: only its creation time tells its age.
+        legacy = fake_kube.get("v1", "Secret", "applyset-preview-pr-2", "preview-pr-2")
+        del legacy["metadata"]["annotations"]["envspec.dev/last-applied"]
+        legacy["metadata"]["creationTimestamp"] = IDLE_SINCE
+        fake_kube.put(legacy)
+        _, lines = _gc(kube, dry_run=True, is_closed=None, older_than=timedelta(days=7))
+    assert any(line.startswith("  preview-pr-2: would destroy (older than 1w (age 30d0h") for line in lines)
+    assert any(line.startswith("  preview-pr-3: would destroy (not applied for over 1w") for line in lines)
+    assert "  preview-pr-1: kept: within its TTL" in lines
 
 
 def test_gc_dry_run_changes_nothing(fake_kube: FakeKube, tmp_path: Path) -> None:
@@ -301,7 +356,7 @@ def test_gc_dry_run_changes_nothing(fake_kube: FakeKube, tmp_path: Path) -> None
         outcome, lines = _gc(kube, dry_run=True, is_closed={1}.__contains__, older_than=timedelta(days=7))
     assert outcome.ok and outcome.destroyed == []
     assert "  preview-pr-1: would destroy (PR #1 is closed)" in lines
-    assert any(line.startswith("  preview-pr-3: would destroy (older than 1w") for line in lines)
+    assert any(line.startswith("  preview-pr-3: would destroy (not applied for over 1w") for line in lines)
     assert "  preview-pr-2: kept: PR #2 is open" in lines
     assert [r.method for r in fake_kube.requests if r.method != "GET"] == []
     assert fake_kube.get("v1", "Namespace", "preview-pr-1") is not None
@@ -356,7 +411,7 @@ def test_pr_check_command_exit_codes(fake_github: FakeGitHub) -> None:
     assert moved.exit_code == 2 and "head moved from" in moved.output
     fake_github.add_fault(status=503, message="Service Unavailable")
     down = CliRunner().invoke(main, ["pr-check", "--pr", "107", "--head-sha", SHA])
-    assert down.exit_code == 1 and "503 Service Unavailable" in down.output and "Traceback" not in down.output
+    assert down.exit_code == 3 and "503 Service Unavailable" in down.output and "Traceback" not in down.output
 
 
 def test_gc_command_needs_a_source(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -404,8 +459,8 @@ def test_gc_command_with_the_project_dry_run_then_destroy(
     fake_kube.reset_requests()
     dry = CliRunner().invoke(main, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
+    assert f"target: context {PREVIEW_CONTEXT} at {fake_kube.url}" in dry.stderr  # stdout stays the report
     assert dry.stdout.splitlines() == [
-        f"target: context {PREVIEW_CONTEXT} at {fake_kube.url}",
         "2 preview instance(s) found, 1 past their end (dry run)",
         "  preview-pr-1: would destroy (PR #1 is closed)",
         "  preview-pr-2: kept: PR #2 is open",
@@ -436,3 +491,20 @@ def test_gc_command_refuses_a_cluster_preview_pr_is_not_bound_to(fake_kube: Fake
     assert result.exit_code == 2
     assert f"bound to kube context '{PREVIEW_CONTEXT}'" in result.output
     assert fake_kube.requests == []
+
+
+def test_gc_command_with_a_kubeconfig_from_digitalocean(
+    fake_kube: FakeKube, fake_do: FakeDigitalOcean, tmp_path: Path, repo_root: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from envspec.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    _deploy_previews(fake_kube, fake_kube.write_kubeconfig(tmp_path / "kubeconfig", context=PREVIEW_CONTEXT), (3,))
+    fake_do.add_cluster("aphiria-com-preview-cluster")
+    fake_do.kubeconfig_server = fake_kube.url
+    result = CliRunner().invoke(main, ["gc", "--closed-prs", "-", "--kubeconfig-from-do", "--dry-run"], input="3\n")
+    assert result.exit_code == 0, result.output
+    assert f"target: context {PREVIEW_CONTEXT} at {fake_kube.url}" in result.stderr
+    assert "  preview-pr-3: would destroy (PR #3 is closed)" in result.stdout
+    assert fake_do.token not in result.output

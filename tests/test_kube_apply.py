@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import os
+from datetime import datetime, timezone
 import stat
 import sys
 from collections import Counter
@@ -17,7 +18,8 @@ from envspec.kube.apply import ApplyOptions, apply_plan, stage_of
 from envspec.kube.client import Kube, load_target
 from envspec.kube.helm import HelmTarget
 from envspec.kube.inventory import GROUP_KINDS_ANNOTATION, ID_LABEL, PART_OF_LABEL, applyset_id
-from envspec.kube.plan import HelmChart
+from envspec.kube.plan import HelmChart, RemoteManifest, SecretSource
+from envspec.kube.wait import wait_ready
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
     CANARY,
@@ -407,6 +409,29 @@ def test_quota_rejection_is_reported_with_its_reason_within_seconds(tmp_path: Pa
     assert "failed quota: preview-quota" in text and "db-migration" in text
 
 
+def _replicaset(fake: FakeKube, deployment: str, name: str, *, current: bool = True) -> None:
+    """A ReplicaSet owned (by UID) by the live Deployment, of its current revision or an older one."""
+    live = fake.get("apps/v1", "Deployment", deployment, NS)
+    revision = "1" if current else "0"
+    fake.put({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+        "name": name, "namespace": NS, "labels": {"app": deployment, "pod-template-hash": name.rsplit("-", 1)[-1]},
+        "annotations": {"deployment.kubernetes.io/revision": revision},
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment,
+                             "uid": live["metadata"]["uid"], "controller": True}]},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": deployment}},
+                 "template": live["spec"]["template"]}})
+
+
+def _mark_revision(fake: FakeKube, deployment: str, revision: str = "1") -> None:
+    live = fake.get("apps/v1", "Deployment", deployment, NS)
+    live["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = revision
+    fake.put(live)
+
+
+def _waiting(reason: str, message: str = "") -> list[dict[str, Any]]:
+    return [{"name": "web", "ready": False, "state": {"waiting": {"reason": reason, "message": message}}}]
+
+
 def test_image_pull_backoff_is_reported_early(tmp_path: Path) -> None:
     with FakeKube(auto_ready=False) as fake:
         kc = fake.write_kubeconfig(tmp_path / "kc")
@@ -417,15 +442,87 @@ def test_image_pull_backoff_is_reported_early(tmp_path: Path) -> None:
 
         def sleep(_: float) -> None:
             if not fake_pod_added:
-                fake.add_pod(NS, "web-abc-1", labels={"app": "web"}, container_statuses=[
-                    {"name": "web", "ready": False, "state": {"waiting": {
-                        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "ghcr.io/aphiria/web"'}}}])
+                _mark_revision(fake, "web")
+                _replicaset(fake, "web", "web-abc")
+                fake.add_pod(NS, "web-abc-1", labels={"app": "web"}, owner_kind="ReplicaSet", owner_name="web-abc",
+                             container_statuses=_waiting("ImagePullBackOff", 'Back-off pulling image "ghcr.io/x"'))
                 fake_pod_added.append(True)
 
         settings = fast_wait(timeout=600)
         settings.sleep = sleep
         with pytest.raises(OperationError, match=r"web-abc-1 container web: ImagePullBackOff"):
             apply_plan(kube, plan(objs), options(wait=settings))
+        kube.close()
+
+
+def test_crash_loop_log_tail_is_scrubbed_of_secret_values(tmp_path: Path) -> None:
+    # CI tees apply's stderr into a log whose tail is posted on the pull request.
+    with FakeKube(auto_ready=False) as fake:
+        kc = fake.write_kubeconfig(tmp_path / "kc")
+        _, api = load_target(kc, None)
+        kube = Kube(api, retry=no_sleep_retry())
+        objs = [o for o in objects() if o["kind"] in ("Namespace", "Deployment")]
+        lines: list[str] = []
+
+        def sleep(_: float) -> None:
+            if fake.get("v1", "Pod", "web-abc-1", NS) is None:
+                _mark_revision(fake, "web")
+                _replicaset(fake, "web", "web-abc")
+                fake.add_pod(NS, "web-abc-1", labels={"app": "web"}, owner_kind="ReplicaSet", owner_name="web-abc",
+                             container_statuses=_waiting("CrashLoopBackOff", "back-off 10s restarting"))
+                fake.set_pod_log(NS, "web-abc-1", f"booting\nDB_PASSWORD={CANARY}\nFATAL: cannot connect\n")
+
+        settings = fast_wait(timeout=600)
+        settings.sleep = sleep
+        with pytest.raises(OperationError) as info:
+            apply_plan(kube, plan(objs), options(wait=settings, report=lines.append))
+        kube.close()
+    text = "\n".join([*lines, str(info.value), *(p.message for p in info.value.problems)])
+    assert "FATAL: cannot connect" in text and "DB_PASSWORD=<masked>" in text  # the tail was read and shown
+    assert any("DB_PASSWORD=<masked>" in line for line in lines)  # in the progress line too, not only the error
+    assert CANARY not in text
+
+
+def test_stale_events_and_other_replicasets_do_not_fail_a_good_rollout(tmp_path: Path) -> None:
+    with FakeKube(auto_ready=False) as fake:
+        kc = fake.write_kubeconfig(tmp_path / "kc")
+        _, api = load_target(kc, None)
+        kube = Kube(api, retry=no_sleep_retry())
+        objs = [o for o in objects() if o["kind"] in ("Namespace", "Deployment")]
+        polls: list[int] = []
+
+        def sleep(_: float) -> None:
+            polls.append(1)
+            if len(polls) == 1:
+                _mark_revision(fake, "web")
+                _replicaset(fake, "web", "web-new")
+                _replicaset(fake, "web", "web-old", current=False)
+                # An hour-old quota rejection of the current ReplicaSet (fixed since).
+                fake.add_event(NS, involved_kind="ReplicaSet", involved_name="web-new", reason="FailedCreate",
+                               message="pods forbidden: exceeded quota")
+                # Another Deployment's ReplicaSet shares the `web-` prefix, and its pod crash-loops.
+                fake.add_pod(NS, "web-static-7d9-1", labels={"app": "web-static"}, owner_kind="ReplicaSet",
+                             owner_name="web-static-7d9", container_statuses=_waiting("CrashLoopBackOff"))
+                # The old ReplicaSet's pod crash-loops while the new rollout replaces it.
+                fake.add_pod(NS, "web-old-1", labels={"app": "web"}, owner_kind="ReplicaSet", owner_name="web-old",
+                             container_statuses=_waiting("CrashLoopBackOff"))
+            elif len(polls) == 3:
+                for name in ("web", "api"):
+                    fake.set_status("apps/v1", "Deployment", name, NS, {
+                        "observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1})
+
+        settings = fast_wait(timeout=600)
+        settings.sleep = sleep
+        settings.now = lambda: datetime(2025, 1, 1, 1, 0, tzinfo=timezone.utc)  # the fake dates events 00:00
+        result = apply_plan(kube, plan(objs), options(wait=settings))
+        assert [r.id for r in result.readiness if r.state == "ready"] == [f"Deployment/{NS}/web", f"Deployment/{NS}/api"]
+
+        # The same event, fresh: reported at once.
+        fake.set_status("apps/v1", "Deployment", "web", NS, {})
+        settings.now = lambda: datetime(2025, 1, 1, 0, 0, 2, tzinfo=timezone.utc)
+        settings.sleep = lambda _: None
+        with pytest.raises(OperationError, match="FailedCreate: pods forbidden: exceeded quota"):
+            wait_ready(kube, [fake.get("apps/v1", "Deployment", "web", NS)], settings=settings)
         kube.close()
 
 
@@ -510,6 +607,7 @@ def _fake_helm(tmp_path: Path, exit_code: int = 0) -> tuple[Path, Path]:
     script.parent.mkdir()
     script.write_text(
         f"#!{sys.executable}\nimport sys, json\n"
+        "if sys.argv[1] in ('list', 'get'): print('[]' if sys.argv[1] == 'list' else 'null'); sys.exit(0)\n"
         f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
         "vals = sys.argv[sys.argv.index('-f') + 1]\n"
         f"open({str(log)!r}, 'a').write(open(vals).read() + '\\n')\n"
@@ -524,23 +622,74 @@ CHART = HelmChart(release="cert-manager", namespace="cert-manager", repository="
                   chart="cert-manager", version="v1.16.2", values={"crds": {"enabled": True}})
 
 
-def test_helm_charts_are_installed_first_with_declared_version_and_values(
+def test_helm_charts_are_installed_after_stage_1_with_declared_version_and_values(
     fake_kube: FakeKube, kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bindir, log = _fake_helm(tmp_path)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    apply_plan(kube, plan(helm=[CHART]), options(check_helm=True, helm=HelmTarget(kubeconfig="/k", context="fake")))
+    lines: list[str] = []
+    apply_plan(kube, plan(helm=[CHART]), options(check_helm=True, helm=HelmTarget(kubeconfig="/k", context="fake"),
+                                                 report=lines.append))
 
     import json
 
     argv_line, values_line = log.read_text().splitlines()[:2]
     argv = json.loads(argv_line)
-    assert argv[:5] == ["upgrade", "--install", "cert-manager", "cert-manager", "--repo"]
+    assert argv[:6] == ["upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io"]
     for flag, value in [("--version", "v1.16.2"), ("--namespace", "cert-manager"), ("--kube-context", "fake"),
                         ("--kubeconfig", "/k")]:
         assert argv[argv.index(flag) + 1] == value
     assert "--wait" in argv and "--create-namespace" in argv
     assert json.loads(values_line) == {"crds": {"enabled": True}}
+    helm_at = next(i for i, line in enumerate(lines) if line.startswith("helm "))
+    assert lines.index(f"created Namespace/{NS}") < helm_at < lines.index(f"created ConfigMap/{NS}/js-config")
+
+
+def _runner(answers: dict[str, Any], calls: list[list[str]]) -> Any:
+    """A helm runner answering `list` and `get values` from `answers`; records every argv."""
+    import json
+    import subprocess
+
+    def run(argv: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(list(argv))
+        verb = argv[1]
+        out = json.dumps(answers.get(verb)) if verb in answers else ""
+        return subprocess.CompletedProcess(list(argv), 0, out, "")
+
+    return run
+
+
+def test_helm_oci_chart_is_named_by_reference_without_repo() -> None:
+    from envspec.kube.helm import helm_argv
+
+    oci = HelmChart(release="nginx-gateway", namespace="nginx-gateway", repository="oci://ghcr.io/nginx/charts/",
+                    chart="nginx-gateway-fabric", version="2.2.1")
+    argv = helm_argv("helm", oci, "/v.yaml", HelmTarget())
+    assert argv[:5] == ["helm", "upgrade", "--install", "nginx-gateway", "oci://ghcr.io/nginx/charts/nginx-gateway-fabric"]
+    assert "--repo" not in argv and argv[argv.index("--version") + 1] == "2.2.1"
+
+
+def test_helm_release_already_current_is_not_upgraded() -> None:
+    from envspec.kube.helm import install_charts
+
+    deployed = [{"name": "cert-manager", "namespace": "cert-manager", "status": "deployed",
+                 "chart": "cert-manager-v1.16.2", "revision": "3"}]
+    calls: list[list[str]] = []
+    lines: list[str] = []
+    install_charts([CHART], HelmTarget(), helm="helm", report=lines.append,
+                   runner=_runner({"list": deployed, "get": {"crds": {"enabled": True}}}, calls))
+    assert [c[1] for c in calls] == ["list", "get"] and lines == [
+        "helm    cert-manager/cert-manager cert-manager@v1.16.2 (unchanged)"]
+
+    for answers in (
+        {"list": deployed, "get": {"crds": {"enabled": False}}},  # values changed
+        {"list": [{**deployed[0], "chart": "cert-manager-v1.15.0"}], "get": {"crds": {"enabled": True}}},  # version
+        {"list": [{**deployed[0], "status": "failed"}], "get": {"crds": {"enabled": True}}},  # a failed upgrade
+        {"list": []},  # not installed
+    ):
+        calls.clear()
+        install_charts([CHART], HelmTarget(), helm="helm", runner=_runner(answers, calls))
+        assert calls[-1][1:3] == ["upgrade", "--install"], answers
 
 
 def test_missing_helm_is_a_clear_error_before_any_request(
@@ -562,15 +711,40 @@ def test_failing_helm_reports_its_error(
     assert fake_kube.get("apps/v1", "Deployment", "web", NS) is None  # manifests come after charts
 
 
-def test_dns_hook_runs_once_after_routes_are_ready(fake_kube: FakeKube, kube: Kube) -> None:
-    calls: list[bool] = []
+def test_dns_hook_runs_once_after_routes_are_ready_with_the_time_left(fake_kube: FakeKube, kube: Kube) -> None:
+    calls: list[tuple[bool, float]] = []
+    lines: list[str] = []
+    now = [100.0]
+    settings = fast_wait(timeout=60)
+    settings.clock = lambda: now[0]
 
-    def hook() -> None:
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    settings.sleep = sleep
+
+    def hook(*, remaining: float, report: Any) -> None:
         route = fake_kube.get("gateway.networking.k8s.io/v1", "HTTPRoute", "web", NS)
-        calls.append(route is not None and bool(route.get("status")))
+        calls.append((route is not None and bool(route.get("status")), remaining))
+        report(f"dns sync would use {CANARY}")
 
-    apply_plan(kube, plan(), options(after_routes_ready=hook))
-    assert calls == [True]
+    now_at_start = now[0]
+    apply_plan(kube, plan(), options(after_routes_ready=hook, wait=settings, report=lines.append))
+    assert [c[0] for c in calls] == [True]
+    assert calls[0][1] == 60 - (now[0] - now_at_start)  # what is left of --timeout, not all of it again
+    assert "dns sync would use <masked>" in lines
+
+
+def test_operation_errors_keep_their_type_when_scrubbed(fake_kube: FakeKube, kube: Kube) -> None:
+    from envspec.cloud.digitalocean import DigitalOceanAPIError
+
+    def hook(*, remaining: float, report: Any) -> None:
+        raise DigitalOceanAPIError(f"POST /v2/domains: 500 echoing {CANARY}", status=500, error_id="e-1")
+
+    with pytest.raises(DigitalOceanAPIError) as info:
+        apply_plan(kube, plan(), options(after_routes_ready=hook))
+    assert info.value.status == 500 and info.value.error_id == "e-1" and info.value.exit_code == 3
+    assert CANARY not in str(info.value) and "echoing <masked>" in info.value.problems[0].message
 
 
 def test_secret_values_never_in_error_messages(fake_kube: FakeKube, kube: Kube) -> None:
@@ -610,3 +784,166 @@ def test_kubectl_computes_the_same_applyset_id_and_reads_our_parent(
     apply_plan(kube, plan(), options())
     refused = subprocess.run([*base, "--applyset=secret/applyset-" + INSTANCE], env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and 'managed by tooling "envspec"' in refused.stderr
+
+
+# --- parent first, generated secrets, remote manifests ---------------------------------------
+
+
+def test_parent_is_written_before_any_member_on_a_first_apply(fake_kube: FakeKube, kube: Kube) -> None:
+    # The parent lives in the namespace the plan creates: that namespace goes in bare, then the parent.
+    fake_kube.add_fault(method="PATCH", path_regex=f"/namespaces/{NS}/secrets/applyset-{INSTANCE}$", status=403)
+    with pytest.raises(OperationError, match="HTTP 403"):
+        apply_plan(kube, plan(applyset_namespace=NS), options())
+    patches = [r for r in fake_kube.requests if r.method == "PATCH"]
+    assert [r.path for r in patches] == [f"/api/v1/namespaces/{NS}", f"/api/v1/namespaces/{NS}/secrets/applyset-{INSTANCE}"]
+    assert PART_OF_LABEL not in fake_kube.get("v1", "Namespace", NS)["metadata"]["labels"]  # not a member yet
+
+    result = apply_plan(kube, plan(applyset_namespace=NS), options())
+    assert f"Namespace/{NS}" in result.created
+    set_id = applyset_id("applyset-" + INSTANCE, NS)
+    assert fake_kube.get("v1", "Namespace", NS)["metadata"]["labels"][PART_OF_LABEL] == set_id
+    assert fake_kube.get("v1", "Secret", "applyset-" + INSTANCE, NS)["metadata"]["labels"][ID_LABEL] == set_id
+    fake_kube.reset_requests()
+    assert not apply_plan(kube, plan(applyset_namespace=NS), options()).changed
+    assert writes(fake_kube) == []
+
+
+def _generated_plan() -> Any:
+    sources = [SecretSource(name="db-credentials", namespace=NS, data_from_env={"password": "ENVSPEC_TEST_DB_PASSWORD"}),
+               SecretSource(name="app-db", namespace=NS, generate=("password",))]
+    return plan(secrets=sources)
+
+
+def test_generated_secret_keys_are_made_once_and_kept(fake_kube: FakeKube, kube: Kube) -> None:
+    import base64
+
+    lines: list[str] = []
+    apply_plan(kube, _generated_plan(), options(report=lines.append))
+    first = fake_kube.get("v1", "Secret", "app-db", NS)["data"]["password"]
+    value = base64.b64decode(first).decode()
+    assert len(value) == 32 and all(c.isalnum() or c in "-_" for c in value)
+    fake_kube.reset_requests()
+
+    again = apply_plan(kube, _generated_plan(), options(report=lines.append))
+    assert f"Secret/{NS}/app-db" in again.unchanged and writes(fake_kube) == []
+    assert fake_kube.get("v1", "Secret", "app-db", NS)["data"]["password"] == first
+
+    from envspec.kube.diff import diff_live
+
+    changes = diff_live(kube, _generated_plan(), environ=ENV)
+    assert not changes.has_changes  # present means unchanged: diff never invents a value
+    assert value not in "\n".join(lines) and first not in "\n".join(lines)
+
+
+def test_generated_value_in_a_log_tail_is_scrubbed(tmp_path: Path) -> None:
+    import base64
+
+    with FakeKube(auto_ready=False) as fake:
+        kc = fake.write_kubeconfig(tmp_path / "kc")
+        _, api = load_target(kc, None)
+        kube = Kube(api, retry=no_sleep_retry())
+        objs = [o for o in objects() if o["kind"] in ("Namespace", "Deployment")]
+        lines: list[str] = []
+
+        def sleep(_: float) -> None:
+            if fake.get("v1", "Pod", "web-abc-1", NS) is None:
+                password = base64.b64decode(fake.get("v1", "Secret", "app-db", NS)["data"]["password"]).decode()
+                _mark_revision(fake, "web")
+                _replicaset(fake, "web", "web-abc")
+                fake.add_pod(NS, "web-abc-1", labels={"app": "web"}, owner_kind="ReplicaSet", owner_name="web-abc",
+                             container_statuses=_waiting("CrashLoopBackOff"))
+                fake.set_pod_log(NS, "web-abc-1", f"connecting with {password}\n")
+
+        settings = fast_wait(timeout=600)
+        settings.sleep = sleep
+        with pytest.raises(OperationError) as info:
+            apply_plan(kube, plan(objs, secrets=_generated_plan().secrets), options(wait=settings, report=lines.append))
+        password = base64.b64decode(fake.get("v1", "Secret", "app-db", NS)["data"]["password"]).decode()
+        kube.close()
+    text = "\n".join([*lines, str(info.value)])
+    assert "connecting with <masked>" in text and password not in text
+
+
+CRD_URL = "https://example.com/gateway-api/v1.4.0/standard-install.yaml"
+CRD_YAML = """---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com, creationTimestamp: null}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget}
+  versions: [{name: v1, served: true, storage: true}]
+status: {acceptedNames: {kind: "", plural: ""}, storedVersions: null}
+"""
+
+
+def _serve(content: str, fetched: list[str]) -> Any:
+    def fetch(url: str, timeout: float) -> bytes:
+        fetched.append(url)
+        return content.encode()
+
+    return fetch
+
+
+def test_remote_manifests_go_in_stage_1_before_helm_and_their_kinds(
+    fake_kube: FakeKube, kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bindir, _ = _fake_helm(tmp_path)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": NS,
+                                                                              "labels": labels()}}
+    digest = hashlib.sha256(CRD_YAML.encode()).hexdigest()
+    fetched: list[str] = []
+    lines: list[str] = []
+    p = plan([*objects(), widget], helm=[CHART], remote_manifests=[RemoteManifest(CRD_URL, digest)])
+    result = apply_plan(kube, p, options(fetch=_serve(CRD_YAML, fetched), cache_dir=None, check_helm=True,
+                                         report=lines.append))
+
+    assert fetched == [CRD_URL]
+    crd = fake_kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.com")
+    assert crd["metadata"]["labels"]["envspec.dev/instance"] == INSTANCE and PART_OF_LABEL in crd["metadata"]["labels"]
+    assert f"Widget/{NS}/w" in result.created
+    created_crd = lines.index("created CustomResourceDefinition/widgets.example.com")
+    helm_at = next(i for i, line in enumerate(lines) if line.startswith("helm "))
+    assert lines[0].startswith("stage 1") and created_crd < helm_at < lines.index(f"created Widget/{NS}/w")
+
+    fake_kube.reset_requests()
+    assert not apply_plan(kube, p, options(fetch=_serve(CRD_YAML, fetched), cache_dir=None)).changed
+    assert writes(fake_kube) == []
+
+
+def test_remote_manifest_with_another_digest_or_scheme_is_refused_before_any_write(
+    fake_kube: FakeKube, kube: Kube
+) -> None:
+    fetched: list[str] = []
+    pinned = plan(remote_manifests=[RemoteManifest(CRD_URL, "0" * 64)])
+    with pytest.raises(SpecError, match=r"has sha256 [0-9a-f]{64}, but the spec pins 0000"):
+        apply_plan(kube, pinned, options(fetch=_serve(CRD_YAML, fetched), cache_dir=None))
+    plain_http = plan(remote_manifests=[RemoteManifest("http://example.com/crds.yaml")])
+    with pytest.raises(SpecError, match="not an https URL"):
+        apply_plan(kube, plain_http, options(fetch=_serve(CRD_YAML, fetched), cache_dir=None))
+    assert fetched == [CRD_URL] and writes(fake_kube) == []
+
+    def unreachable(url: str, timeout: float) -> bytes:
+        import urllib.error
+
+        raise urllib.error.URLError("Name or service not known")
+
+    with pytest.raises(OperationError, match=f"cannot fetch manifest {CRD_URL}: Name or service not known"):
+        apply_plan(kube, plan(remote_manifests=[RemoteManifest(CRD_URL)]), options(fetch=unreachable, cache_dir=None))
+    assert writes(fake_kube) == []
+
+
+def test_manifest_cache_is_used_and_rechecked(tmp_path: Path) -> None:
+    from envspec.kube.remote import fetch_manifest
+
+    fetched: list[str] = []
+    digest = hashlib.sha256(CRD_YAML.encode()).hexdigest()
+    first = fetch_manifest(RemoteManifest(CRD_URL, digest), fetch=_serve(CRD_YAML, fetched), cache_dir=tmp_path)
+    again = fetch_manifest(RemoteManifest(CRD_URL, digest), fetch=_serve(CRD_YAML, fetched), cache_dir=tmp_path)
+    assert first == again == CRD_YAML.encode() and fetched == [CRD_URL]
+    # A cached copy that no longer matches the pin is fetched again (and the fresh one checked).
+    with pytest.raises(SpecError, match="but the spec pins"):
+        fetch_manifest(RemoteManifest(CRD_URL, "1" * 64), fetch=_serve(CRD_YAML, fetched), cache_dir=tmp_path)
+    assert fetched == [CRD_URL, CRD_URL]

@@ -28,7 +28,9 @@ from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
     compile_preview_pr,
     fake_helm,
     fake_kube,
+    helm_installs,
     kubeconfig,
+    manifest_cache,
     preview_pr_args,
     seed_gateway_service,
     seed_shared_infrastructure,
@@ -108,7 +110,9 @@ def test_unpinned_app_image_is_refused_before_any_write(fake_kube: FakeKube, kub
     assert writes(fake_kube) == []
 
 
-def test_production_without_yes_is_refused(fake_kube: FakeKube, kubeconfig: Path, fake_helm: Path) -> None:  # noqa: F811
+def test_production_without_yes_is_refused(
+    fake_kube: FakeKube, kubeconfig: Path, fake_helm: Path, manifest_cache: Path  # noqa: F811
+) -> None:
     def prod(command: str, *extra: str) -> Result:
         return run([command, "production", "--set", "cluster.context=fake", "--kubeconfig", str(kubeconfig),
                     "--timeout", "5", *extra], env={"DIGITALOCEAN_TOKEN": "do-token-for-cert-manager"})
@@ -119,10 +123,24 @@ def test_production_without_yes_is_refused(fake_kube: FakeKube, kubeconfig: Path
 
     applied = prod("apply", "--skip-dns", "--yes")
     assert applied.exit_code == 0, applied.stderr
-    charts = [json.loads(line) for line in fake_helm.read_text().splitlines()]
+    charts = helm_installs(fake_helm)
     assert [(argv[2], argv[argv.index("--version") + 1]) for argv in charts] == [
         ("cert-manager", "v1.21.1"), ("nginx-gateway", "2.2.1")]
     assert all(argv[argv.index("--kube-context") + 1] == "fake" for argv in charts)
+    # The OCI chart is named by reference; only the HTTP chart repository goes through --repo.
+    assert charts[1][3] == "oci://ghcr.io/nginx/charts/nginx-gateway-fabric" and "--repo" not in charts[1]
+    assert charts[0][3:6] == ["cert-manager", "--repo", "https://charts.jetstack.io"]
+    # The Gateway API CRDs from `manifests:` went in before the charts that need them.
+    assert fake_kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                         "gatewayclasses.gateway.networking.k8s.io") is not None
+    lines = applied.stderr.splitlines()
+    assert lines.index("created CustomResourceDefinition/gatewayclasses.gateway.networking.k8s.io") < next(
+        i for i, line in enumerate(lines) if line.startswith("helm    cert-manager/cert-manager"))
+
+    again = prod("apply", "--skip-dns", "--yes")
+    assert again.exit_code == 0, again.stderr
+    assert len(helm_installs(fake_helm)) == 2  # releases already current: no new revision
+    assert "helm    cert-manager/cert-manager cert-manager@v1.21.1 (unchanged)" in again.stderr
     assert fake_kube.get("apps/v1", "Deployment", "web", "default")["spec"]["replicas"] == 2
 
     refused = prod("destroy")
@@ -149,6 +167,28 @@ def test_diff_exit_codes_and_json_out(fake_kube: FakeKube, kubeconfig: Path, tmp
     assert "0 to create, 0 to change, 0 to prune" in after.stderr
 
 
+def test_diff_in_the_plan_job_needs_no_secret_variables(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    assert pr_cmd("apply", kubeconfig).exit_code == 0
+    unset = {"POSTGRES_USER": None, "POSTGRES_PASSWORD": None, "GHCR_TOKEN": None}
+    result = CliRunner().invoke(main, ["diff", "preview-pr", *preview_pr_args(), "--kubeconfig", str(kubeconfig),
+                                       "--timeout", "5"], env=unset, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""  # the Secrets exist with their keys (generated app-db password included)
+    assert f"note: Secret {NS}/ghcr-pull: data not compared (GHCR_TOKEN not set); compared by keys only" \
+        in result.stderr
+    assert f"note: Secret {NS}/postgres-admin: data not compared (POSTGRES_PASSWORD, POSTGRES_USER not set)" \
+        in result.stderr
+
+
+def test_api_refusal_exits_3_without_a_traceback(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    fake_kube.add_fault(method="GET", path_regex=f"/namespaces/{NS}/secrets/applyset-{INSTANCE}$", status=403,
+                        body={"kind": "Status", "code": 403, "reason": "Forbidden", "message": "forbidden for ci"})
+    result = pr_cmd("apply", kubeconfig)
+    assert result.exit_code == 3
+    assert f"get Secret/{NS}/applyset-{INSTANCE}: HTTP 403: forbidden for ci" in result.stderr
+    assert "Traceback" not in result.stderr and writes(fake_kube) == []
+
+
 def test_diff_against_directory_needs_no_cluster(tmp_path: Path) -> None:
     # The render as one YAML stream (`envspec render ... > rendered/preview-pr.yaml`).
     rendered = tmp_path / "rendered"
@@ -166,10 +206,11 @@ def test_diff_against_directory_needs_no_cluster(tmp_path: Path) -> None:
     assert f"+++ envspec/ResourceQuota/{NS}/quota" in changed.stdout
 
 
-def test_destroy_of_nothing_exits_0(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+def test_destroy_of_nothing_still_drops_the_database_and_exits_0(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    # Namespace and ApplySet parent gone (say, deleted by hand): the database may still exist.
     result = pr_cmd("destroy", kubeconfig)
-    assert result.exit_code == 0 and result.stdout == f"nothing to destroy for {INSTANCE}\n"
-    assert writes(fake_kube) == []
+    assert result.exit_code == 0, result.stderr
+    assert any(w.startswith("PATCH /apis/batch/v1/namespaces/default/jobs/envspec-drop-") for w in writes(fake_kube))
 
 
 def test_canary_secret_never_appears_in_output_or_logs(
@@ -194,7 +235,7 @@ def test_canary_secret_never_appears_in_output_or_logs(
     fake_kube.add_fault(method="PATCH", path_regex=f"/namespaces/{NS}/secrets/postgres-admin$", status=422,
                         body={"kind": "Status", "code": 422, "reason": "Invalid", "message": f"bad value {CANARY}"})
     failed = pr_cmd("apply", kubeconfig)
-    assert failed.exit_code == 1 and "bad value <masked>" in failed.stderr
+    assert failed.exit_code == 3 and "bad value <masked>" in failed.stderr
     outputs += [failed.stdout, failed.stderr, caplog.text]
 
     text = "\n".join(outputs)
@@ -273,7 +314,7 @@ def test_preview_pr_lifecycle_apply_noop_change_prune_destroy(
     assert fake_kube.get("v1", "Namespace", GATEWAY_NS) is not None
     assert pr_cmd("diff", kubeconfig, pr=108).exit_code == 0
     again = pr_cmd("destroy", kubeconfig)
-    assert again.exit_code == 0 and again.stdout == f"nothing to destroy for {INSTANCE}\n"
+    assert again.exit_code == 0, again.stderr
 
 
 # --- DigitalOcean DNS after the routes -----------------------------------------------------
@@ -285,7 +326,7 @@ def _apply_preview_base(kubeconfig: Path, *extra: str) -> Result:  # noqa: F811
 
 
 def test_apply_syncs_dns_once_the_gateway_is_ready(
-    fake_kube: FakeKube, kubeconfig: Path, fake_do: FakeDigitalOcean, fake_helm: Path  # noqa: F811
+    fake_kube: FakeKube, kubeconfig: Path, fake_do: FakeDigitalOcean, fake_helm: Path, manifest_cache: Path  # noqa: F811
 ) -> None:
     fake_do.add_domain("aphiria.com")
     seed_gateway_service(fake_kube)
@@ -298,16 +339,17 @@ def test_apply_syncs_dns_once_the_gateway_is_ready(
     dns_plan = lines.index(next(line for line in lines if line.startswith("DNS plan for aphiria.com")))
     assert gateway_ready < dns_plan  # DNS points at the gateway only once it is programmed
     assert fake_do.token not in result.output  # the DigitalOcean token is also a cert-manager Secret's value
-    assert len(fake_helm.read_text().splitlines()) == 2
+    assert len(helm_installs(fake_helm)) == 2
 
     fake_do.log.clear()
     again = _apply_preview_base(kubeconfig)
     assert again.exit_code == 0 and "2 unchanged" in again.stderr
     assert fake_do.writes() == []
+    assert len(helm_installs(fake_helm)) == 2  # nothing changed: no helm upgrade either
 
 
 def test_skip_dns_leaves_digitalocean_alone(
-    fake_kube: FakeKube, kubeconfig: Path, fake_do: FakeDigitalOcean, fake_helm: Path  # noqa: F811
+    fake_kube: FakeKube, kubeconfig: Path, fake_do: FakeDigitalOcean, fake_helm: Path, manifest_cache: Path  # noqa: F811
 ) -> None:
     fake_do.add_domain("aphiria.com")
     seed_gateway_service(fake_kube)

@@ -123,3 +123,41 @@ def test_retry_gives_up_after_attempts_and_never_retries_client_errors() -> None
         policy.call(lambda: always(409))
     assert count[0] == 1
     assert is_transient(ConnectionResetError()) and not is_transient(ValueError())
+
+
+def test_api_refusals_and_exhausted_retries_are_one_line_operation_errors(
+    fake_kube: FakeKube, kubeconfig: Path  # noqa: F811
+) -> None:
+    from envspec.kube.client import KubeApiError
+
+    _, kube = connect(kubeconfig, None, retry=no_sleep_retry())
+    kube.resource("v1", "Secret")  # discovery first, so the faults below hit the requests under test
+    fake_kube.add_fault(method="GET", path_regex=r"/namespaces/default/secrets/x$", status=403, times=1,
+                        body={"kind": "Status", "code": 403, "reason": "Forbidden",
+                              "message": 'secrets "x" is forbidden: User "ci" cannot get resource "secrets"'})
+    with pytest.raises(KubeApiError) as info:
+        kube.get("v1", "Secret", "x", "default")
+    assert str(info.value) == ('get Secret/default/x: HTTP 403: secrets "x" is forbidden: '
+                               'User "ci" cannot get resource "secrets"')
+    assert info.value.status == 403 and info.value.exit_code == 3
+
+    fake_kube.add_fault(method="GET", path_regex=r"/namespaces/default/configmaps$", status=503, times=3)
+    with pytest.raises(OperationError, match=r"^list ConfigMap/default: the API server at http://127.0.0.1:\d+ "
+                                             r"did not answer after 3 attempts"):
+        kube.list("v1", "ConfigMap", namespace="default")
+    fake_kube.add_fault(method="DELETE", path_regex=r"/namespaces/default/configmaps/y$", status=401, times=1)
+    with pytest.raises(OperationError, match=r"^delete ConfigMap/default/y: HTTP 401"):
+        kube.delete("v1", "ConfigMap", "y", "default")
+    assert kube.get("v1", "Secret", "missing", "default") is None  # 404 stays an answer, not an error
+    assert kube.delete("v1", "ConfigMap", "missing", "default") is False
+    kube.close()
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    from envspec.retry import parse_retry_after
+
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=lambda: 1445412470.0) == 10.0
+    assert parse_retry_after("garbage") is None and parse_retry_after(None) is None
+    policy = RetryPolicy(attempts=2, base_delay=1.0, max_retry_after=5.0, random=lambda: 0.0)
+    assert policy.delay_for(0, _Err(429, {"Retry-After": "600"})) == 5.0  # a server can't stall a deploy for long

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import stat
+import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from envspec.errors import OperationError, SpecError
 from envspec.kube.apply import ApplyOptions, apply_plan
 from envspec.kube.client import Kube, load_target
-from envspec.kube.destroy import DestroyOptions, destroy_instance, drop_database_job, list_instances
+from envspec.kube.destroy import DestroyOptions, destroy_instance, drop_database_job, drop_script, list_instances
 from envspec.kube.plan import DatabaseDrop
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401
+    CANARY,
     ENV,
     INSTANCE,
     NS,
@@ -31,9 +37,22 @@ def _apply(kube: Kube) -> None:  # noqa: F811
 
 
 def _options(**kw: object) -> DestroyOptions:
-    fields: dict = dict(grace_seconds=0.05, wait=fast_wait())
+    fields: dict = dict(grace_seconds=0.05, wait=fast_wait(), environ=ENV)
     fields.update(kw)
     return DestroyOptions(**fields)
+
+
+def _drop_job_prints(fake: FakeKube, output: str, lines: list[str]) -> Callable[[str], None]:
+    """A report callback that gives the drop Job's pod `output` as its log, as psql in the Job would print."""
+
+    def report(line: str) -> None:
+        lines.append(line)
+        if line.startswith("running Job/postgres/"):
+            job = line.split()[1].rsplit("/", 1)[-1]
+            for pod in fake.list("v1", "Pod", namespace="postgres", label_selector=f"job-name={job}"):
+                fake.set_pod_log("postgres", pod["metadata"]["name"], output)
+
+    return report
 
 
 def test_destroy_removes_everything_drops_database_and_parent(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
@@ -91,18 +110,120 @@ def test_stuck_namespace_is_force_finalized_after_grace(fake_kube: FakeKube, kub
     assert any("stuck in Terminating" in line for line in lines)
 
 
-def test_destroy_of_nothing_exits_cleanly_and_says_so(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+def test_destroy_of_nothing_still_runs_the_drop_and_says_nothing_when_it_was_absent(
+    fake_kube: FakeKube, kube: Kube  # noqa: F811
+) -> None:
+    seed_database_namespace(fake_kube)
     lines: list[str] = []
-    result = destroy_instance(kube, plan(), _options(report=lines.append))
-    assert result.nothing and lines == [f"nothing to destroy: no trace of {INSTANCE} on this cluster"]
-    assert [r for r in fake_kube.requests if r.method != "GET"] == []
+    result = destroy_instance(kube, plan(), _options(report=_drop_job_prints(fake_kube, "absent\n", lines)))
+    assert result.nothing and result.database_outcome == "absent" and result.database_dropped is None
+    assert lines[-1] == f"nothing to destroy: no trace of {INSTANCE} on this cluster"
+    assert "database preview_pr_107 was already absent (checked in pg_database)" in lines
+    writes = [(r.method, r.path) for r in fake_kube.requests if r.method != "GET"]
+    assert [m for m, _ in writes] == ["PATCH", "DELETE"] and all("/namespaces/postgres/jobs/" in p for _, p in writes)
+
+
+def test_database_left_behind_by_a_deleted_namespace_is_dropped(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    # The seed project's failure: the namespace and the parent are gone, the database is not.
+    seed_database_namespace(fake_kube)
+    lines: list[str] = []
+    result = destroy_instance(kube, plan(), _options(report=_drop_job_prints(fake_kube, "dropped\n", lines)))
+    assert not result.nothing and result.database_dropped == "preview_pr_107" and result.database_outcome == "dropped"
+    assert "dropped database preview_pr_107 (verified absent from pg_database)" in lines
+    assert not any(line.startswith("nothing to destroy") for line in lines)
+    assert fake_kube.list("batch/v1", "Job", namespace="postgres") == []
+
+
+def test_unreadable_drop_output_is_never_reported_as_nothing(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    seed_database_namespace(fake_kube)  # the fake's Job succeeds, its pod prints nothing
+    result = destroy_instance(kube, plan(), _options())
+    assert not result.nothing and result.database_outcome == "gone" and result.database_dropped == "preview_pr_107"
+
+
+def test_drop_needs_the_database_namespace(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    with pytest.raises(OperationError, match="namespace postgres for the drop Job does not exist") as info:
+        destroy_instance(kube, plan(), _options())
+    assert info.value.exit_code == 3 and "NOT verified dropped" in str(info.value)
 
 
 def test_destroy_twice_is_idempotent(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
     seed_database_namespace(fake_kube)
     _apply(kube)
-    destroy_instance(kube, plan(), _options())
-    assert destroy_instance(kube, plan(), _options()).nothing
+    first: list[str] = []
+    assert not destroy_instance(kube, plan(), _options(report=_drop_job_prints(fake_kube, "dropped\n", first))).nothing
+    second: list[str] = []
+    assert destroy_instance(kube, plan(), _options(report=_drop_job_prints(fake_kube, "absent\n", second))).nothing
+
+
+def test_namespace_not_labelled_for_this_instance_is_never_deleted(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    seed_database_namespace(fake_kube)
+    # Someone's own namespace that happens to carry the instance's name, and one of another instance.
+    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {"team": "docs"}},
+                   "status": {"phase": "Active"}})
+    other = plan(owned_namespaces=[NS, "preview-pr-108"])
+    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "preview-pr-108", "labels": {
+        "app.kubernetes.io/managed-by": "envspec", "envspec.dev/instance": "preview-pr-108"}},
+        "status": {"phase": "Active"}})
+    lines: list[str] = []
+    result = destroy_instance(kube, other, _options(report=lines.append))
+    assert fake_kube.get("v1", "Namespace", NS) is not None
+    assert fake_kube.get("v1", "Namespace", "preview-pr-108") is not None
+    assert result.namespaces == [] and set(result.skipped) == {f"Namespace/{NS}", "Namespace/preview-pr-108"}
+    assert f"skipped Namespace/{NS}: its labels do not say envspec manages it for {INSTANCE}" in lines
+    assert not any(r.method == "DELETE" and "/api/v1/namespaces/" in r.path and "/postgres/" not in r.path
+                   for r in fake_kube.requests)
+
+
+def test_no_secret_value_reaches_progress_lines_or_errors(tmp_path: Path) -> None:
+    """The drop Job's log tail (quoted in the error) carries the canary and a live Secret's value."""
+    generated = "generated-pw-0c4a9b1e77d2"
+    with FakeKube(auto_ready=True) as fake:
+        seed_database_namespace(fake)
+        kc = fake.write_kubeconfig(tmp_path / "kc")
+        _, api = load_target(kc, None)
+        kube = Kube(api, retry=no_sleep_retry())
+        _apply(kube)
+        # A member Secret whose value only the cluster knows (like a password apply generated).
+        set_id = fake.get("v1", "Secret", "applyset-" + INSTANCE, "default")["metadata"]["labels"][
+            "applyset.kubernetes.io/id"]
+        fake.put({"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "app-db", "namespace": NS, "labels": {**plan().labels, "applyset.kubernetes.io/part-of": set_id}},
+            "data": {"password": base64.b64encode(generated.encode()).decode()}})
+        fake.auto_ready = False
+        log = f"psql: FATAL: password authentication failed: {CANARY} / {generated}\n"
+
+        def sleep(_: float) -> None:
+            for live in fake.list("batch/v1", "Job", namespace="postgres"):
+                name = live["metadata"]["name"]
+                if not live.get("status"):
+                    fake.set_status("batch/v1", "Job", name, "postgres", {"failed": 3, "conditions": [
+                        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]})
+                    fake.add_pod("postgres", name + "-p", labels={"job-name": name}, owner_kind="Job",
+                                 owner_name=name, phase="Failed")
+                    fake.set_pod_log("postgres", name + "-p", log)
+
+        settings = fast_wait()
+        settings.sleep = sleep
+        lines: list[str] = []
+        options = _options(wait=settings, report=lines.append)
+        with pytest.raises(OperationError) as info:
+            destroy_instance(kube, plan(), options)
+        kube.close()
+    text = str(info.value) + "\n".join(str(p) for p in info.value.problems)
+    assert "password authentication failed: <masked> / <masked>" in text
+    assert CANARY not in text and generated not in text
+    assert lines and not any(CANARY in line or generated in line for line in lines)
+
+
+def test_progress_lines_are_scrubbed(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    seed_database_namespace(fake_kube)
+    lines: list[str] = []
+    # A stray whose name the scrubber must catch proves every report line passes through it.
+    fake_kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "stray", "namespace": "default",
+        "labels": {"envspec.dev/instance": INSTANCE, "app.kubernetes.io/managed-by": "envspec"}}})
+    destroy_instance(kube, plan(), _options(report=lines.append, environ={"ENVSPEC_TEST_DB_PASSWORD": "stray"}))
+    assert "deleted ConfigMap/default/<masked>" in lines and not any("stray" in line for line in lines)
 
 
 def test_dry_run_deletes_nothing(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
@@ -184,3 +305,69 @@ def test_strays_without_a_parent_are_still_found_and_deleted(fake_kube: FakeKube
     assert not result.nothing and result.deleted == ["ConfigMap/default/stray"]
     assert result.database_dropped == "preview_pr_107"
     assert fake_kube.get("v1", "ConfigMap", "stray", "default") is None
+
+
+# --- the drop Job's script, run by sh against a stand-in psql --------------------------------
+
+FAKE_PSQL = r"""#!/bin/sh
+# psql -v ON_ERROR_STOP=1 -qtAc SQL: databases and roles are files under $PGSTATE.
+sql="$4"
+name=$(printf '%s' "$sql" | sed -n "s/.*= '\([a-z0-9_]*\)'.*/\1/p; s/.*EXISTS \"\([a-z0-9_]*\)\".*/\1/p")
+case "$sql" in
+  *"FROM pg_database"*) [ -e "$PGSTATE/db_$name" ] && echo 1 || echo 0 ;;
+  *"FROM pg_roles"*) [ -e "$PGSTATE/role_$name" ] && echo 1 || echo 0 ;;
+  "DROP DATABASE"*) [ -e "$PGSTATE/db_$name.stuck" ] || rm -f "$PGSTATE/db_$name" ;;
+  "DROP ROLE"*) rm -f "$PGSTATE/role_$name" ;;
+  *) echo "unexpected SQL: $sql" >&2; exit 3 ;;
+esac
+"""
+
+
+def _run_script(tmp_path: Path, existing: list[str], *, role: str | None = "preview_pr_107") -> tuple[int, str, set[str]]:
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    state.mkdir()
+    psql = bin_dir / "psql"
+    psql.write_text(FAKE_PSQL)
+    psql.chmod(psql.stat().st_mode | stat.S_IEXEC)
+    for name in existing:
+        (state / name).touch()
+    drop = DatabaseDrop(database="preview_pr_107", host="h", port=5432, image="i", namespace="n", user_secret="s",
+                        role=role)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PGSTATE": str(state)}
+    done = subprocess.run(["sh", "-c", drop_script(drop)], check=False, env=env, capture_output=True, text=True, timeout=10)
+    return done.returncode, done.stdout + done.stderr, {p.name for p in state.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("existing", "printed"),
+    [
+        (["db_preview_pr_107", "role_preview_pr_107"], "dropped"),
+        (["role_preview_pr_107"], "dropped"),  # an earlier run dropped the database, then failed on the role
+        ([], "absent"),
+    ],
+)
+def test_drop_script_drops_database_then_role_and_says_what_it_found(
+    tmp_path: Path, existing: list[str], printed: str
+) -> None:
+    code, output, left = _run_script(tmp_path, [*existing, "db_other"])
+    assert code == 0, output
+    assert output.splitlines()[-1] == printed
+    assert left == {"db_other"}
+
+
+def test_drop_script_fails_when_the_database_survives(tmp_path: Path) -> None:
+    code, output, _ = _run_script(tmp_path, ["db_preview_pr_107", "db_preview_pr_107.stuck"])
+    assert code == 1 and "database preview_pr_107 still exists" in output
+
+
+def test_drop_script_without_a_role_leaves_roles_alone(tmp_path: Path) -> None:
+    code, output, left = _run_script(tmp_path, ["db_preview_pr_107", "role_preview_pr_107"], role=None)
+    assert code == 0 and output.splitlines()[-1] == "dropped" and left == {"role_preview_pr_107"}
+
+
+@pytest.mark.parametrize("role", ['x"; DROP ROLE postgres; --', "App", "r-1"])
+def test_unsafe_role_names_are_refused(role: str) -> None:
+    drop = DatabaseDrop(database="ok_db", host="h", port=5432, image="i", namespace="n", user_secret="s", role=role)
+    with pytest.raises(SpecError, match="refusing to drop role"):
+        drop_database_job(drop, plan())

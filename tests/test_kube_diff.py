@@ -90,3 +90,48 @@ def _write_all(directory: Path, objs: list[dict]) -> Path:
     directory.mkdir()
     (directory / "all.yaml").write_text(yaml.safe_dump_all(objs))
     return directory
+
+
+def test_diff_needs_no_secret_variables_and_compares_those_secrets_by_keys(
+    fake_kube: FakeKube, kube: Kube  # noqa: F811
+) -> None:
+    lines: list[str] = []
+    before = diff_live(kube, plan(), environ={}, report=lines.append)  # the plan job: no secrets at all
+    assert f"Secret/{NS}/db-credentials" in before.created
+    assert before.notes == [f"Secret {NS}/db-credentials: data not compared (ENVSPEC_TEST_DB_PASSWORD not set); "
+                            "compared by keys only"]
+    assert lines == [f"note: {before.notes[0]}"]
+
+    _apply(kube)
+    fake_kube.reset_requests()
+    after = diff_live(kube, plan(), environ={})
+    assert not after.has_changes and after.diff == ""  # keys present: unchanged, whatever the value
+    assert [r for r in fake_kube.requests if r.method != "GET"] == []
+    assert ChangeSet.from_json(after.to_json()).notes == after.notes
+
+    # A key the live Secret lacks still shows up, masked.
+    fake_kube.put({**fake_kube.get("v1", "Secret", "db-credentials", NS), "data": {}})
+    missing = diff_live(kube, plan(), environ={})
+    assert missing.changed == [f"Secret/{NS}/db-credentials"] and "password: '<masked: changed>'" in missing.diff
+
+
+def test_dry_run_diff_reports_conflicts_instead_of_forcing(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    from kubernetes.dynamic import DynamicClient
+
+    _apply(kube)
+    other = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
+             "spec": {"replicas": 5}}
+    DynamicClient(kube.api_client).server_side_apply(
+        kube.resource("apps/v1", "Deployment"), body=other, field_manager="kubectl", force_conflicts=True
+    )
+    fake_kube.reset_requests()
+    objs = objects()
+    objs[3]["spec"]["replicas"] = 2
+
+    changes = diff_live(kube, plan(objs), environ=ENV)
+
+    assert changes.conflicts == [f"Deployment/{NS}/web"] and changes.changed == [f"Deployment/{NS}/web"]
+    assert f"# conflict: Deployment/{NS}/web: apply conflict: .spec.replicas" in changes.diff
+    assert "--force-conflicts" in changes.diff and changes.summary().endswith("1 in conflict")
+    dry_runs = [r for r in fake_kube.requests if r.method == "PATCH"]
+    assert dry_runs and all("force" not in r.query and r.query.get("dryRun") == ["All"] for r in dry_runs)

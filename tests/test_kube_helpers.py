@@ -254,20 +254,39 @@ def seed_shared_infrastructure(fake: FakeKube) -> None:
               "data": {"username": "cG9zdGdyZXM=", "password": "c2VjcmV0"}})
 
 
-_FAKE_HELM = """import json, sys, urllib.request
+_FAKE_HELM = """import json, os, sys, urllib.request
 import yaml
 
 argv = sys.argv[1:]
 with open({log!r}, "a") as log:
     log.write(json.dumps(argv) + "\\n")
+state_path = {log!r} + ".releases.json"
+releases = json.load(open(state_path)) if os.path.exists(state_path) else {{}}
+
+
+def flag(name):
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+if argv[0] == "list":  # helm list --namespace NS --filter ^REL$ --output json
+    wanted = flag("--filter").strip("^$")
+    print(json.dumps([r for r in releases.values() if r["namespace"] == flag("--namespace") and r["name"] == wanted]))
+    sys.exit(0)
+if argv[:2] == ["get", "values"]:  # helm get values REL --namespace NS --output json
+    release = releases.get(flag("--namespace") + "/" + argv[2])
+    if release is None:
+        sys.stderr.write("Error: release: not found\\n")
+        sys.exit(1)
+    print(json.dumps(release["values"] or None))
+    sys.exit(0)
 # Like the real chart install: --create-namespace makes the release namespace, in the cluster
 # the --kubeconfig/--kube-context pair names (so a wrong target would show up as a missing namespace).
 if "--create-namespace" in argv:
-    config = yaml.safe_load(open(argv[argv.index("--kubeconfig") + 1]))
-    context = argv[argv.index("--kube-context") + 1] if "--kube-context" in argv else config["current-context"]
+    config = yaml.safe_load(open(flag("--kubeconfig")))
+    context = flag("--kube-context") or config["current-context"]
     cluster = next(c["context"]["cluster"] for c in config["contexts"] if c["name"] == context)
     server = next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == cluster)
-    body = json.dumps({{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": argv[argv.index("--namespace") + 1]}}}})
+    body = json.dumps({{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": flag("--namespace")}}}})
     request = urllib.request.Request(server + "/api/v1/namespaces", data=body.encode(), method="POST",
                                      headers={{"Content-Type": "application/json"}})
     try:
@@ -275,12 +294,19 @@ if "--create-namespace" in argv:
     except urllib.error.HTTPError as exc:
         if exc.code != 409:
             raise
+release, ref = argv[2], argv[3]
+name = ref.rsplit("/", 1)[-1] if ref.startswith("oci://") else ref
+releases[flag("--namespace") + "/" + release] = {{
+    "name": release, "namespace": flag("--namespace"), "status": "deployed",
+    "chart": name + "-" + flag("--version"), "values": json.load(open(flag("-f")))}}
+json.dump(releases, open(state_path, "w"))
 """
 
 
 @pytest.fixture
 def fake_helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `helm` on PATH that records its argv (one JSON list per line, in the returned file)."""
+    """A `helm` on PATH that records its argv (one JSON list per line, in the returned file) and
+    remembers installed releases, so `helm list` / `helm get values` answer like the real one."""
     log = tmp_path / "helm-argv.jsonl"
     log.touch()
     script = tmp_path / "helm-bin" / "helm"
@@ -289,3 +315,61 @@ def fake_helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return log
+
+
+def helm_installs(log: Path) -> list[list[str]]:
+    """The `helm upgrade --install` command lines the fake helm was given, in order."""
+    import json
+
+    return [argv for argv in map(json.loads, log.read_text().splitlines()) if argv[:2] == ["upgrade", "--install"]]
+
+
+# --- remote manifests without a network ------------------------------------------------------
+
+GATEWAY_API_CRDS = """# Gateway API standard channel (a stand-in: one CRD of the real bundle)
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gatewayclasses.gateway.networking.k8s.io
+  annotations:
+    gateway.networking.k8s.io/bundle-version: v1.4.0
+    gateway.networking.k8s.io/channel: standard
+  creationTimestamp: null
+spec:
+  group: gateway.networking.k8s.io
+  names: {kind: GatewayClass, listKind: GatewayClassList, plural: gatewayclasses, singular: gatewayclass}
+  scope: Cluster
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object}}
+status:
+  acceptedNames: {kind: "", plural: ""}
+  conditions: null
+  storedVersions: null
+"""
+
+
+def seed_manifest_cache(cache_dir: Path, url: str, text: str) -> None:
+    """Put `text` where envspec's ENVSPEC_CACHE_DIR cache keeps the manifest of `url`."""
+    import hashlib
+
+    path = cache_dir / "manifests" / (hashlib.sha256(url.encode()).hexdigest() + ".yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def manifest_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """ENVSPEC_CACHE_DIR holding a stand-in for every manifest URL the repository's environments name,
+    so commands on preview-base, production and local need no network."""
+    from envspec.pipeline import compile_environment
+
+    cache = tmp_path / "envspec-cache"
+    for env in ("preview-base", "production", "local"):
+        for manifest in compile_environment(env, root=REPO).plan.remote_manifests:
+            seed_manifest_cache(cache, manifest.url, GATEWAY_API_CRDS)
+    monkeypatch.setenv("ENVSPEC_CACHE_DIR", str(cache))
+    return cache

@@ -23,6 +23,7 @@ from envspec.cli.target import info as _info
 from envspec.errors import EXIT_CHANGES
 
 if TYPE_CHECKING:  # pragma: no cover
+    from envspec.kube.apply import RoutesReadyHook
     from envspec.kube.client import Kube, KubeTarget
     from envspec.pipeline import Compiled
 
@@ -41,20 +42,21 @@ def _confirm() -> Callable[[str], bool] | None:
     return lambda question: click.confirm(question, default=False, err=True)
 
 
-def _dns_hook(compiled: "Compiled", kube: "Kube", timeout: float) -> Callable[[], None] | None:
+def _dns_hook(compiled: "Compiled", kube: "Kube") -> "RoutesReadyHook | None":
     """Sync DigitalOcean DNS once routes are ready, when the environment declares records.
 
     After the gateway is programmed, not before: records then point at an address that
-    serves. The wait for the LoadBalancer address is bounded by the command's --timeout.
+    serves. The wait for the LoadBalancer address gets what is left of --timeout, and its
+    lines go through apply's report (scrubbed of secret values).
     """
     block = compiled.spec.digitalocean
     if block is None or block.dns is None:
         return None
 
-    def sync() -> None:
+    def sync(*, remaining: float, report: Callable[[str], None]) -> None:
         from envspec.cloud.dns import sync_declared_dns
 
-        sync_declared_dns(compiled, kube.api_client, timeout=timeout, echo=_info)
+        sync_declared_dns(compiled, kube.api_client, timeout=remaining, echo=report)
 
     return sync
 
@@ -98,7 +100,7 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
             environ=dict(os.environ),
             wait=WaitSettings(timeout=timeout),
             helm=HelmTarget(kubeconfig=target.kubeconfig, context=target.context, timeout_seconds=int(timeout) or 300),
-            after_routes_ready=None if skip_dns else _dns_hook(compiled, kube, timeout),
+            after_routes_ready=None if skip_dns else _dns_hook(compiled, kube),
             report=_info,
         )
         result = apply_plan(kube, compiled.plan, options)
@@ -121,7 +123,10 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
 def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
          kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float,
          against: Path | None, json_out: Path | None) -> None:
-    """Show what `apply` would change. Exit 0: no changes; 1: changes."""
+    """Show what `apply` would change. Exit 0: no changes; 1: changes; 2: bad input; 3: cluster error.
+
+    Needs no secret variables: a Secret whose variables are unset is compared by keys only (with a note).
+    """
     compiled = _compile(env, root, pr, params, sets)
     if against is not None:
         from envspec.kube.diff import diff_against
@@ -132,7 +137,7 @@ def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], s
 
         _, kube = _connect(compiled, kubeconfig, context, kubeconfig_from_do)
         with kube:
-            changes = diff_live(kube, compiled.plan, environ=dict(os.environ))
+            changes = diff_live(kube, compiled.plan, environ=dict(os.environ), report=_info)
     if json_out is not None:
         json_out.write_text(changes.to_json())
     click.echo(changes.diff, nl=False)

@@ -14,6 +14,7 @@ import click
 
 from envspec.cli import main
 from envspec.cli.common import collect_params, handle_errors, param_options, root_option
+from envspec.cli.target import compile_for_cli, connect_target, kube_options
 from envspec.errors import SpecError
 from envspec.github.comment import KINDS, changes_from_json, comment_input, render_comment
 
@@ -122,10 +123,14 @@ def pr_check(pr: int, head_sha: str, repo: str | None) -> None:
     help="File with closed PR numbers, one per line (`-` for stdin). Default: ask GitHub (GITHUB_TOKEN).",
 )
 @click.option("--repo", help="owner/name for the GitHub lookup (default: $GITHUB_REPOSITORY).")
-@click.option("--older-than", metavar="DURATION", help="Also destroy previews older than this: 90m, 36h, 7d, 2w.")
+@click.option(
+    "--older-than",
+    metavar="DURATION",
+    help="Also destroy previews not applied for longer than this (90m, 36h, 7d, 2w); "
+    "measured from the last apply, or the creation time for previews applied before envspec recorded it.",
+)
 @click.option("--dry-run", is_flag=True, help="Only print what would be destroyed.")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), help="Kubeconfig file.")
-@click.option("--context", help="Kube context (must be the one preview-pr declares).")
+@kube_options
 @click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds per destroy.")
 @handle_errors
 def gc(
@@ -136,11 +141,17 @@ def gc(
     dry_run: bool,
     kubeconfig: Path | None,
     context: str | None,
+    kubeconfig_from_do: bool,
     timeout: float,
 ) -> None:
-    """Destroy preview-pr environments whose PR is closed or that are older than a TTL."""
-    from envspec.github.gc import decide, parse_duration, run_gc
-    from envspec.github.gc_cluster import closed_lookup, compiled_plan, connect_previews, destroyer, find_previews
+    """Destroy preview-pr environments whose PR is closed or not applied for longer than a TTL.
+
+    The cluster is the one environments/preview-pr.yaml is bound to, reached like
+    `envspec destroy` reaches it (the target is printed to stderr first).
+    """
+    from envspec.github.gc import PREVIEW_ENVIRONMENT, decide, parse_duration, run_gc
+    from envspec.github.gc_cluster import PROBE_PR, closed_lookup, compiled_plan, destroyer, find_previews
+    from envspec.kube.client import Kube
 
     ttl = parse_duration(older_than) if older_than else None
     is_closed = closed_lookup(closed_prs, repo)
@@ -149,9 +160,10 @@ def gc(
             "gc has nothing to decide by: pass --closed-prs FILE|-, set GITHUB_TOKEN "
             "(with --repo or GITHUB_REPOSITORY), or give --older-than"
         )
-    target, kube = connect_previews(root=root, kubeconfig=kubeconfig, context=context)
-    click.echo(target.describe())
-    with kube:
+    # One compile, for the binding only: preview-pr's cluster does not depend on the PR number.
+    probe = compile_for_cli(PREVIEW_ENVIRONMENT, root, PROBE_PR, (), ())
+    _, api_client = connect_target(probe, kubeconfig, context, from_do=kubeconfig_from_do)
+    with Kube(api_client) as kube:
         verdicts = decide(find_previews(kube), is_closed=is_closed, older_than=ttl)
         outcome = run_gc(
             verdicts,

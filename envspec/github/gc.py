@@ -4,7 +4,9 @@
 outage or a manual `kubectl` session can leave one behind, and each costs a
 database, quota and a DNS name. `envspec gc` finds what is left from the
 cluster's own records (the ApplySet parents envspec writes per instance) and
-destroys the instances whose PR is closed or whose age passed a TTL.
+destroys the instances whose PR is closed or that nobody applied for longer
+than a TTL (measured from the parent's `envspec.dev/last-applied` stamp, or
+its creation time when an older envspec wrote it without one).
 
 Only the `preview-pr` environment is ever a candidate, and only an instance
 whose name says which PR it belongs to: gc must never be the reason
@@ -34,6 +36,7 @@ class PreviewInstance:
     instance: str  # e.g. "preview-pr-107"
     environment: str  # the spec name recorded on the ApplySet parent
     created: datetime | None = None  # creation time of the ApplySet parent
+    last_applied: datetime | None = None  # the parent's envspec.dev/last-applied stamp
 
     @property
     def pr(self) -> int | None:
@@ -110,12 +113,9 @@ def decide(
         reasons: list[str] = []
         notes: list[str] = []
         if older_than is not None:
-            if item.created is None:
-                notes.append("age unknown")
-            else:
-                age = now - item.created
-                if age > older_than:
-                    reasons.append(f"older than {_format_ttl(older_than)} (age {format_age(age)})")
+            reason, note = _ttl_verdict(item, older_than, now)
+            reasons += [reason] if reason else []
+            notes += [note] if note else []
         if is_closed is not None:
             try:
                 if is_closed(pr):
@@ -181,6 +181,21 @@ def run_gc(
             echo(f"  {name}: destroyed")
             destroyed.append(name)
     return GcOutcome(destroyed, failed, kept)
+
+
+def _ttl_verdict(item: PreviewInstance, ttl: timedelta, now: datetime) -> tuple[str, str]:
+    """(reason to destroy, note) from the last apply, else the creation time; a busy preview stays."""
+    if item.last_applied is not None:
+        idle = now - item.last_applied
+        if idle > ttl:
+            return f"not applied for over {_format_ttl(ttl)} (last applied {format_age(idle)} ago)", ""
+        return "", ""
+    if item.created is None:
+        return "", "age unknown"
+    age = now - item.created
+    if age > ttl:
+        return f"older than {_format_ttl(ttl)} (age {format_age(age)}, never stamped by an apply)", ""
+    return "", ""
 
 
 def _format_ttl(ttl: timedelta) -> str:

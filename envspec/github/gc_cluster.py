@@ -10,19 +10,19 @@ Imported inside the `gc` command only: it pulls in the kubernetes client.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from envspec.errors import SpecError
 from envspec.github.gc import PREVIEW_ENVIRONMENT, ClosedLookup, PreviewInstance, parse_closed_prs
-from envspec.kube.client import Kube, KubeTarget, connect
+from envspec.kube.client import Kube
+from envspec.kube.inventory import parse_time
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.plan import DeployPlan
 
-# Any PR number the spec accepts: preview-pr's cluster binding does not depend on it.
-_PROBE_PR = "1"
+# Any PR number the spec accepts: preview-pr's cluster binding (what gc connects by) does not depend on it.
+PROBE_PR = "1"
 
 
 def closed_lookup(closed_prs: IO[str] | None, repo: str | None) -> ClosedLookup | None:
@@ -44,14 +44,6 @@ def closed_lookup(closed_prs: IO[str] | None, repo: str | None) -> ClosedLookup 
     return is_closed
 
 
-def connect_previews(*, root: Path | None, kubeconfig: Path | None, context: str | None) -> tuple[KubeTarget, Kube]:
-    """Connect to the cluster preview-pr is bound to, refusing any other."""
-    from envspec.pipeline import compile_environment
-
-    plan = compile_environment(PREVIEW_ENVIRONMENT, root=root, params=[f"pr={_PROBE_PR}"]).plan
-    return connect(kubeconfig, context, binding=plan.cluster, environment=PREVIEW_ENVIRONMENT)
-
-
 def find_previews(kube: Kube) -> list[PreviewInstance]:
     """preview-pr instances recorded by ApplySet parents (the destroy engine's `list_instances`)."""
     from envspec.kube.destroy import list_instances
@@ -60,17 +52,12 @@ def find_previews(kube: Kube) -> list[PreviewInstance]:
 
 
 def _to_preview(info: Any) -> PreviewInstance:
-    created = getattr(info, "created", None)
-    if isinstance(created, str):
-        created = _parse_time(created)
-    return PreviewInstance(instance=str(info.instance), environment=str(info.environment or ""), created=created)
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return PreviewInstance(
+        instance=str(info.instance),
+        environment=str(info.environment or ""),
+        created=parse_time(getattr(info, "created", None)),
+        last_applied=parse_time(getattr(info, "last_applied", None)),
+    )
 
 
 def compiled_plan(root: Path | None) -> Callable[[int], "DeployPlan"]:

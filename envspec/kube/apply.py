@@ -1,28 +1,36 @@
 """`envspec apply`: staged server-side apply of a plan, then prune.
 
-Order matters on a fresh cluster: a custom resource cannot be created before
-its CRD is Established, a Deployment should not start before its ConfigMap
-exists, and a route is pointless before its backends. So objects go in four
-stages, each waited on before the next:
+Objects go in the four stages of `envspec.kube.stages`, each waited on before
+the next; Helm charts are installed right after stage 1, because charts such
+as cert-manager (with Gateway API support) need the CRDs stage 1 brings from
+`manifests:` when they start.
 
-1. CRDs and Namespaces;
-2. config, Secrets, RBAC (and storage claims);
-3. workloads and Services, then the plan's Jobs one by one in declared order;
-4. routes and every other custom resource.
+Before the first write the remote manifests are fetched, the ApplySet
+inventory is read and the live members are listed once per kind; that single
+listing decides what to patch (only objects whose managed fields differ), what
+to prune, and whether a prune guard refuses. A re-apply with nothing to change
+therefore sends no write at all (Helm releases already current are skipped
+too).
 
-Before the first write the ApplySet inventory is read and the live members are
-listed once per kind; that single listing decides what to patch (only objects
-whose managed fields differ), what to prune, and whether a prune guard
-refuses. A re-apply with nothing to change therefore sends no write at all.
+Following the ApplySet KEP, the parent is written before any member: on a
+first apply whose parent lives in a namespace the plan creates, that
+namespace is created bare (no membership label) first, so an interruption
+never leaves a member no parent records.
+
+Everything apply prints goes through the `Redactor`, which knows every secret
+value (from the environment, generated, or read from live Secrets): progress
+lines carry pod log tails, and CI posts those to pull requests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-from envspec.errors import EnvspecError, OperationError, Problem
+from envspec.errors import EnvspecError, OperationError
 from envspec.kube.helm import HelmTarget, Runner, _run, install_charts
 from envspec.kube.inventory import (
     ApplySetRef,
@@ -31,64 +39,31 @@ from envspec.kube.inventory import (
     list_members,
     plan_prune,
     read_inventory,
-    with_member_label,
     write_inventory,
 )
 from envspec.kube.jobs import job_key, run_job
-from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, spec_hash
 from envspec.kube.plan import DeployPlan
 from envspec.kube.preflight import confirm_if_needed, preflight
-from envspec.kube.secrets import Redactor
+from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
+from envspec.kube.secrets import Redactor, complete_secrets, pending_keys
 from envspec.kube.ssa import apply_object, needs_apply
+from envspec.kube.stages import STAGE_NAMES, STAGES, by_stage, desired_objects, stage_of
 from envspec.kube.wait import Readiness, WaitSettings, check, needs_wait, wait_ready
+from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, spec_hash
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
 
-STAGE_1 = frozenset({"CustomResourceDefinition", "Namespace"})
-STAGE_2 = frozenset(
-    {
-        "ConfigMap",
-        "Secret",
-        "ServiceAccount",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ResourceQuota",
-        "LimitRange",
-        "NetworkPolicy",
-        "PersistentVolumeClaim",
-        "PriorityClass",
-        "StorageClass",
-    }
-)
-STAGE_3 = frozenset(
-    {
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "Pod",
-        "Service",
-        "Job",
-        "CronJob",
-        "PodDisruptionBudget",
-        "HorizontalPodAutoscaler",
-    }
-)
-STAGE_NAMES = {1: "CRDs and namespaces", 2: "config, secrets and RBAC", 3: "workloads and services", 4: "routes and custom resources"}
+__all__ = ["ApplyOptions", "ApplyResult", "RoutesReadyHook", "apply_plan", "desired_objects", "stage_of"]
 
 
-def stage_of(obj: dict[str, Any]) -> int:
-    kind = obj.get("kind", "")
-    if kind in STAGE_1:
-        return 1
-    if kind in STAGE_2:
-        return 2
-    if kind in STAGE_3:
-        return 3
-    return 4
+class RoutesReadyHook(Protocol):
+    """Called once after stage 4 is ready (the DigitalOcean DNS sync).
+
+    `remaining` is what is left of the command's timeout; `report` scrubs secret values.
+    """
+
+    def __call__(self, *, remaining: float, report: Callable[[str], None]) -> None: ...
 
 
 @dataclass
@@ -104,8 +79,10 @@ class ApplyOptions:
     helm_runner: Runner = _run
     check_helm: bool = True
     # Called once, after stage 4 (gateway and routes) is ready: the DigitalOcean DNS sync hook.
-    after_routes_ready: Callable[[], None] | None = None
+    after_routes_ready: RoutesReadyHook | None = None
     report: Callable[[str], None] = lambda line: None
+    fetch: Fetch = download  # how `manifests:` URLs are read (tests pass a stand-in)
+    cache_dir: Path | None = field(default_factory=default_cache_dir)
 
 
 @dataclass
@@ -121,12 +98,6 @@ class ApplyResult:
     @property
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.replaced or self.pruned)
-
-
-def desired_objects(plan: DeployPlan, secrets: list[dict[str, Any]], set_id: str) -> list[dict[str, Any]]:
-    """Plan objects plus built Secrets, each labelled as an ApplySet member, in stage order (stable)."""
-    objects = [with_member_label(o, set_id) for o in [*plan.objects, *secrets]]
-    return sorted(objects, key=stage_of)  # sorted() is stable: plan order survives inside a stage
 
 
 def _index(members: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
@@ -195,15 +166,22 @@ class _StageRunner:
             wait_ready(self.kube, to_wait, settings=self.options.wait, deadline=self.deadline, report=self._report_ready)
 
 
-def _ensure_parent_namespace(
-    kube: "Kube", ref: ApplySetRef, current: Inventory, desired: list[dict[str, Any]], runner: _StageRunner
-) -> None:
-    """The parent lives in a namespace; on a first apply that namespace may be one the plan creates."""
+def _ensure_parent_namespace(kube: "Kube", ref: ApplySetRef, current: Inventory, plan: DeployPlan) -> None:
+    """The parent lives in a namespace; on a first apply that namespace may be one the plan creates.
+
+    It is created bare (the plan's labels, no ApplySet membership) so the parent can be written
+    before any member; stage 1 then applies the full Namespace and so makes it a member.
+    """
     if current.exists or kube.get("v1", "Namespace", ref.namespace) is not None:
         return
-    for obj in desired:
+    for obj in plan.objects:
         if obj["kind"] == "Namespace" and name_of(obj) == ref.namespace:
-            runner.apply_one(obj)
+            bare = {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": ref.namespace, "labels": dict(plan.labels)},
+            }
+            apply_object(kube, bare)
             return
     raise OperationError(f"namespace {ref.namespace} for the ApplySet parent {ref.name} does not exist")
 
@@ -226,26 +204,41 @@ def _final_inventory(current: Inventory, desired: list[dict[str, Any]], complete
 
 
 def apply_plan(kube: "Kube", plan: DeployPlan, options: ApplyOptions) -> ApplyResult:
-    """Apply `plan` to the cluster behind `kube`; raises SpecError/OperationError with scrubbed messages."""
+    """Apply `plan` to the cluster behind `kube`; raises SpecError/OperationError with scrubbed messages.
+
+    Every line passed to `options.report` is scrubbed of secret values first.
+    """
     redactor = Redactor()
+    options = dataclasses.replace(options, report=redactor.wrap(options.report))
     try:
         return _apply(kube, plan, options, redactor)
     except EnvspecError as exc:
-        scrubbed = [Problem(redactor.scrub(p.message), p.location, p.path, p.severity, p.rule) for p in exc.problems]
-        raise type(exc)(scrubbed, exit_code=exc.exit_code) from None
+        raise redactor.scrub_error(exc) from None
+
+
+def _live_secret(kube: "Kube", live: dict[tuple[str, str, str, str], dict[str, Any]]) -> Callable[[str, str], Any]:
+    def lookup(namespace: str, name: str) -> dict[str, Any] | None:
+        found = live.get(("", "Secret", namespace, name))
+        return found if found is not None else kube.get("v1", "Secret", name, namespace)
+
+    return lookup
 
 
 def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Redactor) -> ApplyResult:
     secrets, _ = preflight(plan, options.environ, check_helm=options.check_helm and bool(plan.helm), redactor=redactor)
     confirm_if_needed(plan, yes=options.yes, confirm=options.confirm, target=options.target_description)
     deadline = options.wait.clock() + options.wait.timeout
+    remote = remote_objects(plan.remote_manifests, plan.labels, fetch=options.fetch, cache_dir=options.cache_dir)
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
-    desired = desired_objects(plan, secrets, ref.id)
+    desired = desired_objects(plan, secrets, ref.id, remote)
 
     current = read_inventory(kube, ref)
     widened = current.widen(desired)
     extra = {group_kind(o): o["apiVersion"] for o in desired}
     members = list_members(kube, widened, extra_kinds=extra)
+    live = _index(members)
+    complete_secrets(secrets_of(desired), pending_keys(plan, options.environ), _live_secret(kube, live), redactor,
+                     generate=True)
     prune = plan_prune(
         members,
         desired,
@@ -255,29 +248,31 @@ def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Reda
         dangerous=options.dangerous_prune,
     )
 
-    install_charts(plan.helm, options.helm, runner=options.helm_runner, report=options.report)
-
     result = ApplyResult()
     completed = dict(current.completed_jobs)
-    runner = _StageRunner(kube, _index(members), completed, options, deadline, result)
-    _ensure_parent_namespace(kube, ref, current, desired, runner)
+    runner = _StageRunner(kube, live, completed, options, deadline, result)
+    # The KEP's order: parent first (widened to the superset), then members.
+    _ensure_parent_namespace(kube, ref, current, plan)
     if write_inventory(kube, widened, plan.labels, current=current):
         current = widened  # the superset is now recorded
         current.exists = True
         current.labels = dict(plan.labels)
 
-    for stage in (1, 2, 3, 4):
-        objects = [o for o in desired if stage_of(o) == stage and not _already_applied(o, result)]
-        if objects:
-            runner.run(stage, objects)
+    stages = by_stage(desired, first=remote)
+    for stage in STAGES:
+        if stages[stage]:
+            runner.run(stage, stages[stage])
+        if stage == 1:
+            install_charts(plan.helm, options.helm, runner=options.helm_runner, report=options.report)
         if stage == 4 and options.after_routes_ready is not None:
-            options.after_routes_ready()
+            remaining = max(0.0, deadline - options.wait.clock())
+            options.after_routes_ready(remaining=remaining, report=options.report)
 
     _prune(kube, prune, result, options.report)
     write_inventory(kube, _final_inventory(current, desired, completed), plan.labels, current=current)
     return result
 
 
-def _already_applied(obj: dict[str, Any], result: ApplyResult) -> bool:
-    """The parent's namespace may have been applied ahead of stage 1."""
-    return obj["kind"] == "Namespace" and object_id(obj) in result.created + result.updated + result.unchanged
+def secrets_of(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Secret objects among `objects` (the built ones are completed in place)."""
+    return [o for o in objects if o.get("kind") == "Secret" and o.get("apiVersion") == "v1"]

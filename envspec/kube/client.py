@@ -9,7 +9,12 @@ environment declares. Only then does `Kube` send requests, each through the
 official DynamicClient and the `RetryPolicy`.
 
 `Kube` is deliberately thin: get/list/apply/delete on plain dicts. Deciding
-*what* to send lives in apply/diff/destroy.
+*what* to send lives in apply/diff/destroy. It is also where the client's
+exceptions stop: a refusal (401, 403, 422...) becomes a `KubeApiError` naming
+the request and the API server's message, and a failure that outlived the
+retries becomes "the API server did not answer", so no command ends in a
+traceback. Only "not found" is reported as a value (None / False) where
+callers expect it.
 """
 
 from __future__ import annotations
@@ -153,6 +158,30 @@ def status_of(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def _is_client_error(exc: BaseException) -> bool:
+    """Transport failures of the kubernetes client (urllib3), which carry no HTTP status."""
+    import urllib3.exceptions
+
+    return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+
+
+class KubeApiError(OperationError):
+    """The API server refused a request. Keeps status and body so callers can say more (409, 422)."""
+
+    def __init__(self, message: str, *, status: int | None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class NotServedError(OperationError):
+    """The cluster does not serve a kind (its CRD or API group is not installed)."""
+
+
+def _where(kind: str, name: str | None, namespace: str | None) -> str:
+    return "/".join(p for p in (kind, namespace, name) if p)
+
+
 class Kube:
     """get/list/apply/delete on plain dicts, through DynamicClient, with retries."""
 
@@ -204,7 +233,7 @@ class Kube:
     def refresh_discovery(self) -> None:
         """Forget discovered kinds, e.g. after CRDs were created."""
         self._resources.clear()
-        self.retry.call(self.dyn.resources.invalidate_cache)
+        self._discover(self.dyn.resources.invalidate_cache, "refresh discovery")
 
     def resource(self, api_version: str, kind: str) -> "Resource":
         key = (api_version, kind)
@@ -212,24 +241,40 @@ class Kube:
             return self._resources[key]
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+        def lookup() -> "Resource":
+            return self.dyn.resources.get(api_version=api_version, kind=kind)
+
         try:
-            found = self.retry.call(lambda: self.dyn.resources.get(api_version=api_version, kind=kind))
+            found = self._discover(lookup, f"discover {kind} ({api_version})")
         except ResourceNotFoundError:
             self.refresh_discovery()
             try:
-                found = self.retry.call(lambda: self.dyn.resources.get(api_version=api_version, kind=kind))
+                found = self._discover(lookup, f"discover {kind} ({api_version})")
             except ResourceNotFoundError:
-                raise OperationError(
+                raise NotServedError(
                     f"the cluster at {self.server} does not serve {kind} ({api_version}); "
                     "is its CRD or API group installed?"
                 ) from None
         self._resources[key] = found
         return found
 
+    def _discover(self, func: Any, what: str) -> Any:
+        """Discovery requests: ResourceNotFoundError passes (callers handle it), API failures become one line."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            return self.retry.call(func)
+        except ResourceNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported as one actionable line
+            if status_of(exc) is None and not _is_client_error(exc):
+                raise
+            raise OperationError(f"{what} at {self.server}: {api_message(exc)}") from None
+
     def is_served(self, api_version: str, kind: str) -> bool:
         try:
             self.resource(api_version, kind)
-        except OperationError:
+        except NotServedError:
             return False
         return True
 
@@ -238,8 +283,39 @@ class Kube:
 
     # --- requests ------------------------------------------------------------------
 
-    def _call(self, func: Any) -> Any:
-        return self.retry.call(func)
+    def _call(
+        self,
+        func: Any,
+        verb: str,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = None,
+        *,
+        not_found_ok: bool = False,
+    ) -> Any:
+        """Send one request through the retry policy; every failure but an expected 404 is an OperationError."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        from envspec.kube.retry import is_transient
+
+        try:
+            return self.retry.call(func)
+        except Exception as exc:  # noqa: BLE001 - turned into one actionable line
+            if not_found_ok and isinstance(exc, NotFoundError):
+                raise
+            status = status_of(exc)
+            if is_transient(exc):
+                raise OperationError(
+                    f"{verb} {_where(kind, name, namespace)}: the API server at {self.server} did not answer "
+                    f"after {self.retry.attempts} attempts: {api_message(exc)}"
+                ) from None
+            if status:
+                raise KubeApiError(
+                    f"{verb} {_where(kind, name, namespace)}: HTTP {status}: {api_message(exc)}",
+                    status=status,
+                    body=getattr(exc, "body", None),
+                ) from None
+            raise
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -247,7 +323,10 @@ class Kube:
         res = self.resource(api_version, kind)
         ns = namespace if res.namespaced else None
         try:
-            got = self._call(lambda: self.dyn.get(res, name=name, namespace=ns, _request_timeout=self.request_timeout))
+            got = self._call(
+                lambda: self.dyn.get(res, name=name, namespace=ns, _request_timeout=self.request_timeout),
+                "get", kind, name, ns, not_found_ok=True,
+            )
         except NotFoundError:
             return None
         return got.to_dict()
@@ -270,7 +349,8 @@ class Kube:
                 label_selector=label_selector,
                 field_selector=field_selector,
                 _request_timeout=self.request_timeout,
-            )
+            ),
+            "list", kind, None, ns,
         ).to_dict()
         items = got.get("items") or []
         for item in items:  # list items omit apiVersion/kind; put them back so callers can name them
@@ -279,7 +359,7 @@ class Kube:
         return items
 
     def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
-        """Server-side apply with envspec's field manager. Raises the client's ApiException subclasses."""
+        """Server-side apply with envspec's field manager; KubeApiError (with status and body) when refused."""
         res = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj.get("metadata", {})
         kwargs: dict[str, Any] = {"field_manager": self.field_manager, "_request_timeout": self.request_timeout}
@@ -288,16 +368,9 @@ class Kube:
         if dry_run:
             kwargs["dry_run"] = "All"
         ns = meta.get("namespace") if res.namespaced else None
-        got = self._call(lambda: self.dyn.server_side_apply(res, body=obj, name=meta["name"], namespace=ns, **kwargs))
-        return got.to_dict()
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        res = self.resource(obj["apiVersion"], obj["kind"])
-        ns = obj.get("metadata", {}).get("namespace") if res.namespaced else None
         got = self._call(
-            lambda: self.dyn.create(
-                res, body=obj, namespace=ns, field_manager=self.field_manager, _request_timeout=self.request_timeout
-            )
+            lambda: self.dyn.server_side_apply(res, body=obj, name=meta["name"], namespace=ns, **kwargs),
+            "apply", obj["kind"], meta.get("name"), ns,
         )
         return got.to_dict()
 
@@ -323,7 +396,8 @@ class Kube:
                     namespace=ns,
                     propagation_policy=propagation,
                     _request_timeout=self.request_timeout,
-                )
+                ),
+                "delete", kind, name, ns, not_found_ok=True,
             )
         except NotFoundError:
             return False
@@ -343,14 +417,14 @@ class Kube:
             self._call(
                 lambda: self.dyn.request(
                     "put", f"/api/v1/namespaces/{name}/finalize", body=body, _request_timeout=self.request_timeout
-                )
+                ),
+                "finalize", "Namespace", name, not_found_ok=True,
             )
         except NotFoundError:
             return
 
     def pod_log(self, namespace: str, name: str, *, tail_lines: int = 20) -> str:
-        from kubernetes.dynamic.exceptions import DynamicApiError
-
+        """The pod's last log lines, or "" when there are none to read (yet): a diagnostic, never fatal."""
         try:
             resp = self._call(
                 lambda: self.dyn.request(
@@ -359,9 +433,10 @@ class Kube:
                     query_params=[("tailLines", tail_lines)],
                     serialize=False,
                     _request_timeout=self.request_timeout,
-                )
+                ),
+                "read log of", "Pod", name, namespace,
             )
-        except DynamicApiError:
+        except OperationError:
             return ""
         data = getattr(resp, "data", b"")
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)

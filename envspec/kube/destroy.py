@@ -8,29 +8,39 @@ step safe to repeat:
    another tool manages);
 2. drop the database with a Job on the shared PostgreSQL: `DROP DATABASE IF
    EXISTS ... WITH (FORCE)` on a re-validated name, then a check against
-   `pg_database` that fails the Job if the database is still there; the admin
-   credentials reach the Job only through `secretKeyRef`;
-3. delete the instance's namespaces and wait for them to go, force-finalizing
+   `pg_database` that fails the Job if the database is still there, then
+   `DROP ROLE IF EXISTS` for the instance's login role; the admin credentials
+   reach the Job only through `secretKeyRef`. The Job runs whenever the plan
+   names a database, even when no object is left: a namespace deleted by hand
+   must not strand the database (the seed project's failure). Its last log
+   line says `dropped` or `absent`;
+3. delete the instance's namespaces -- only those whose live labels say envspec
+   manages them for this instance -- and wait for them to go, force-finalizing
    one stuck in Terminating after a grace period;
 4. verify that nothing labelled with the instance remains in the known kinds;
 5. delete the ApplySet parent last, so an interrupted destroy can be re-run.
 
-Nothing there means exit 0 and "nothing to destroy".
+Exit 0 and "nothing to destroy" only when no object was found and the drop Job
+reported the database (and role) already absent. Every progress line and error
+passes through the `Redactor`, so a log tail cannot carry a secret value out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from envspec.errors import OperationError, Problem, SpecError
-from envspec.kube.apply import stage_of
+from envspec.errors import EnvspecError, OperationError, Problem, SpecError
+from envspec.kube.stages import stage_of
 from envspec.kube.inventory import (
     ENVIRONMENT_LABEL,
     ID_LABEL,
     INSTANCE_LABEL,
+    LAST_APPLIED_ANNOTATION,
     MANAGED_BY_LABEL,
     PART_OF_LABEL,
     TOOLING_ANNOTATION,
@@ -40,6 +50,7 @@ from envspec.kube.inventory import (
 )
 from envspec.objects import group_kind, name_of, namespace_of, object_id
 from envspec.kube.plan import DatabaseDrop, DeployPlan
+from envspec.kube.secrets import Redactor, learn_live_secrets, redactor_for
 from envspec.kube.ssa import apply_object
 from envspec.kube.wait import WaitSettings, wait_ready
 
@@ -47,6 +58,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
 
 DATABASE_NAME = re.compile(r"^[a-z0-9_]{1,63}$")
+
+# The drop Job's last log line: what it found (anything else, e.g. an unreadable log, counts as "gone").
+DROPPED, ABSENT, GONE = "dropped", "absent", "gone"
 
 # Kinds searched for leftovers after a destroy, besides whatever the inventory recorded.
 VERIFY_KINDS: tuple[tuple[str, str], ...] = (
@@ -78,6 +92,7 @@ class InstanceInfo:
     labels: dict[str, str]
     created: str | None  # creationTimestamp of the ApplySet parent (RFC 3339)
     parent: str  # "namespace/name" of the parent Secret
+    last_applied: str | None = None  # envspec.dev/last-applied of the parent (RFC 3339 UTC), if recorded
 
 
 def list_instances(kube: "Kube", environment: str | None = None) -> list[InstanceInfo]:
@@ -101,6 +116,7 @@ def list_instances(kube: "Kube", environment: str | None = None) -> list[Instanc
                 labels=dict(labels),
                 created=meta.get("creationTimestamp"),
                 parent=f"{meta.get('namespace')}/{meta.get('name')}",
+                last_applied=(meta.get("annotations") or {}).get(LAST_APPLIED_ANNOTATION),
             )
         )
     return sorted(found, key=lambda i: i.instance)
@@ -111,21 +127,45 @@ def drop_job_name(database: str) -> str:
     return f"envspec-drop-{database.replace('_', '-')}"[:50].rstrip("-") + f"-{digest}"
 
 
-def drop_database_job(drop: DatabaseDrop, plan: DeployPlan) -> dict[str, Any]:
-    """The Job that drops and verifies the per-instance database; SpecError on an unsafe name."""
-    db = drop.database
-    if not DATABASE_NAME.fullmatch(db):
-        raise SpecError(f"refusing to drop database {db!r}: name must match ^[a-z0-9_]{{1,63}}$")
-    # The name is validated above, so it can be quoted into SQL safely.
-    script = "\n".join(
-        [
-            "set -eu",
-            f"psql -v ON_ERROR_STOP=1 -c 'DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE);'",
-            f"left=$(psql -tAc \"SELECT count(*) FROM pg_database WHERE datname = '{db}'\")",
-            f'if [ "$left" != "0" ]; then echo "database {db} still exists" >&2; exit 1; fi',
-            f'echo "database {db} dropped"',
+def _checked_name(what: str, name: str) -> str:
+    if not DATABASE_NAME.fullmatch(name):
+        raise SpecError(f"refusing to drop {what} {name!r}: name must match ^[a-z0-9_]{{1,63}}$")
+    return name
+
+
+def drop_script(drop: DatabaseDrop) -> str:
+    """The Job's shell script; ends by printing `dropped` or `absent`, and fails if anything is left.
+
+    Names are validated before they are quoted into SQL, so quoting them is safe.
+    """
+    db = _checked_name("database", drop.database)
+    role = _checked_name("role", drop.role) if drop.role else None
+    lines = [
+        "set -eu",
+        'q() { psql -v ON_ERROR_STOP=1 -qtAc "$1"; }',
+        f"db_before=$(q \"SELECT count(*) FROM pg_database WHERE datname = '{db}'\")",
+        f"q 'DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE);'",
+        f"left=$(q \"SELECT count(*) FROM pg_database WHERE datname = '{db}'\")",
+        f'if [ "$left" != "0" ]; then echo "database {db} still exists" >&2; exit 1; fi',
+        "role_before=0",
+    ]
+    if role:
+        lines += [
+            f"role_before=$(q \"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'\")",
+            f"q 'DROP ROLE IF EXISTS \"{role}\";'",
+            f"left=$(q \"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'\")",
+            f'if [ "$left" != "0" ]; then echo "role {role} still exists" >&2; exit 1; fi',
         ]
+    lines.append(
+        f'if [ "$db_before" = "0" ] && [ "$role_before" = "0" ]; then echo {ABSENT}; else echo {DROPPED}; fi'
     )
+    return "\n".join(lines)
+
+
+def drop_database_job(drop: DatabaseDrop, plan: DeployPlan) -> dict[str, Any]:
+    """The Job that drops and verifies the per-instance database (and role); SpecError on an unsafe name."""
+    db = drop.database
+    script = drop_script(drop)
     labels = {
         MANAGED_BY_LABEL: "envspec",
         ENVIRONMENT_LABEL: plan.environment,
@@ -174,6 +214,8 @@ class DestroyOptions:
     grace_seconds: float = 30.0  # how long a namespace may sit in Terminating before it is force-finalized
     wait: WaitSettings = field(default_factory=WaitSettings)
     report: Callable[[str], None] = lambda line: None
+    # Where the plan's secret variables are read from -- only to scrub their values from output.
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
 @dataclass
@@ -182,7 +224,8 @@ class DestroyResult:
     deleted: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
-    database_dropped: str | None = None
+    database_dropped: str | None = None  # set when the drop Job removed it (or could not say it was absent)
+    database_outcome: str | None = None  # "dropped", "absent", or "gone" (verified gone, Job output unreadable)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -196,9 +239,16 @@ def _is_ours(obj: dict[str, Any], set_id: str, instance: str) -> bool:
 
 
 def _drop_database(kube: "Kube", plan: DeployPlan, options: DestroyOptions, deadline: float) -> str:
+    """Run the drop Job to completion; returns DROPPED, ABSENT or GONE (the Job's output was unreadable)."""
     assert plan.database_drop is not None
-    job = drop_database_job(plan.database_drop, plan)
+    drop = plan.database_drop
+    job = drop_database_job(drop, plan)
     ns, name = namespace_of(job), name_of(job)
+    if kube.get("v1", "Namespace", ns) is None:
+        raise OperationError(
+            f"cannot drop database {drop.database}: namespace {ns} for the drop Job does not exist "
+            "(is the shared PostgreSQL installed?); the database was NOT verified dropped"
+        )
     if kube.get("batch/v1", "Job", name, ns) is not None:  # a leftover from an earlier run: start clean
         kube.delete("batch/v1", "Job", name, ns, propagation="Foreground")
         while kube.get("batch/v1", "Job", name, ns) is not None:
@@ -206,16 +256,27 @@ def _drop_database(kube: "Kube", plan: DeployPlan, options: DestroyOptions, dead
                 raise OperationError(f"Job/{ns}/{name}: an earlier drop Job is still being deleted")
             options.wait.sleep(options.wait.interval)
     apply_object(kube, job)
-    options.report(f"running Job/{ns}/{name} to drop database {plan.database_drop.database}")
+    options.report(f"running Job/{ns}/{name} to drop database {drop.database}")
     try:
         wait_ready(kube, [job], settings=options.wait, deadline=deadline)
     except OperationError as exc:
-        note = Problem(
-            f"database {plan.database_drop.database} was NOT verified dropped; re-run destroy once the cause is fixed"
-        )
+        note = Problem(f"database {drop.database} was NOT verified dropped; re-run destroy once the cause is fixed")
         raise OperationError([*exc.problems, note]) from None
-    kube.delete("batch/v1", "Job", name, ns)
-    return plan.database_drop.database
+    outcome = _job_outcome(kube, ns, name)
+    kube.delete("batch/v1", "Job", name, ns, propagation="Background")
+    return outcome
+
+
+def _job_outcome(kube: "Kube", namespace: str, job_name: str) -> str:
+    """What the succeeded drop Job printed last; GONE when no pod log says (the Job's success still proves it)."""
+    pods = kube.list("v1", "Pod", namespace=namespace, label_selector=f"job-name={job_name}")
+    pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"] or pods
+    if not pods:
+        return GONE
+    pods.sort(key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+    lines = [line.strip() for line in kube.pod_log(namespace, name_of(pods[-1]), tail_lines=5).splitlines()]
+    last = next((line for line in reversed(lines) if line), "")
+    return last if last in (DROPPED, ABSENT) else GONE
 
 
 def _wait_namespaces_gone(
@@ -267,16 +328,34 @@ def labelled_objects(
     return found
 
 
+def _is_our_namespace(live: dict[str, Any], instance: str) -> bool:
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == "envspec" and labels.get(INSTANCE_LABEL) == instance
+
+
 def destroy_instance(
     kube: "Kube", plan: DeployPlan, options: DestroyOptions | None = None, *, timeout: float | None = None
 ) -> DestroyResult:
     """Destroy one environment instance (also what `envspec gc` calls per stale instance).
 
-    `timeout` is a shorthand for `options.wait.timeout`.
+    `timeout` is a shorthand for `options.wait.timeout`. Progress lines and
+    error messages are scrubbed of every secret value destroy knows.
     """
     options = options or DestroyOptions()
     if timeout is not None:
         options.wait.timeout = timeout
+    redactor = redactor_for(plan, options.environ)
+    report = options.report
+    scrubbed = dataclasses.replace(options, report=lambda line: report(redactor.scrub(line)))
+    try:
+        return _destroy(kube, plan, scrubbed, redactor)
+    except EnvspecError as exc:
+        exc.problems = [dataclasses.replace(p, message=redactor.scrub(p.message)) for p in exc.problems]
+        exc.args = ("\n".join(str(p) for p in exc.problems),)
+        raise
+
+
+def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: Redactor) -> DestroyResult:
     result = DestroyResult()
     deadline = options.wait.clock() + options.wait.timeout
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
@@ -287,17 +366,25 @@ def destroy_instance(
     namespaces = [ns for ns in plan.owned_namespaces if ns not in protected]
     namespaces += [name_of(m) for m in all_members if m["kind"] == "Namespace" and name_of(m) not in namespaces]
     namespaces = [ns for ns in namespaces if ns not in protected]
-    existing_ns = [ns for ns in namespaces if kube.get("v1", "Namespace", ns) is not None]
+    live_ns = {ns: live for ns in namespaces if (live := kube.get("v1", "Namespace", ns)) is not None}
+    existing_ns = [ns for ns in namespaces if ns in live_ns and _is_our_namespace(live_ns[ns], plan.instance)]
+    for ns in namespaces:
+        if ns in live_ns and ns not in existing_ns:
+            result.skipped.append(f"Namespace/{ns}")
+            options.report(
+                f"skipped Namespace/{ns}: its labels do not say envspec manages it for {plan.instance}"
+            )
 
     to_delete = [m for m in all_members if m["kind"] != "Namespace"]
-    if not inventory.exists and not all_members and not existing_ns:
+    found_nothing = False
+    if not inventory.exists and not all_members and not live_ns:
         # No parent: look for strays by the instance label before declaring there is nothing.
         strays = labelled_objects(kube, plan, inventory.kinds, ref)
         to_delete = [o for o in strays if o["kind"] != "Namespace"]
-        if not to_delete:
-            result.nothing = True
-            options.report(f"nothing to destroy: no trace of {plan.instance} on this cluster")
-            return result
+        found_nothing = not to_delete
+    learn_live_secrets(redactor, to_delete)
+    if found_nothing and plan.database_drop is None:
+        return _nothing(result, plan, options)
 
     for obj in to_delete:
         if not _is_ours(obj, ref.id, plan.instance):
@@ -308,10 +395,13 @@ def destroy_instance(
         for obj in sorted(to_delete, key=stage_of, reverse=True):
             options.report(f"would delete {object_id(obj)}")
         if plan.database_drop:
-            options.report(f"would drop database {plan.database_drop.database} on {plan.database_drop.host}")
+            drop = plan.database_drop
+            role = f" and role {drop.role}" if drop.role else ""
+            options.report(f"would drop database {drop.database}{role} on {drop.host} (if present)")
         for ns in existing_ns:
             options.report(f"would delete Namespace/{ns}")
-        options.report(f"would delete the ApplySet parent Secret/{ref.namespace}/{ref.name}")
+        if inventory.exists:
+            options.report(f"would delete the ApplySet parent Secret/{ref.namespace}/{ref.name}")
         return result
 
     for obj in sorted(to_delete, key=stage_of, reverse=True):
@@ -321,8 +411,9 @@ def destroy_instance(
     # The database goes before the namespace: while the parent (possibly inside that namespace)
     # still exists, a re-run after a failed drop knows there is something left to do.
     if plan.database_drop is not None:
-        result.database_dropped = _drop_database(kube, plan, options, deadline)
-        options.report(f"dropped database {result.database_dropped} (verified absent from pg_database)")
+        _record_drop(result, plan.database_drop, _drop_database(kube, plan, options, deadline), options)
+        if found_nothing and result.database_outcome == ABSENT:
+            return _nothing(result, plan, options)
     for ns in existing_ns:
         if kube.delete("v1", "Namespace", ns):
             result.namespaces.append(ns)
@@ -337,4 +428,22 @@ def destroy_instance(
         )
     if inventory.exists and kube.delete("v1", "Secret", ref.name, ref.namespace):
         options.report(f"deleted ApplySet parent Secret/{ref.namespace}/{ref.name}")
+    return result
+
+
+def _record_drop(result: DestroyResult, drop: DatabaseDrop, outcome: str, options: DestroyOptions) -> None:
+    result.database_outcome = outcome
+    if outcome == ABSENT:
+        role = f" and role {drop.role} were" if drop.role else " was"
+        options.report(f"database {drop.database}{role} already absent (checked in pg_database)")
+        return
+    result.database_dropped = drop.database
+    options.report(f"dropped database {drop.database} (verified absent from pg_database)")
+    if drop.role:
+        options.report(f"dropped role {drop.role} (verified absent from pg_roles)")
+
+
+def _nothing(result: DestroyResult, plan: DeployPlan, options: DestroyOptions) -> DestroyResult:
+    result.nothing = True
+    options.report(f"nothing to destroy: no trace of {plan.instance} on this cluster")
     return result

@@ -18,15 +18,16 @@ import difflib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from envspec.errors import SpecError
-from envspec.kube.apply import desired_objects
+from envspec.errors import EnvspecError, SpecError
 from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
-from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, project
 from envspec.kube.plan import DeployPlan
-from envspec.kube.secrets import Redactor, build_secrets
-from envspec.kube.ssa import ImmutableFieldError, apply_object, needs_apply, owned_paths
+from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
+from envspec.kube.secrets import Redactor, build_secrets, complete_secrets, pending_keys, unset_variables
+from envspec.kube.ssa import ApplyConflictError, ImmutableFieldError, apply_object, needs_apply, owned_paths
+from envspec.kube.stages import desired_objects
+from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, project
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -42,6 +43,8 @@ class ChangeSet:
     changed: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     diff: str = ""
+    conflicts: list[str] = field(default_factory=list)  # ids whose apply would fail on another manager's fields
+    notes: list[str] = field(default_factory=list)  # what the diff could not compare, e.g. Secret data
 
     @property
     def has_changes(self) -> bool:
@@ -58,10 +61,15 @@ class ChangeSet:
             changed=list(data.get("changed", [])),
             pruned=list(data.get("pruned", [])),
             diff=str(data.get("diff", "")),
+            conflicts=list(data.get("conflicts", [])),
+            notes=list(data.get("notes", [])),
         )
 
     def summary(self) -> str:
-        return f"{len(self.created)} to create, {len(self.changed)} to change, {len(self.pruned)} to prune"
+        text = f"{len(self.created)} to create, {len(self.changed)} to change, {len(self.pruned)} to prune"
+        if self.conflicts:
+            text += f", {len(self.conflicts)} in conflict"
+        return text
 
 
 # --- rendering one object's difference ----------------------------------------------------
@@ -137,15 +145,66 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 # --- against the live cluster -------------------------------------------------------------
 
 
-def diff_live(kube: "Kube", plan: DeployPlan, *, environ: Mapping[str, str]) -> ChangeSet:
+def _secret_notes(plan: DeployPlan, environ: Mapping[str, str]) -> list[str]:
+    notes = []
+    for source in plan.secrets:
+        unset = unset_variables(source, environ)
+        if unset:
+            notes.append(
+                f"Secret {source.namespace}/{source.name}: data not compared ({', '.join(unset)} not set); "
+                "compared by keys only"
+            )
+    return notes
+
+
+def diff_live(
+    kube: "Kube",
+    plan: DeployPlan,
+    *,
+    environ: Mapping[str, str],
+    fetch: Fetch = download,
+    cache_dir: Path | None = None,
+    report: Callable[[str], None] = lambda line: None,
+) -> ChangeSet:
+    """What an apply of `plan` would change; never writes, never needs secret variables.
+
+    `report` gets progress notes, scrubbed of secret values; the returned diff is scrubbed too.
+    """
     redactor = Redactor()
-    secrets, _ = build_secrets(plan, environ, redactor)
+    report = redactor.wrap(report)
+    try:
+        return _diff_live(kube, plan, environ, fetch, cache_dir if cache_dir is not None else default_cache_dir(),
+                          redactor, report)
+    except EnvspecError as exc:
+        raise redactor.scrub_error(exc) from None
+
+
+def _diff_live(
+    kube: "Kube",
+    plan: DeployPlan,
+    environ: Mapping[str, str],
+    fetch: Fetch,
+    cache_dir: Path | None,
+    redactor: Redactor,
+    report: Callable[[str], None],
+) -> ChangeSet:
+    secrets, _ = build_secrets(plan, environ, redactor, missing_ok=True)
+    remote = remote_objects(plan.remote_manifests, plan.labels, fetch=fetch, cache_dir=cache_dir)
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
-    desired = desired_objects(plan, secrets, ref.id)
+    desired = desired_objects(plan, secrets, ref.id, remote)
     current = read_inventory(kube, ref).widen(desired)
     members = list_members(kube, current, extra_kinds={group_kind(o): o["apiVersion"] for o in desired})
     live_index = {identity(o): o for items in members.values() for o in items}
-    changes = ChangeSet()
+
+    def live_secret(namespace: str, name: str) -> dict[str, Any] | None:
+        found = live_index.get(("", "Secret", namespace, name))
+        return found if found is not None else kube.get("v1", "Secret", name, namespace)
+
+    built = [o for o in desired if o.get("kind") == "Secret" and o.get("apiVersion") == "v1"]
+    complete_secrets(built, pending_keys(plan, environ), live_secret, redactor, generate=False)
+    changes = ChangeSet(notes=_secret_notes(plan, environ))
+    for note in changes.notes:
+        report(f"note: {note}")
     texts: list[str] = []
     for obj in desired:
         oid = object_id(obj)
@@ -161,7 +220,14 @@ def diff_live(kube: "Kube", plan: DeployPlan, *, environ: Mapping[str, str]) -> 
         template = _merge(_owned_view(live), obj)
         before = project(live, template)
         try:
-            after = project(apply_object(kube, obj, force=True, dry_run=True), template)
+            after = project(apply_object(kube, obj, dry_run=True), template)
+        except ApplyConflictError as exc:
+            changes.changed.append(oid)
+            changes.conflicts.append(oid)
+            message = exc.problems[0].message if exc.problems else str(exc)
+            texts.append(f"# conflict: {message}\n")
+            texts.append(unified(oid, before, project(obj, template)))
+            continue
         except ImmutableFieldError:
             changes.changed.append(oid)
             texts.append(f"# {oid}: immutable fields changed; apply will delete and recreate it\n")

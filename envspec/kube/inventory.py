@@ -11,7 +11,9 @@ Following the KEP, the parent is widened to the *superset* of old and new
 group-kinds before anything is applied, and narrowed to the new set only after
 prune succeeded, so an interrupted apply never loses track of a member.
 envspec also records, per Job, the hash of the spec that completed, so a Job
-removed by its TTL controller counts as done rather than as drift.
+removed by its TTL controller counts as done rather than as drift. Each write
+of the parent stamps `envspec.dev/last-applied`, which `envspec gc` measures a
+preview's idle time from (the creation time only says when it was first made).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
 from envspec import __version__
@@ -35,6 +38,9 @@ TOOLING_ANNOTATION = "applyset.kubernetes.io/tooling"
 GROUP_KINDS_ANNOTATION = "applyset.kubernetes.io/contains-group-kinds"
 NAMESPACES_ANNOTATION = "applyset.kubernetes.io/additional-namespaces"
 JOBS_ANNOTATION = "envspec.dev/completed-jobs"
+KINDS_VERSIONS_ANNOTATION = "envspec.dev/kind-versions"
+MEMBER_NAMESPACES_ANNOTATION = "envspec.dev/member-namespaces"
+LAST_APPLIED_ANNOTATION = "envspec.dev/last-applied"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 INSTANCE_LABEL = "envspec.dev/instance"
 ENVIRONMENT_LABEL = "envspec.dev/environment"
@@ -42,6 +48,10 @@ TOOLING = f"envspec/{__version__}"
 
 # Kinds that are never pruned without --dangerous-prune: losing them loses data or breaks other tenants.
 PROTECTED_PRUNE_KINDS = frozenset({"Namespace", "PersistentVolumeClaim", "CustomResourceDefinition"})
+
+# A no-op apply sends no write, unless the last-applied stamp is older than this: gc's TTL stays accurate
+# to the hour while an unchanged re-apply still costs nothing.
+LAST_APPLIED_REFRESH = timedelta(hours=1)
 
 
 def applyset_id(name: str, namespace: str, kind: str = "Secret", group: str = "") -> str:
@@ -79,6 +89,7 @@ class Inventory:
     exists: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     creation_timestamp: str | None = None
+    last_applied: str | None = None  # RFC 3339 UTC, stamped by write_inventory
 
     def widen(self, objects: Iterable[dict[str, Any]]) -> "Inventory":
         merged = Inventory(
@@ -89,6 +100,7 @@ class Inventory:
             self.exists,
             dict(self.labels),
             self.creation_timestamp,
+            self.last_applied,
         )
         for obj in objects:
             merged.kinds.setdefault(group_kind(obj), obj["apiVersion"])
@@ -96,10 +108,6 @@ class Inventory:
             if ns:
                 merged.namespaces.add(ns)
         return merged
-
-
-KINDS_VERSIONS_ANNOTATION = "envspec.dev/kind-versions"
-MEMBER_NAMESPACES_ANNOTATION = "envspec.dev/member-namespaces"
 
 
 def read_inventory(kube: "Kube", ref: ApplySetRef) -> Inventory:
@@ -134,6 +142,7 @@ def read_inventory(kube: "Kube", ref: ApplySetRef) -> Inventory:
         True,
         dict(labels),
         meta.get("creationTimestamp"),
+        annotations.get(LAST_APPLIED_ANNOTATION),
     )
 
 
@@ -152,6 +161,8 @@ def parent_object(inventory: Inventory, labels: dict[str, str]) -> dict[str, Any
         JOBS_ANNOTATION: json.dumps(dict(sorted(inventory.completed_jobs.items())), separators=(",", ":")),
         MEMBER_NAMESPACES_ANNOTATION: ",".join(sorted(inventory.namespaces)),
     }
+    if inventory.last_applied:
+        annotations[LAST_APPLIED_ANNOTATION] = inventory.last_applied
     if extra_namespaces:
         annotations[NAMESPACES_ANNOTATION] = ",".join(extra_namespaces)
     return {
@@ -167,16 +178,51 @@ def parent_object(inventory: Inventory, labels: dict[str, str]) -> dict[str, Any
     }
 
 
-def write_inventory(kube: "Kube", inventory: Inventory, labels: dict[str, str], *, current: Inventory) -> bool:
-    """Apply the parent only when what it records changed; True when a write was sent."""
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, to the second (what Kubernetes timestamps look like)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 timestamp as an aware datetime; None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _stamp_is_fresh(stamp: str | None, now: datetime) -> bool:
+    moment = parse_time(stamp)
+    return moment is not None and timedelta(0) <= now - moment < LAST_APPLIED_REFRESH
+
+
+def write_inventory(
+    kube: "Kube",
+    inventory: Inventory,
+    labels: dict[str, str],
+    *,
+    current: Inventory,
+    now: datetime | None = None,
+) -> bool:
+    """Apply the parent when what it records changed or its last-applied stamp is stale; True when written.
+
+    A write stamps `inventory.last_applied` with `now`, so a caller that adopts
+    `inventory` as its new `current` does not write again for the stamp alone.
+    """
+    now = now or datetime.now(timezone.utc)
     if (
         current.exists
         and current.kinds == inventory.kinds
         and current.namespaces == inventory.namespaces
         and current.completed_jobs == inventory.completed_jobs
         and all(current.labels.get(k) == v for k, v in labels.items())
+        and _stamp_is_fresh(current.last_applied, now)
     ):
         return False
+    inventory.last_applied = format_time(now)
     kube.apply(parent_object(inventory, labels), force=True)
     return True
 

@@ -13,11 +13,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from envspec.errors import OperationError
-from envspec.kube.client import FIELD_MANAGER, api_body, api_message, status_of
+from envspec.kube.client import FIELD_MANAGER, KubeApiError, api_body, api_message
 from envspec.objects import is_subset, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
+
+
+class ApplyConflictError(OperationError):
+    """Another field manager owns fields envspec sets (HTTP 409); --force-conflicts takes them over."""
 
 
 class ImmutableFieldError(OperationError):
@@ -42,24 +46,15 @@ def conflict_message(obj: dict[str, Any], exc: BaseException) -> str:
 
 def apply_object(kube: "Kube", obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
     """Server-side apply one object; OperationError (or ImmutableFieldError) with the API's reason."""
-    from kubernetes.client.rest import ApiException
-
     try:
         return kube.apply(obj, force=force, dry_run=dry_run)
-    except ApiException as exc:
-        status = status_of(exc)
-        if status == 409:
-            raise OperationError(conflict_message(obj, exc)) from None
+    except KubeApiError as exc:
+        if exc.status == 409:
+            raise ApplyConflictError(conflict_message(obj, exc)) from None
         message = api_message(exc)
-        if status == 422 and "immutable" in message:
+        if exc.status == 422 and "immutable" in message:
             raise ImmutableFieldError(f"{object_id(obj)}: {message}") from None
         raise OperationError(f"{object_id(obj)}: apply failed: {message}") from None
-    except Exception as exc:  # transport errors after retries
-        from envspec.kube.retry import is_transient
-
-        if is_transient(exc):
-            raise OperationError(f"{object_id(obj)}: the API server did not answer after retries: {api_message(exc)}") from None
-        raise
 
 
 def owned_paths(fields: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -7,12 +7,19 @@ cert-manager conditions, CRD Established), looks at what the cluster says is
 going wrong for objects that are still pending: FailedCreate events (quota),
 pods stuck in ImagePullBackOff/ErrImagePull/CrashLoopBackOff, failed Jobs with
 the tail of their pod log. Any of those ends the wait at once with the reason.
+
+Those signals must be about *this* rollout, or a good apply fails on an old
+hiccup: events older than the wait (minus a little clock skew) are ignored,
+and a Deployment's ReplicaSets are found by owner UID and its current
+revision (never by name prefix: `web-` is also the prefix of `web-static-...`),
+so pods of an old ReplicaSet that is being replaced do not count.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from envspec.errors import OperationError
@@ -37,6 +44,8 @@ FATAL_WAITING_REASONS = frozenset(
     }
 )
 LOG_TAIL_LINES = 20
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+HASH_LABEL = "pod-template-hash"
 
 
 @dataclass
@@ -173,44 +182,91 @@ def check(live: dict[str, Any]) -> tuple[State, str]:
 # --- early failure diagnostics ---------------------------------------------------------
 
 
-def _owned_by(pod: dict[str, Any], obj: dict[str, Any]) -> bool:
-    name, kind = name_of(obj), obj["kind"]
-    labels = pod.get("metadata", {}).get("labels") or {}
-    if kind == "Job" and name in (labels.get("job-name"), labels.get("batch.kubernetes.io/job-name")):
-        return True
-    for ref in pod.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("kind") == kind and ref.get("name") == name:
-            return True
-        if kind == "Deployment" and ref.get("kind") == "ReplicaSet" and str(ref.get("name", "")).startswith(name + "-"):
-            return True
-    match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+def _uid(obj: dict[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("uid")
 
 
-def _event_is_about(event: dict[str, Any], obj: dict[str, Any]) -> bool:
-    involved = event.get("involvedObject") or {}
-    name = name_of(obj)
-    if involved.get("kind") == obj["kind"] and involved.get("name") == name:
-        return True
-    # A Deployment's pods are created by its ReplicaSets, named <deployment>-<hash>.
-    return (
-        obj["kind"] == "Deployment"
-        and involved.get("kind") == "ReplicaSet"
-        and str(involved.get("name", "")).startswith(name + "-")
-    )
+def _owner_refs(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return (obj.get("metadata") or {}).get("ownerReferences") or []
+
+
+def _is_owned(child: dict[str, Any], owner: dict[str, Any]) -> bool:
+    """`child` names `owner` as an owner: by UID when both carry one, else by kind and name."""
+    uid = _uid(owner)
+    for ref in _owner_refs(child):
+        if ref.get("kind") != owner.get("kind"):
+            continue
+        if uid and ref.get("uid"):
+            if ref["uid"] == uid:
+                return True
+        elif ref.get("name") == name_of(owner):
+            return True
+    return False
+
+
+def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(template.get("metadata") or {})
+    meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if k != HASH_LABEL}
+    return {**template, "metadata": meta}
+
+
+def current_replicasets(deployment: dict[str, Any], replicasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ReplicaSets of the Deployment's current rollout: owned by its UID and of its current revision
+    (or, when the revision is not recorded yet, with its pod template, as the controller decides)."""
+    owned = [rs for rs in replicasets if _is_owned(rs, deployment)]
+    revision = ((deployment.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+    if revision:
+        current = [
+            rs for rs in owned
+            if ((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
+        ]
+        if current:
+            return current
+    template = _without_hash((deployment.get("spec") or {}).get("template") or {})
+    return [rs for rs in owned if _without_hash((rs.get("spec") or {}).get("template") or {}) == template]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def event_time(event: dict[str, Any]) -> datetime | None:
+    """When an event was last seen: series, lastTimestamp, eventTime or creation, whichever is latest."""
+    candidates = [
+        (event.get("series") or {}).get("lastObservedTime"),
+        event.get("lastTimestamp"),
+        event.get("eventTime"),
+        (event.get("metadata") or {}).get("creationTimestamp"),
+    ]
+    times = [t for t in (_parse_time(c) for c in candidates) if t is not None]
+    return max(times) if times else None
 
 
 class Diagnostics:
-    """Events and pods of the namespaces of pending workloads, read once per poll."""
+    """Events, pods and ReplicaSets of the namespaces of pending workloads, read once per poll."""
 
-    def __init__(self, kube: "Kube") -> None:
+    def __init__(self, kube: "Kube", *, since: datetime | None = None) -> None:
         self.kube = kube
+        self.since = since  # events last seen before this are about an earlier attempt
         self._events: dict[str, list[dict[str, Any]]] = {}
         self._pods: dict[str, list[dict[str, Any]]] = {}
+        self._replicasets: dict[str, list[dict[str, Any]]] = {}
 
     def events(self, namespace: str) -> list[dict[str, Any]]:
         if namespace not in self._events:
-            self._events[namespace] = self.kube.list("v1", "Event", namespace=namespace)
+            items = self.kube.list("v1", "Event", namespace=namespace)
+            if self.since is not None:
+                since = self.since
+                items = [e for e in items if (event_time(e) or since) >= since]
+            self._events[namespace] = items
         return self._events[namespace]
 
     def pods(self, namespace: str) -> list[dict[str, Any]]:
@@ -218,16 +274,55 @@ class Diagnostics:
             self._pods[namespace] = self.kube.list("v1", "Pod", namespace=namespace)
         return self._pods[namespace]
 
+    def replicasets(self, namespace: str) -> list[dict[str, Any]]:
+        if namespace not in self._replicasets:
+            self._replicasets[namespace] = self.kube.list("apps/v1", "ReplicaSet", namespace=namespace)
+        return self._replicasets[namespace]
+
+    def _pod_owners(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        """The objects whose pods belong to `obj`'s current rollout (itself, or its current ReplicaSets)."""
+        if obj["kind"] == "Deployment":
+            if not _uid(obj):
+                return []  # not created yet: it has no pods or ReplicaSets
+            return current_replicasets(obj, self.replicasets(namespace_of(obj) or "default"))
+        return [obj]
+
+    def _owns_pod(self, owners: list[dict[str, Any]], obj: dict[str, Any], pod: dict[str, Any]) -> bool:
+        if any(_is_owned(pod, owner) for owner in owners):
+            return True
+        if obj["kind"] == "Job":
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            uid = _uid(obj)
+            pod_uid = labels.get("batch.kubernetes.io/controller-uid") or labels.get("controller-uid")
+            if uid and pod_uid:
+                return uid == pod_uid
+            return name_of(obj) in (labels.get("job-name"), labels.get("batch.kubernetes.io/job-name"))
+        return False
+
+    def _event_about(self, owners: list[dict[str, Any]], obj: dict[str, Any], event: dict[str, Any]) -> bool:
+        involved = event.get("involvedObject") or {}
+        for target in [obj, *owners]:
+            if involved.get("kind") != target.get("kind") or involved.get("name") != name_of(target):
+                continue
+            uid = _uid(target)
+            if uid and involved.get("uid") and involved["uid"] != uid:
+                continue  # an earlier object of the same name
+            return True
+        return False
+
     def why_failing(self, obj: dict[str, Any]) -> str | None:
         """A reason the object will not become ready, or None if nothing says so yet."""
         ns = namespace_of(obj)
         if not ns or obj["kind"] not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
             return None
+        owners = self._pod_owners(obj)
         for event in self.events(ns):
-            if event.get("type") == "Warning" and event.get("reason") == "FailedCreate" and _event_is_about(event, obj):
+            if event.get("type") == "Warning" and event.get("reason") == "FailedCreate" and self._event_about(
+                owners, obj, event
+            ):
                 return f"FailedCreate: {event.get('message', '')}"
         for pod in self.pods(ns):
-            if not _owned_by(pod, obj):
+            if not self._owns_pod(owners, obj, pod):
                 continue
             status = pod.get("status") or {}
             for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
@@ -245,7 +340,7 @@ class Diagnostics:
 
     def job_log(self, job: dict[str, Any]) -> str:
         ns = namespace_of(job) or "default"
-        pods = [p for p in self.pods(ns) if _owned_by(p, job)]
+        pods = [p for p in self.pods(ns) if self._owns_pod([job], job, p)]
         if not pods:
             return ""
         pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp") or "")
@@ -266,6 +361,8 @@ class WaitSettings:
     interval: float = 2.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # wall clock, to date events
+    event_skew: float = 5.0  # seconds an event may predate the wait (clock skew, 1 s timestamp resolution)
 
 
 def wait_ready(
@@ -278,12 +375,13 @@ def wait_ready(
 ) -> list[Readiness]:
     """Poll until every object is ready; raise OperationError on the first failure or at the deadline."""
     start = settings.clock()
+    since = settings.now() - timedelta(seconds=settings.event_skew)
     deadline = deadline if deadline is not None else start + settings.timeout
     pending = [o for o in objects if needs_wait(o)]
     results: dict[str, Readiness] = {object_id(o): Readiness(object_id(o), "ready") for o in objects if not needs_wait(o)}
     last: dict[str, Readiness] = {}
     while True:
-        diagnostics = Diagnostics(kube)
+        diagnostics = Diagnostics(kube, since=since)
         still: list[dict[str, Any]] = []
         for obj in pending:
             oid = object_id(obj)
