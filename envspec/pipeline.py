@@ -10,17 +10,21 @@ Output, diff and apply take it from there. This module only wires the stages.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from envspec.errors import Problem, Problems, SpecError
-from envspec.kube.plan import ClusterBinding, DatabaseDrop, DeployPlan, HelmChart, RemoteManifest, SecretSource
+from envspec.errors import Location, Problem, Problems, SpecError
 from envspec.render.context import base_labels, build_units
 from envspec.render.normalize import duplicate_ids, normalize
 from envspec.render.templates import render_units
+from envspec.spec.models import Environment
 from envspec.spec.project import Project, find_project
 from envspec.spec.resolve import ResolvedSpec, Resolver
+
+if TYPE_CHECKING:  # pragma: no cover
+    from envspec.kube.plan import DeployPlan
 
 
 @dataclass
@@ -30,17 +34,22 @@ class Compiled:
     source: Path
     resolved: ResolvedSpec
     objects: list[dict[str, Any]]
-    plan: DeployPlan
+    labels: dict[str, str]
     warnings: list[Problem] = field(default_factory=list)
     origins: list[tuple[str | int, ...]] = field(default_factory=list)  # spec path of each object
 
-    def locate(self, index: int):  # type: ignore[no-untyped-def]
+    def locate(self, index: int) -> Location | None:
         """The spec position responsible for objects[index]."""
         return self.resolved.positions.lookup(self.origins[index] if index < len(self.origins) else ())
 
     @property
-    def spec(self):  # type: ignore[no-untyped-def]
+    def spec(self) -> Environment:
         return self.resolved.spec
+
+    @functools.cached_property
+    def plan(self) -> "DeployPlan":
+        """What apply, diff and destroy need; built on first use, so rendering never pays for it."""
+        return build_plan(self.resolved, self.objects, self.labels)
 
 
 def compile_environment(
@@ -76,12 +85,13 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
     run_rules(resolved, objects, problems)
     problems.raise_if_errors()
-    plan = build_plan(resolved, objects, labels)
-    return Compiled(name, instance, resolved.source, resolved, objects, plan, problems.warnings, origins)
+    return Compiled(name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins)
 
 
-def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: dict[str, str]) -> DeployPlan:
+def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: dict[str, str]) -> "DeployPlan":
     """What apply/diff/destroy need beyond the objects; secret *sources* only, never values."""
+    from envspec.kube.plan import ClusterBinding, DatabaseDrop, DeployPlan, HelmChart, RemoteManifest, SecretSource
+
     spec = resolved.spec
     secrets = [
         SecretSource(

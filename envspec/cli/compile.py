@@ -6,7 +6,6 @@ command, and nothing here imports `kubernetes` or `digitalocean`.
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from pathlib import Path
@@ -21,6 +20,8 @@ SCHEMA_PATH = Path("schemas") / "environment.schema.json"
 
 
 def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label: str) -> str:
+    import difflib
+
     out: list[str] = []
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name), new.get(name)

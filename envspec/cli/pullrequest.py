@@ -16,14 +16,14 @@ from envspec.cli import main
 from envspec.cli.common import collect_params, handle_errors, param_options, root_option
 from envspec.cli.target import compile_for_cli, connect_target, kube_options
 from envspec.errors import SpecError
-from envspec.github.comment import KINDS, changes_from_json, comment_input, render_comment
+from envspec.github import COMMENT_KINDS
 
 
 @main.command()
 @click.argument("env")
 @root_option
 @param_options
-@click.option("--kind", type=click.Choice(KINDS), default="plan", show_default=True, help="Which stage the comment reports.")
+@click.option("--kind", type=click.Choice(COMMENT_KINDS), default="plan", show_default=True, help="Which stage the comment reports.")
 @click.option(
     "--changes",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -58,6 +58,7 @@ def comment(
     repo: str | None,
 ) -> None:
     """Print the Markdown of the PR comment for ENV (first line: a hidden marker workflows search for)."""
+    from envspec.github.comment import changes_from_json, comment_input, render_comment
     from envspec.pipeline import compile_environment
 
     compiled = compile_environment(env, root=root, params=collect_params(pr, params), sets=sets)

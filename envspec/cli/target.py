@@ -13,9 +13,6 @@ later in the same command with `--kubeconfig` pointing at it.
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +50,17 @@ def _on_command_exit(cleanup: Any) -> None:
     if ctx is not None:
         ctx.call_on_close(cleanup)
     else:
+        import atexit
+
         atexit.register(cleanup)
 
 
 def _fetch_temporary_kubeconfig(do_cluster: str, expiry_seconds: int) -> tuple[Path, str]:
     """A fresh short-lived kubeconfig in a 0700 temporary directory that goes away with the command."""
     from envspec.cloud.kubeconfig import fetch_kubeconfig
+
+    import shutil
+    import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="envspec-kubeconfig-"))  # mode 0700
     _on_command_exit(lambda: shutil.rmtree(folder, ignore_errors=True))

@@ -20,10 +20,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence
 
+from envspec.github import COMMENT_KINDS
 from envspec.objects import containers_of, is_pinned, object_id
 
 Kind = Literal["plan", "deployed", "destroyed", "failed"]
-KINDS: tuple[Kind, ...] = ("plan", "deployed", "destroyed", "failed")
+KINDS: tuple[Kind, ...] = COMMENT_KINDS  # type: ignore[assignment]
 
 # GitHub rejects issue comments longer than 65,536 characters; keep a margin
 # for whatever a workflow appends (a footer, a link) when it posts the body.
