@@ -150,19 +150,3 @@ def _read(kube: Kube, api_version: str, kind: str, namespace: str, name: str, wh
         ) from None
     except Exception as exc:  # noqa: BLE001 - the client's ApiException family, reported as one line
         raise OperationError(f"reading {what} failed: {api_message(exc)}") from None
-
-
-def wait_for_load_balancer_address(
-    kube: Kube,
-    namespace: str,
-    name: str,
-    *,
-    timeout: float = 300.0,
-    poll_interval: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> str:
-    """The first external address of a LoadBalancer Service (kept for callers that want one string)."""
-    return wait_for_address(
-        kube, "Service", namespace, name, timeout=timeout, poll_interval=poll_interval, sleep=sleep, clock=clock
-    )[0]
