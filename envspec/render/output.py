@@ -128,12 +128,21 @@ def file_name(obj: dict[str, Any], extension: str = "yaml") -> str:
     return "_".join(safe) + f".{extension}"
 
 
+_DOCUMENT_START = re.compile(r"^---\n", re.MULTILINE)
+
+
 def render_files(objects: list[dict[str, Any]], fmt: str = "yaml") -> dict[str, str]:
     """File name -> content for a directory of objects plus its kustomization.yaml (listing apply order)."""
+    if fmt == "json":
+        texts = [json.dumps(obj, indent=2, ensure_ascii=False) + "\n" for obj in objects]
+    else:
+        # One emitter pass for all objects, split at the document markers: a line that is exactly
+        # `---` only ever separates documents (block scalars are indented), and one pass is much
+        # cheaper than an emitter per object.
+        texts = _DOCUMENT_START.split(dump_yaml(objects)) if objects else []
     files: dict[str, str] = {}
-    for obj in objects:
-        name = file_name(obj, "json" if fmt == "json" else "yaml")
-        files[name] = json.dumps(obj, indent=2, ensure_ascii=False) + "\n" if fmt == "json" else dump_one(obj)
+    for obj, text in zip(objects, texts, strict=True):
+        files[file_name(obj, "json" if fmt == "json" else "yaml")] = text
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
