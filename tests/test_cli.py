@@ -109,8 +109,10 @@ def test_failed_render_leaves_existing_output_untouched(tmp_path: Path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["environments", "out"]
 
 
-def test_render_all_needs_out_and_rejects_params(repo_root: Path) -> None:
-    assert CliRunner().invoke(main, ["render", "--all"]).exit_code == 2
+def test_render_all_defaults_to_rendered_and_rejects_params(repo_root: Path) -> None:
+    check = CliRunner().invoke(main, ["render", "--all", "--check"])
+    assert check.exit_code == 0 and f"{repo_root / 'rendered'} is up to date" in check.stderr
+    assert CliRunner().invoke(main, ["render", "preview-pr", "--pr", "1", "--check"]).exit_code == 2
     assert CliRunner().invoke(main, ["render", "--all", "--out", "x", "--pr", "1"]).exit_code == 2
     assert CliRunner().invoke(main, ["render", "preview-pr", "--all", "--out", "x"]).exit_code == 2
 

@@ -17,6 +17,7 @@ from envspec.cli.common import collect_params, handle_errors, param_options, pri
 from envspec.errors import EXIT_CHANGES, SpecError
 
 SCHEMA_PATH = Path("schemas") / "environment.schema.json"
+RENDERED_DIR = "rendered"  # where `render --all` writes (and `--check` compares) by default
 
 
 def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label: str) -> str:
@@ -69,7 +70,7 @@ def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, p
 @click.argument("environment", required=False)
 @root_option
 @param_options
-@click.option("--all", "all_", is_flag=True, help="Render every environment that needs no parameters (use with --out).")
+@click.option("--all", "all_", is_flag=True, help="Render every environment that needs no parameters (to --out, default rendered/).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write one file per object here (atomically).")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--check", is_flag=True, help="Don't write; exit 1 with a diff if --out is stale.")
@@ -83,13 +84,13 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
 
     if all_ == bool(environment):
         raise SpecError("give an ENVIRONMENT or --all (not both)")
+    project = find_project(root)
+    if all_ and out is None:
+        out = project.root / RENDERED_DIR
     if check and out is None:
         raise SpecError("--check needs --out DIR (the committed output to compare with)")
-    project = find_project(root)
 
     if all_:
-        if out is None:
-            raise SpecError("--all needs --out DIR")
         if pr or params or sets:
             raise SpecError("--all renders environments without parameters; --pr/--param/--set need one ENVIRONMENT")
         compiled, skipped = compile_all(project)
