@@ -315,3 +315,20 @@ def test_comment_post_needs_a_pr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "t")
     result = CliRunner().invoke(main, ["comment", "hello", "--root", str(EXAMPLE), "--post"])
     assert result.exit_code == 2 and "--post needs --pr N" in result.output
+
+
+def test_conflicts_and_notes_from_the_diff_reach_the_comment() -> None:
+    from envspec.github.comment import CommentInput, changes_from_json, render_comment
+    from envspec.kube.diff import ChangeSet
+
+    change_set = ChangeSet(
+        changed=["Deployment/preview-pr-107/web"],
+        conflicts=["Deployment/preview-pr-107/api"],
+        notes=["Secret preview-pr-107/ghcr-pull: data not compared (GHCR_TOKEN not set); compared by keys only"],
+        diff="",
+    )
+    summary = changes_from_json(change_set.to_json())
+    assert summary.conflicts == ["Deployment/preview-pr-107/api"] and len(summary.notes) == 1
+    body = render_comment(CommentInput(environment="preview-pr", instance="preview-pr-107", kind="plan", changes=summary))
+    assert "- **Conflicts** (another field manager owns these fields; apply will stop unless `--force-conflicts`): `Deployment/preview-pr-107/api`" in body
+    assert "- Note: Secret preview-pr-107/ghcr-pull: data not compared (GHCR_TOKEN not set); compared by keys only" in body

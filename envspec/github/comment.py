@@ -43,6 +43,8 @@ class Changes(Protocol):
     created: list[str]
     changed: list[str]
     pruned: list[str]
+    conflicts: list[str]
+    notes: list[str]
     diff: str
 
 
@@ -53,6 +55,8 @@ class ChangeSummary:
     created: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # ids whose apply would fail on another manager's fields
+    notes: list[str] = field(default_factory=list)  # what the diff could not compare (e.g. Secret data)
     diff: str = ""
 
 
@@ -89,7 +93,7 @@ def changes_from_json(text: str) -> ChangeSummary:
     if not isinstance(data, dict):
         raise ValueError("change set JSON must be an object")
     lists: dict[str, list[str]] = {}
-    for key in ("created", "changed", "pruned"):
+    for key in ("created", "changed", "pruned", "conflicts", "notes"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"change set field {key!r} must be a list of strings")
@@ -288,14 +292,22 @@ def _images(images: Sequence[ImageUse]) -> list[str]:
 
 def _summary(changes: Changes) -> list[str]:
     counts = f"**{len(changes.created)}** to create, **{len(changes.changed)}** to change, **{len(changes.pruned)}** to prune"
-    if not (changes.created or changes.changed or changes.pruned):
-        return ["No object changes: the cluster already matches this render.", ""]
+    if not (changes.created or changes.changed or changes.pruned or changes.conflicts):
+        return ["No object changes: the cluster already matches this render.", *[f"- Note: {n}" for n in changes.notes], ""]
     lines = [f"Object changes: {counts}.", ""]
     for title, ids in (("Create", changes.created), ("Change", changes.changed), ("Prune", changes.pruned)):
         if ids:
             shown = sorted(ids)[:MAX_LISTED_IDS]
             more = f" and {len(ids) - len(shown)} more" if len(ids) > len(shown) else ""
             lines.append(f"- {title}: " + ", ".join(f"`{i}`" for i in shown) + more)
+    if changes.conflicts:
+        shown = sorted(changes.conflicts)[:MAX_LISTED_IDS]
+        lines.append(
+            "- **Conflicts** (another field manager owns these fields; apply will stop unless "
+            "`--force-conflicts`): " + ", ".join(f"`{i}`" for i in shown)
+        )
+    for note in changes.notes:
+        lines.append(f"- Note: {note}")
     return lines + [""]
 
 
