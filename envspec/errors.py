@@ -13,6 +13,9 @@ from typing import Iterable, Literal
 
 Severity = Literal["error", "warning"]
 
+# Problem codes callers react to.
+MISSING_PARAMETER = "missing-parameter"
+
 # Exit codes used across the CLI.
 EXIT_OK = 0
 EXIT_CHANGES = 1  # diff found changes, or --check found stale output
@@ -43,6 +46,7 @@ class Problem:
     path: str = ""  # dotted path inside the spec, e.g. apps.api.replicas
     severity: Severity = "error"
     rule: str | None = None  # name of the semantic rule that raised it, if any
+    code: str | None = None  # a machine-readable kind for callers that react to it (not printed)
 
     def __str__(self) -> str:
         parts: list[str] = []

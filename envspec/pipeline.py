@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from envspec.errors import Location, Problem, Problems, SpecError
+from envspec.errors import MISSING_PARAMETER, Location, Problem, Problems, SpecError
 from envspec.render.context import base_labels, build_units
 from envspec.render.normalize import duplicate_ids, normalize
 from envspec.render.templates import render_units
@@ -156,7 +156,7 @@ def compile_all(project: Project, names: Sequence[str] | None = None) -> tuple[d
         try:
             resolved = resolver.resolve(env_name)
         except SpecError as exc:
-            if all("missing required parameter" in p.message for p in exc.problems):
+            if all(p.code == MISSING_PARAMETER for p in exc.problems):
                 skipped.append(env_name)
                 continue
             problems.extend(exc.problems)

@@ -7,6 +7,7 @@ openAPIV3Schema of their CustomResourceDefinitions when the CRDs are given.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -128,7 +129,7 @@ def validate_environments(
                     text = str(problem)
                     if text not in seen:
                         seen.add(text)
-                        problems.append(Problem(problem.message + note, problem.location, problem.path, problem.severity, problem.rule))
+                        problems.append(dataclasses.replace(problem, message=problem.message + note))
                 continue
             if index == 0:
                 warnings.extend(compiled.warnings)

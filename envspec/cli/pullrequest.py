@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 
@@ -59,6 +59,7 @@ def comment(
 ) -> None:
     """Print the Markdown of the PR comment for ENV (first line: a hidden marker workflows search for)."""
     from envspec.github.comment import changes_from_json, comment_input, render_comment
+    from envspec.kube.secrets import redactor_for
     from envspec.pipeline import compile_environment
 
     compiled = compile_environment(env, root=root, params=collect_params(pr, params), sets=sets)
@@ -70,7 +71,7 @@ def comment(
             raise SpecError(f"--changes {changes}: not a change set from `envspec diff --json-out`: {exc}") from None
     error = error_file.read_text(encoding="utf-8", errors="replace") if error_file is not None else None
     data = comment_input(compiled.plan, kind, changes=change_set, error=error, run_url=run_url, commit=commit)  # type: ignore[arg-type]
-    body = render_comment(data, redact=_secret_values(compiled.plan))
+    body = render_comment(data, redact=redactor_for(compiled.plan, os.environ).values)
     click.echo(body, nl=False)
     if post:
         _post(body, compiled.plan.instance, pr, repo)
@@ -88,17 +89,6 @@ def _post(body: str, instance: str, pr: str | None, repo: str | None) -> None:
         raise SpecError("--post needs GITHUB_TOKEN (in a workflow: env GITHUB_TOKEN: ${{ github.token }})")
     action, comment_id = upsert_comment(client, resolve_repo(repo), int(pr), body, marker(instance))
     click.echo(f"{action} comment {comment_id} on PR #{pr}", err=True)
-
-
-def _secret_values(plan: Any) -> list[str]:
-    """Values of the environment variables the plan builds Secrets from: scrubbed from the comment."""
-    values: list[str] = []
-    for source in plan.secrets:
-        for env_var in source.data_from_env.values():
-            value = os.environ.get(env_var)
-            if value:
-                values.append(value)
-    return values
 
 
 @main.command("pr-check")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping, Protocol, Sequence
 
 from envspec.github import COMMENT_KINDS
+from envspec.kube.secrets import MASK
 from envspec.objects import containers_of, is_pinned, object_id
 
 Kind = Literal["plan", "deployed", "destroyed", "failed"]
@@ -33,7 +34,6 @@ DEFAULT_MAX_CHARS = 65_000
 MAX_ERROR_LINES = 40
 MAX_ERROR_CHARS = 4_000
 MAX_LISTED_IDS = 50
-MASK = "<masked>"
 
 
 
@@ -199,9 +199,9 @@ def mask_secret_data(diff: str) -> str:
         if block_indent is not None and stripped:
             if ":" in stripped and not stripped.startswith("#"):
                 key, _, value = stripped.partition(":")
-                if value.strip() and not value.strip().startswith("<masked"):
+                if value.strip() and not value.strip().startswith(MASK[:-1]):
                     line = f"{prefix}{' ' * indent}{key}: {MASK}"
-            elif not stripped.startswith("<masked"):
+            elif not stripped.startswith(MASK[:-1]):
                 line = f"{prefix}{' ' * indent}{MASK}"  # a continuation line of a block scalar
         elif re.match(r"(data|stringData):", stripped) and kind in (None, "Secret"):
             key, _, value = stripped.partition(":")

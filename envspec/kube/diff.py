@@ -24,7 +24,7 @@ from envspec.errors import EnvspecError, SpecError
 from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
 from envspec.kube.plan import DeployPlan
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
-from envspec.kube.secrets import Redactor, build_secrets, complete_secrets, pending_keys, unset_variables
+from envspec.kube.secrets import MASK, Redactor, build_secrets, complete_secrets, pending_keys, unset_variables
 from envspec.kube.ssa import ApplyConflictError, ImmutableFieldError, apply_object, needs_apply, owned_paths
 from envspec.kube.stages import desired_objects
 from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, project
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MASK_CHANGED = "<masked: changed>"
 MASK_UNCHANGED = "<masked: unchanged>"
-MASK_BEFORE = "<masked>"  # the old side of a changed value, so the diff line is visible
+MASK_BEFORE = MASK  # the old side of a changed value, so the diff line is visible
 
 
 @dataclass

@@ -117,15 +117,15 @@ def _template_line_for_output(source: str, rendered: str, out_line: int) -> int:
     if not 0 < out_line <= len(lines):
         return 0
     target = lines[out_line - 1].strip()
-    best = 0
+    first_prefix = 0  # the first template line whose literal text begins the failed line
     for number, template_line in enumerate(source.splitlines(), start=1):
         literal = template_line.split("{{", 1)[0].split("{%", 1)[0].strip()
-        if literal and target.startswith(literal) and (best == 0 or len(literal) > 0):
-            if best == 0:
-                best = number
-            if literal == target:
-                return number
-    return best
+        if not literal or not target.startswith(literal):
+            continue
+        if literal == target:
+            return number  # an exact match beats any prefix
+        first_prefix = first_prefix or number
+    return first_prefix
 
 
 def render_units(

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from envspec.errors import Problems
+from envspec.errors import MISSING_PARAMETER, Problem, Problems
 from envspec.objects import DIGEST_PATTERN
 from envspec.spec.base import SpecModel
 from envspec.spec.loader import Positions
@@ -179,5 +179,7 @@ def resolve_params(
             values[name] = param.coerce(param.example)[0]
         else:
             flag = "--pr N" if name == "pr" else f"--param {name}=..."
-            problems.error(f"missing required parameter {name!r} (pass {flag})", location, f"params.{name}")
+            problems.add(
+                Problem(f"missing required parameter {name!r} (pass {flag})", location, f"params.{name}", code=MISSING_PARAMETER)
+            )
     return values
