@@ -60,16 +60,12 @@ def check_schemas(compiled: Compiled, kube_version: str, crds: dict[tuple[str, s
     for index, obj in enumerate(compiled.objects):
         location = compiled.locate(index) or Location(str(compiled.source))
         label = f"{obj['kind']} {obj['metadata'].get('namespace', '') + '/' if obj['metadata'].get('namespace') else ''}{obj['metadata']['name']}"
-        key = (obj["apiVersion"], obj["kind"])
-        if "/" in obj["apiVersion"] and obj["apiVersion"].split("/")[0].count(".") >= 1 and not obj["apiVersion"].startswith(
-            ("apps/", "batch/", "networking.k8s.io/", "policy/", "rbac.authorization.k8s.io/", "apiextensions.k8s.io/", "autoscaling/", "storage.k8s.io/", "scheduling.k8s.io/", "admissionregistration.k8s.io/")
-        ):
-            crd = crds.get(key)
-            if crd is None:
-                continue  # a custom resource without its CRD at hand: nothing to check against
+        crd = crds.get((obj["apiVersion"], obj["kind"]))
+        if crd is not None:
             validator = jsonschema.Draft7Validator(crd.schema)
             for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
-                problems.append(Problem(f"{label}: {_path_text(error.absolute_path)}: {error.message} (CRD {crd.group}/{crd.version})", location, rule="schema"))
+                message = f"{label}: {_path_text(error.absolute_path)}: {error.message} (CRD {crd.group}/{crd.version})"
+                problems.append(Problem(message, location, rule="schema"))
             continue
         try:
             kubernetes_validate.validate(obj, kube_version, strict=True)
@@ -79,7 +75,10 @@ def check_schemas(compiled: Compiled, kube_version: str, crds: dict[tuple[str, s
             message = getattr(error, "message", str(exc)).splitlines()[0]
             problems.append(Problem(f"{label}: {_path_text(path)}: {message} (Kubernetes {kube_version})", location, rule="schema"))
         except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
-            problems.append(Problem(f"{label}: no schema for {obj['apiVersion']} {obj['kind']} in Kubernetes {kube_version}: {exc}", location, rule="schema"))
+            if "." in obj["apiVersion"].split("/")[0]:
+                continue  # a custom resource whose CRD is not at hand (--crds): nothing to check it against
+            message = f"{label}: no schema for {obj['apiVersion']} {obj['kind']} in Kubernetes {kube_version}: {exc}"
+            problems.append(Problem(message, location, rule="schema"))
     return problems
 
 
