@@ -25,6 +25,7 @@ _DECIMAL_SUFFIX = {exp: suffix for suffix, exp in _DECIMAL.items()}
 _BINARY_SUFFIX = {exp: suffix for suffix, exp in _BINARY.items()}
 _EXPONENT = re.compile(r"^[eE]([+-]?[0-9]+)$")
 NANO = Fraction(1, 10**9)
+_MAX_EXPONENT = 60
 
 
 class QuantityError(ValueError):
@@ -44,7 +45,10 @@ def _split(text: str) -> tuple[Fraction, str]:
         return number * Fraction(10) ** _DECIMAL[suffix], "decimal"
     exp = _EXPONENT.match(suffix)
     if exp:
-        return number * Fraction(10) ** int(exp.group(1)), "exponent"
+        power = int(exp.group(1)[:6])
+        if abs(power) > _MAX_EXPONENT:  # no quantity needs it, and 10**huge would never finish
+            raise QuantityError(f"quantity exponent out of range: {suffix!r}")
+        return number * Fraction(10) ** power, "exponent"
     raise QuantityError(f"unable to parse quantity's suffix: {suffix!r}")
 
 

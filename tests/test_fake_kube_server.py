@@ -762,7 +762,9 @@ def test_quantities_are_stored_in_canonical_form(fake_kube: FakeKube, tmp_path: 
     assert fake_kube.get("apps/v1", "Deployment", "web", "default")["metadata"]["resourceVersion"] == rv
     with pytest.raises(DynamicApiError) as caught:
         _apply(dyn, _deployment(resources={"limits": {"cpu": "lots"}}))
-    assert caught.value.status == 422
+    assert caught.value.status == 400
+    assert json.loads(caught.value.body)["message"].startswith(
+        'Deployment in version "v1" cannot be handled as a Deployment: quantities must match the regular expression')
 
 
 def test_strategic_merge_patch_merges_lists_by_their_patch_merge_key(fake_kube: FakeKube, tmp_path: Path):

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envspec import quantity
 from envspec.kube.fieldset import decode, encode, fieldset, same_values
@@ -194,3 +196,24 @@ def test_diff_json_lists_the_probe_change(fake_kube: FakeKube, kubeconfig: Path,
     changes = json.loads(out.read_text())
     assert changes["changed"] == [f"Deployment/{NS}/web"] and changes["created"] == [] and changes["pruned"] == []
     assert summary  # (shared helpers imported for the CLI tests above)
+
+
+_VALID = st.from_regex(r"\A[0-9]{1,6}(\.[0-9]{1,4})?(m|k|M|G|Ki|Mi|Gi|Ti|e[0-9]|e-[0-9])?\Z")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_any_string_is_a_quantity_or_a_quantity_error(text: str) -> None:
+    try:
+        value = quantity.parse(text)
+    except quantity.QuantityError:
+        return
+    assert quantity.parse(quantity.canonical(text)) == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(_VALID)
+def test_canonical_form_keeps_the_value_and_is_stable(text: str) -> None:
+    once = quantity.canonical(text)
+    assert quantity.parse(once) == quantity.parse(text)
+    assert quantity.canonical(once) == once

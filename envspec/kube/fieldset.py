@@ -6,9 +6,10 @@ owns the paths `fieldset` returns: every leaf value, every item of an associativ
 entry in FieldsV1), and atomic lists and maps as one leaf. `apiVersion`, `kind`, `status` and the
 server's bookkeeping in `metadata` belong to nobody.
 
-Where the schema knows nothing about a list (custom resources), the owners' FieldsV1 trees on the
-live object are the next best witness: a server that keys the list's items (`k:`) or treats it as a
-set (`v:`) says so there. Without either, a list is atomic, as on a server without a schema.
+The owners' FieldsV1 trees on the live object are the server's own word on how it keys a list: a
+server that keys the list's items (`k:`) or treats it as a set (`v:`) says so there, which also
+covers custom resources, whose schema envspec does not have. Otherwise the upstream definitions
+decide (`envspec.kube.typeinfo`); without either, a list is atomic, as on a server without a schema.
 """
 
 from __future__ import annotations
@@ -94,9 +95,12 @@ def merge_trees(trees: Iterable[Any]) -> Tree:
 
 
 def list_shape(t: TypeInfo, hint: Tree | None) -> tuple[str, tuple[str, ...]]:
-    """(`atomic` | `set` | `map`, map keys) for a list, from the schema or else from the hint."""
-    if t.known:
-        return t.list_type, t.map_keys
+    """(`atomic` | `set` | `map`, map keys) for a list.
+
+    A server that recorded the list's items (`k:` / `v:` in the hint) has said how it keys them, and
+    that wins: it also covers a cluster whose version keys a list differently from the definitions
+    shipped here. Otherwise the schema decides, and without one the list is atomic.
+    """
     for key in hint or {}:
         if key.startswith("k:"):
             try:
@@ -105,6 +109,8 @@ def list_shape(t: TypeInfo, hint: Tree | None) -> tuple[str, tuple[str, ...]]:
                 break
         if key.startswith("v:"):
             return "set", ()
+    if t.known:
+        return t.list_type, t.map_keys
     return "atomic", ()
 
 

@@ -273,18 +273,20 @@ def _field_text(path: FieldPath) -> str:
 
 # ---------------------------------------------------------------- quantities
 
-def canonicalize(value: Any, t: TypeInfo, where: str = "") -> Any:
-    """Store every resource.Quantity in canonical form, as the real server does; 422 when malformed."""
+def canonicalize(value: Any, t: TypeInfo) -> Any:
+    """Every resource.Quantity in canonical form, as the real server stores it; QuantityError if malformed."""
     if t.is_quantity and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        try:
-            return quantity.canonical(value)
-        except quantity.QuantityError as exc:
-            raise ApiError(422, f"{where or 'quantity'}: Invalid value: {json.dumps(value)}: {exc}") from None
+        return quantity.canonical(value)
     if isinstance(value, dict):
-        return {k: canonicalize(v, t.field(k), f"{where}.{k}" if where else k) for k, v in value.items()}
+        return {k: canonicalize(v, t.field(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [canonicalize(v, t.item(), f"{where}[{i}]") for i, v in enumerate(value)]
+        return [canonicalize(v, t.item()) for v in value]
     return value
+
+
+def _undecodable(k: "Kind", exc: Exception) -> ApiError:
+    """The real server's answer to a body it cannot decode (e.g. `cpu: lots`)."""
+    return ApiError(400, f'{k.kind} in version "{k.version}" cannot be handled as a {k.kind}: {exc}')
 
 
 # ---------------------------------------------------------------- server-side apply merge
@@ -1031,8 +1033,11 @@ class FakeKube:
                                                "metadata": {"name": name}}
         if k.namespaced:
             live["metadata"]["namespace"] = namespace
-        conflicts = apply_fields(live, body, manager, k.api_version, force=query.get("force", "").lower() == "true",
-                                 schema=self._schema(k))
+        try:
+            conflicts = apply_fields(live, body, manager, k.api_version,
+                                     force=query.get("force", "").lower() == "true", schema=self._schema(k))
+        except quantity.QuantityError as exc:
+            raise _undecodable(k, exc) from None
         if conflicts:
             raise _conflict_error(k, name, conflicts)
         return self._write(k, old, live, dry_run=query.get("dryRun") == "All")
@@ -1108,7 +1113,10 @@ class FakeKube:
 
     def _canonical(self, k: Kind, obj: dict) -> dict:
         """Quantities as the server stores them (built-in kinds only; a CRD's are plain strings)."""
-        return obj if k.custom else canonicalize(obj, self._schema(k))
+        try:
+            return obj if k.custom else canonicalize(obj, self._schema(k))
+        except quantity.QuantityError as exc:
+            raise _undecodable(k, exc) from None
 
     def _store_status(self, k: Kind, new: dict) -> dict:
         new["metadata"]["resourceVersion"] = self._next_rv()
