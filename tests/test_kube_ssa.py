@@ -104,8 +104,8 @@ def test_needs_apply_sees_a_field_dropped_inside_a_keyed_list_item() -> None:
     del dropped["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     assert needs_apply(dropped, live)
     assert dropped_fields(dropped, live) == [
-        '.spec.template.spec.containers.{"name":"web"}.readinessProbe.httpGet.path',
-        '.spec.template.spec.containers.{"name":"web"}.readinessProbe.httpGet.port',
+        '.spec.template.spec.containers[name="web"].readinessProbe.httpGet.path',
+        '.spec.template.spec.containers[name="web"].readinessProbe.httpGet.port',
     ]
 
 

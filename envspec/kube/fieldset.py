@@ -77,6 +77,22 @@ def encode(paths: Iterable[FieldPath]) -> Tree:
     return tree
 
 
+def path_text(path: FieldPath) -> str:
+    """A path as the apiserver prints it: `.spec.template.spec.containers[name="web"].image`."""
+    out = ""
+    for pe in path:
+        kind, _, rest = pe.partition(":")
+        if kind == "f":
+            out += "." + rest
+        elif kind == "k":
+            out += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in json.loads(rest).items()) + "]"
+        elif kind == "v":
+            out += f"[={rest}]"
+        else:
+            out += f"[{rest}]"
+    return out
+
+
 def merge_trees(trees: Iterable[Any]) -> Tree:
     """One tree holding every path of `trees` (used as a hint of how the server shapes lists)."""
     out: Tree = {}

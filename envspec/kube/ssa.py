@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from envspec.errors import OperationError
 from envspec.kube.client import FIELD_MANAGER, KubeApiError, api_body, api_message
-from envspec.kube.fieldset import FieldPath, Tree, decode, fieldset, merge_trees, same_values, user_fields
+from envspec.kube.fieldset import FieldPath, Tree, decode, fieldset, merge_trees, path_text, same_values, user_fields
 from envspec.kube.typeinfo import type_of
 from envspec.objects import object_id
 
@@ -86,7 +86,7 @@ def applied_fields(desired: dict[str, Any], live: dict[str, Any] | None = None) 
 def dropped_fields(desired: dict[str, Any], live: dict[str, Any], manager: str = FIELD_MANAGER) -> list[str]:
     """Fields envspec's apply owns on `live` that `desired` no longer sets (the apply removes them)."""
     gone = owned_fields(live, manager) - applied_fields(desired, live)
-    return sorted("." + ".".join(part.split(":", 1)[1] for part in path) for path in gone)
+    return sorted(path_text(path) for path in gone)
 
 
 def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:

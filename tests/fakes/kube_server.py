@@ -51,7 +51,17 @@ import pytest
 import yaml
 
 from envspec import quantity
-from envspec.kube.fieldset import OWNERLESS_METADATA, FieldPath, decode, encode, fieldset, item_key, list_shape, user_fields
+from envspec.kube.fieldset import (
+    OWNERLESS_METADATA,
+    FieldPath,
+    decode,
+    encode,
+    fieldset,
+    item_key,
+    list_shape,
+    path_text,
+    user_fields,
+)
 from envspec.kube.typeinfo import TypeInfo, type_of
 
 FAKE_NOW = "2025-01-01T00:00:00Z"  # fixed clock: no-op applies stay byte-identical
@@ -253,22 +263,6 @@ def _changed(before: Any, after: Any, path: FieldPath, t: TypeInfo) -> bool:
     if _is_item(path):
         return old is _MISSING  # an item exists or not; its fields change one by one
     return old != new
-
-
-def _field_text(path: FieldPath) -> str:
-    """A path as the apiserver prints it: `.spec.template.spec.containers[name="web"].image`."""
-    out = ""
-    for pe in path:
-        kind, _, rest = pe.partition(":")
-        if kind == "f":
-            out += "." + rest
-        elif kind == "k":
-            out += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in json.loads(rest).items()) + "]"
-        elif kind == "v":
-            out += f"[={rest}]"
-        else:
-            out += f"[{rest}]"
-    return out
 
 
 # ---------------------------------------------------------------- quantities
@@ -496,7 +490,7 @@ def _conflict_error(k: Kind, name: str, conflicts: list[tuple[dict, FieldPath]])
     def who(entry: dict) -> str:
         text = '"' + entry["manager"] + '"'
         return text if entry.get("operation") == "Apply" else f"{text} using {entry.get('apiVersion')}"
-    causes = [{"type": "FieldManagerConflict", "message": f"conflict with {who(e)}", "field": _field_text(p)}
+    causes = [{"type": "FieldManagerConflict", "message": f"conflict with {who(e)}", "field": path_text(p)}
               for e, p in conflicts]
     if len(conflicts) == 1:
         text = f"conflict with {who(conflicts[0][0])}: {causes[0]['field']}"
