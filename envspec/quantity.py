@@ -67,6 +67,8 @@ def parse(value: str | int | float) -> Fraction:
 
 def same(a: object, b: object) -> bool:
     """True when both are quantities of equal value, or (when either is not a quantity) equal as given."""
+    if a == b and type(a) is type(b):
+        return True
     try:
         return parse(a) == parse(b)  # type: ignore[arg-type]
     except QuantityError:
