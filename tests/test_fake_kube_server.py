@@ -854,3 +854,18 @@ def test_kubectl_server_side_apply_removes_a_dropped_field_inside_a_list_item(fa
     live = fake_kube.get("apps/v1", "Deployment", "web", "default")
     assert _container(live)["env"] == [{"name": "A", "value": "1"}] and _container(live)["image"] == "nginx:1"
     assert _managers(live)["kubectl-patch"]["operation"] == "Update"
+
+
+def test_apply_refuses_keyed_items_without_a_key_or_with_the_same_key(fake_kube: FakeKube, tmp_path: Path):
+    dyn = _dynamic(fake_kube, tmp_path)
+    body = _deployment()
+    _container(body)["env"] = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    with pytest.raises(DynamicApiError) as caught:
+        _apply(dyn, body)
+    assert caught.value.status == 422
+    assert 'duplicate entries for key [name="A"]' in json.loads(caught.value.body)["message"]
+    _container(body)["env"] = [{"value": "1"}]
+    with pytest.raises(DynamicApiError) as caught:
+        _apply(dyn, body)
+    assert 'omits key field "name"' in json.loads(caught.value.body)["message"]
+    assert fake_kube.get("apps/v1", "Deployment", "web", "default") is None

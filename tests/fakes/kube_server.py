@@ -283,6 +283,29 @@ def _undecodable(k: "Kind", exc: Exception) -> ApiError:
     return ApiError(400, f'{k.kind} in version "{k.version}" cannot be handled as a {k.kind}: {exc}')
 
 
+def _check_keys(value: Any, t: TypeInfo, where: str = "") -> None:
+    """What server-side apply refuses in an applied config: an item of a keyed list without its key,
+    or two items with the same key (422, in the apiserver's words)."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _check_keys(sub, t.field(key), f"{where}.{key}")
+    elif isinstance(value, list):
+        shape, keys = list_shape(t, None)
+        seen: set[str] = set()
+        for item in value:
+            pe = item_key(item, shape, keys)
+            if shape == "map" and pe is None:
+                missing = next((k for k in keys if not isinstance(item, dict) or k not in item), keys[0])
+                raise ApiError(422, f"{where}: associative list with keys has an element that omits key field "
+                                    f'"{missing}" (and doesn\'t have default value)')
+            if pe is not None and pe in seen:
+                raise ApiError(422, f"{where}: duplicate entries for key {path_text((pe,))}")
+            if pe is not None:
+                seen.add(pe)
+            if shape != "set":
+                _check_keys(item, t.item(), f"{where}{path_text((pe,)) if pe else '[]'}")
+
+
 # ---------------------------------------------------------------- server-side apply merge
 
 def _ssa_merge(live: Any, applied: Any, t: TypeInfo) -> Any:
@@ -420,6 +443,7 @@ def apply_fields(live: dict, body: dict, manager: str, api_version: str, *, forc
     """
     t = schema or TypeInfo(None)
     applied = canonicalize(_user_fields(body), t)
+    _check_keys(applied, t)
     mine = fieldset(applied, t)
     entries = _entries(live)
     own = next((e for e in entries if e["manager"] == manager and e.get("operation") == "Apply"), None)
