@@ -217,3 +217,9 @@ def test_canonical_form_keeps_the_value_and_is_stable(text: str) -> None:
     once = quantity.canonical(text)
     assert quantity.parse(once) == quantity.parse(text)
     assert quantity.canonical(once) == once
+
+
+def test_an_empty_list_the_server_omits_is_not_a_change() -> None:
+    t = type_of("apps/v1", "Deployment").field("spec").field("template").field("spec").field("containers").item()
+    assert same_values({"name": "web", "env": [], "args": []}, {"name": "web"}, t)
+    assert not same_values({"name": "web", "env": [{"name": "A", "value": "1"}]}, {"name": "web"}, t)

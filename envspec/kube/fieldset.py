@@ -215,7 +215,9 @@ def same_values(desired: Any, live: Any, t: TypeInfo, hint: Tree | None = None) 
         if t.map_atomic and t.known:
             if set(desired) != set(live):
                 return False
-        return all(key in live and same_values(value, live[key], t.field(key), _sub(hint, "f:" + key))
+        # An empty list or map may come back omitted (Go's omitempty); ownership is checked separately.
+        return all(same_values(value, live[key], t.field(key), _sub(hint, "f:" + key)) if key in live
+                   else value in ({}, [])
                    for key, value in desired.items())
     if isinstance(desired, list):
         if not isinstance(live, list):
