@@ -20,7 +20,7 @@ from envspec.kube.fieldset import decode, encode, fieldset, same_values
 from envspec.kube.ssa import dropped_fields, needs_apply
 from envspec.kube.typeinfo import TypeInfo, type_of
 from tests.fakes.kube_server import FakeKube
-from tests.test_kube_cli import NS, pr_cmd, summary, writes
+from tests.test_kube_cli import NS, pr_cmd, writes
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
     deployment,
     fake_kube,
@@ -195,7 +195,6 @@ def test_diff_json_lists_the_probe_change(fake_kube: FakeKube, kubeconfig: Path,
     assert pr_cmd("diff", kubeconfig, *NO_PROBE, "--json-out", str(out)).exit_code == 1
     changes = json.loads(out.read_text())
     assert changes["changed"] == [f"Deployment/{NS}/web"] and changes["created"] == [] and changes["pruned"] == []
-    assert summary  # (shared helpers imported for the CLI tests above)
 
 
 _VALID = st.from_regex(r"\A[0-9]{1,6}(\.[0-9]{1,4})?(m|k|M|G|Ki|Mi|Gi|Ti|e[0-9]|e-[0-9])?\Z")
@@ -223,3 +222,16 @@ def test_an_empty_list_the_server_omits_is_not_a_change() -> None:
     t = type_of("apps/v1", "Deployment").field("spec").field("template").field("spec").field("containers").item()
     assert same_values({"name": "web", "env": [], "args": []}, {"name": "web"}, t)
     assert not same_values({"name": "web", "env": [{"name": "A", "value": "1"}]}, {"name": "web"}, t)
+
+
+def test_quantities_the_server_rewrites_do_not_show_as_changes(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    seed_shared_infrastructure(fake_kube)
+    sets = ["--set", 'apps.web.containers.web.resources.limits.cpu="0.25"',
+            "--set", 'apps.web.containers.web.resources.limits.memory="0.25Gi"']
+    assert pr_cmd("apply", kubeconfig, *sets).exit_code == 0
+    assert _web(fake_kube)["resources"]["limits"] == {"cpu": "250m", "memory": "256Mi"}  # canonical, as a server stores
+    fake_kube.reset_requests()
+    again = pr_cmd("apply", kubeconfig, *sets)
+    assert again.exit_code == 0 and " 0 updated," in again.stdout, again.stdout
+    assert writes(fake_kube) == []
+    assert pr_cmd("diff", kubeconfig, *sets).exit_code == 0
