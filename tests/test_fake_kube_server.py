@@ -869,3 +869,19 @@ def test_apply_refuses_keyed_items_without_a_key_or_with_the_same_key(fake_kube:
         _apply(dyn, body)
     assert 'omits key field "name"' in json.loads(caught.value.body)["message"]
     assert fake_kube.get("apps/v1", "Deployment", "web", "default") is None
+
+
+def test_kubectl_client_side_apply_deletes_a_list_item_by_strategic_merge_patch(fake_kube: FakeKube, tmp_path: Path):
+    run = _kubectl(fake_kube, tmp_path)
+    body = _deployment()
+    _container(body)["env"] = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(yaml.safe_dump(body))
+    assert run("apply", "--validate=false", "-f", str(manifest)).returncode == 0
+    _container(body)["env"] = [{"name": "B", "value": "3"}]
+    manifest.write_text(yaml.safe_dump(body))
+    second = run("apply", "--validate=false", "-f", str(manifest))
+    assert second.returncode == 0, second.stderr
+    patch = next(r for r in fake_kube.requests if r.method == "PATCH")
+    assert patch.content_type == "application/strategic-merge-patch+json"  # with $patch: delete for "A"
+    assert _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))["env"] == [{"name": "B", "value": "3"}]
