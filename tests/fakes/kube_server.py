@@ -317,20 +317,63 @@ def _ssa_merge(live: Any, applied: Any, t: TypeInfo) -> Any:
         return out
     if isinstance(applied, list) and isinstance(live, list):
         shape, keys = list_shape(t, None)
-        pes = [item_key(i, shape, keys) for i in applied]
-        if shape != "atomic" and None not in pes:
-            wanted = dict(zip(pes, applied))
-            out, seen = [], set()
-            for item in live:  # live order first, then new items in applied order
-                pe = item_key(item, shape, keys)
-                if pe in wanted and pe not in seen:
-                    seen.add(pe)
-                    out.append(_ssa_merge(item, wanted[pe], t.item()) if shape == "map" else copy.deepcopy(item))
-                else:
-                    out.append(item)
-            out += [copy.deepcopy(i) for pe, i in zip(pes, applied) if pe not in seen]
-            return out
+        if shape != "atomic" and None not in [item_key(i, shape, keys) for i in applied]:
+            return _merge_items(live, applied, t.item(), shape, keys)
     return copy.deepcopy(applied)
+
+
+def _merge_items(live: list, applied: list, item_type: TypeInfo, shape: str, keys: tuple[str, ...]) -> list:
+    """structured-merge-diff's order for a keyed list or set: items both sides hold follow the applied
+    order, items only live holds keep their place, new items go where the applied config puts them."""
+    lpes = [item_key(i, shape, keys) for i in live]
+    rpes = [item_key(i, shape, keys) for i in applied]
+    lhs, rhs = {}, {}
+    for pe, item in zip(lpes, live):
+        lhs.setdefault(pe, item)
+    for pe, item in zip(rpes, applied):
+        rhs.setdefault(pe, item)
+
+    def merged(pe: Any) -> Any:
+        if shape == "map" and pe in lhs:
+            return _ssa_merge(lhs[pe], rhs[pe], item_type)
+        return copy.deepcopy(rhs[pe])
+
+    shared = [pe for pe in rpes if pe in lhs]
+    upcoming = shared.pop(0) if shared else None
+    out: list = []
+    done: set = set()
+    li = ri = 0
+    while li < len(lpes) or ri < len(rpes):
+        if li < len(lpes) and ri < len(rpes):
+            pe = lpes[li]
+            if pe == rpes[ri]:
+                if pe not in done:
+                    out.append(merged(pe))
+                done.add(pe)
+                li, ri = li + 1, ri + 1
+                upcoming = shared.pop(0) if shared else None
+                continue
+            if pe in rhs and upcoming is not None and upcoming != pe:
+                li += 1  # a shared item, but not the one due now: it comes with the applied order
+                continue
+        if li < len(lpes):
+            pe = lpes[li]
+            if pe not in rhs:
+                out.append(copy.deepcopy(live[li]))
+                li += 1
+                continue
+            if pe in done:
+                li += 1
+                continue
+        if ri < len(rpes):
+            pe = rpes[ri]
+            if pe not in done:
+                out.append(merged(pe))
+            done.add(pe)
+            ri += 1
+            if upcoming is not None and upcoming == pe:
+                upcoming = shared.pop(0) if shared else None
+    return out
 
 
 # ---------------------------------------------------------------- strategic merge patch
