@@ -885,3 +885,17 @@ def test_kubectl_client_side_apply_deletes_a_list_item_by_strategic_merge_patch(
     patch = next(r for r in fake_kube.requests if r.method == "PATCH")
     assert patch.content_type == "application/strategic-merge-patch+json"  # with $patch: delete for "A"
     assert _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))["env"] == [{"name": "B", "value": "3"}]
+
+
+def test_strategic_merge_patch_directives_for_primitive_lists_and_retained_keys(fake_kube: FakeKube):
+    from envspec.kube.typeinfo import type_of
+    from tests.fakes.kube_server import strategic_merge
+
+    t = type_of("apps/v1", "Deployment")
+    live = {"metadata": {"finalizers": ["a", "b"]},
+            "spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
+    patched = strategic_merge(live, {"metadata": {"finalizers": ["c"], "$deleteFromPrimitiveList/finalizers": ["a"]},
+                                     "spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}, t)
+    assert patched["metadata"]["finalizers"] == ["b", "c"]  # finalizers merge as a set of strings
+    assert patched["spec"]["strategy"] == {"type": "Recreate"}  # retainKeys drops rollingUpdate
+    assert strategic_merge(live, {"spec": {"strategy": None}}, t)["spec"] == {}
