@@ -266,3 +266,14 @@ def test_owned_tree_and_plan_see_only_envspecs_files(tmp_path: Path) -> None:
     plan = plan_output(folder, folder, files)
     assert plan.kept == ("notes.txt",) and plan.replaced == (MANIFEST, "a.yaml")
     assert output_folder(folder, environment="e", project_root=tmp_path / "p", source_dirs=()) == folder.resolve()
+
+
+def test_a_folder_of_environment_folders_without_its_own_marker(hello: Path) -> None:
+    assert render("hello", "--out", "out/hello").exit_code == 0
+    (hello / "out" / "other").mkdir()
+    (hello / "out" / "other" / "keep.yaml").write_text("kind: Keep\n")
+    result = render("hello", "--out", "out", "--param", "tier=prod")
+    assert result.exit_code == 0, result.output
+    assert "to out/hello" in result.stderr
+    assert (hello / "out" / "other" / "keep.yaml").read_text() == "kind: Keep\n"
+    assert (hello / "out" / "hello" / "namespace_hello-prod.yaml").is_file()

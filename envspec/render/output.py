@@ -253,6 +253,10 @@ def output_folder(out: Path, *, environment: str | None, project_root: Path, sou
     manifest = read_manifest(target) if target.is_dir() else None
     if environment is not None and manifest is not None and manifest.combined:
         return target / environment
+    if environment is not None and manifest is None and target.is_dir():
+        inner = read_manifest(target / environment)
+        if inner is not None and inner.environment == environment:
+            return target / environment  # a folder of environment folders, each written by `render ENV`
     return target
 
 
