@@ -277,3 +277,35 @@ def test_a_folder_of_environment_folders_without_its_own_marker(hello: Path) -> 
     assert "to out/hello" in result.stderr
     assert (hello / "out" / "other" / "keep.yaml").read_text() == "kind: Keep\n"
     assert (hello / "out" / "hello" / "namespace_hello-prod.yaml").is_file()
+
+
+def test_the_current_directory_is_refused(hello: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (hello / "out").mkdir()
+    monkeypatch.chdir(hello / "out")
+    result = render("hello", "--root", str(hello), "--out", ".")
+    assert result.exit_code == 2 and "refusing to write into the current directory" in result.stderr
+    assert list((hello / "out").iterdir()) == []
+
+
+def test_an_interrupted_swap_is_reported_not_papered_over(hello: Path) -> None:
+    assert render("hello", "--out", "out").exit_code == 0
+    (hello / "out" / "notes.txt").write_text("mine\n")
+    (hello / "out").rename(hello / ".out.envspec-old-4242")  # killed between moving the old folder aside and the swap
+    result = render("hello", "--out", "out")
+    assert result.exit_code == 2
+    assert "an earlier render was interrupted" in result.stderr and ".out.envspec-old-4242" in result.stderr
+    assert (hello / ".out.envspec-old-4242" / "notes.txt").read_text() == "mine\n"
+    assert not (hello / "out").exists()
+
+
+def test_a_file_added_while_rendering_is_carried_over(hello: Path) -> None:
+    from envspec.render.output import environment_output, write_tree_atomically
+
+    assert render("hello", "--out", "out").exit_code == 0
+    out = hello / "out"
+    files = environment_output("hello", {"kustomization.yaml": "resources: []\n"})
+    plan = plan_output(out, out, files)
+    (out / "late.txt").write_text("written after the plan\n")
+    write_tree_atomically(out, files, plan)
+    assert (out / "late.txt").read_text() == "written after the plan\n"
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "kustomization.yaml", "late.txt"]

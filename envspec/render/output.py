@@ -245,6 +245,9 @@ def output_folder(out: Path, *, environment: str | None, project_root: Path, sou
     if _is_within(root, target):
         what = "the project root" if target == root else f"a folder that contains the project root {root}"
         raise _refuse(out, f"refusing to write into {what}: envspec replaces its output folder; {how}")
+    if _is_within(Path.cwd().resolve(), target):
+        raise _refuse(out, "refusing to write into the current directory or a folder that contains it: envspec "
+                           f"swaps its output folder in as a whole; {how}")
     for source in source_dirs:
         if _is_within(target, source.resolve()):
             raise _refuse(out, f"refusing to write into the project's {source.name}/ folder ({source}); {how}")
@@ -313,8 +316,19 @@ class OutputPlan:
     replaced: tuple[str, ...] = ()
 
 
+def _interrupted(target: Path) -> list[Path]:
+    """Folders a render moved aside and did not get to remove (it was killed between its two renames)."""
+    return sorted(target.parent.glob(f".{target.name}.envspec-old-*")) if target.parent.is_dir() else []
+
+
 def plan_output(out: Path, target: Path, files: dict[str, str]) -> OutputPlan:
     """Check that envspec may write `files` into `target`, and what it keeps there. SpecError (exit 2) when not."""
+    if not target.exists() and _interrupted(target):
+        raise _refuse(
+            out,
+            f"an earlier render was interrupted while replacing {target}; its previous content is in "
+            f"{_interrupted(target)[0]}: move that folder back to {target.name} (or delete it), then run again",
+        )
     if not target.exists() or not any(target.iterdir()):
         return OutputPlan(target)
     manifest = read_manifest(target)
@@ -342,11 +356,20 @@ def plan_output(out: Path, target: Path, files: dict[str, str]) -> OutputPlan:
     return OutputPlan(target, tuple(sorted(kept)), tuple(sorted(kept_dirs)), tuple(sorted(existing & owned)))
 
 
-def _carry_over(source: Path, staging: Path, plan: OutputPlan) -> None:
+def _late_arrivals(target: Path, plan: OutputPlan, new_paths: set[str]) -> tuple[str, ...]:
+    """Files that appeared in `target` after it was planned: carried over too, or the write is abandoned."""
+    existing, _ = _walk(target)
+    late = existing - set(plan.kept) - set(plan.replaced)
+    if _clashes(late, new_paths):
+        raise SpecError(f"{target} changed while envspec was writing it; nothing was replaced, run again")
+    return tuple(sorted(late))
+
+
+def _carry_over(source: Path, staging: Path, plan: OutputPlan, files: tuple[str, ...] | None = None) -> None:
     """Put the files envspec does not own into the new tree: hard links (same file, no copy), else copies."""
-    for rel in plan.kept_dirs:
+    for rel in plan.kept_dirs if files is None else ():
         (staging / rel).mkdir(parents=True, exist_ok=True)
-    for rel in plan.kept:
+    for rel in plan.kept if files is None else files:
         src, dst = source / rel, staging / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_symlink():
@@ -378,6 +401,7 @@ def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan 
             path.write_text(content, encoding="utf-8")
         if plan is not None and target.exists():
             _carry_over(target, staging, plan)
+            _carry_over(target, staging, plan, _late_arrivals(target, plan, set(files)))
         old = None
         if target.exists():
             old = target.parent / f".{target.name}.envspec-old-{os.getpid()}"
