@@ -274,3 +274,31 @@ def test_enforce_binding_without_digitalocean_needs_no_token(fake_kube: FakeKube
     target, api = load_target(kubeconfig, None)
     api.close()
     assert enforce_binding(ClusterBinding(context="fake", server=fake_kube.url), target, environment="x") == []
+
+
+def test_kubeconfig_flag_takes_one_file_and_bad_yaml_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="takes one file .* set KUBECONFIG=a:b instead"):
+        load_target(f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}", None)
+    broken = tmp_path / "broken"
+    broken.write_text("clusters: [unclosed\n")
+    with pytest.raises(SpecError) as info:
+        load_target(broken, None)
+    assert str(info.value).startswith(f"{broken}:2:1: not valid YAML: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- a\n", "kc: not a kubeconfig: expected a mapping with clusters, contexts and users"),
+    ("", "kc: the kubeconfig file is empty"),
+    ("contexts: 5\n", "kc: contexts: must be a list"),
+    ("contexts: [{context: {}}]\n", "kc: contexts[0]: each entry needs a name"),
+    ("contexts: [{name: x, context: 3}]\n", "kc: contexts[0].context: must be a mapping"),
+    ("clusters: [{name: c, cluster: {server: 5}}]\n", "kc: clusters[0].cluster.server: must be a URL"),
+    ("current-context: [a]\n", "kc: current-context: must be a context name"),
+    ("clusters: [unclosed\n", "kc:2:1: not valid YAML: expected ',' or ']', but got '<stream end>'"),
+    ("current-context: x\n", "the current context 'x' is not defined in kubeconfig"),
+])
+def test_a_malformed_kubeconfig_is_a_located_user_error(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "kc").write_text(text)
+    result = run(["diff", "production", "--kubeconfig", str(tmp_path / "kc")])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output

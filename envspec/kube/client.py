@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envspec.errors import OperationError, Problem, SpecError
+from envspec.errors import Location, OperationError, Problem, SpecError
 from envspec.kube.plan import ClusterBinding
 from envspec.kube.retry import RetryPolicy
 
@@ -68,7 +68,7 @@ def default_kubeconfig() -> str:
     evaluated once, when the library is imported; a long-lived process (or a test)
     that sets KUBECONFIG later would not see it.
     """
-    return os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
 
 
 def kubeconfig_files(spec: str) -> list[str]:
@@ -76,6 +76,46 @@ def kubeconfig_files(spec: str) -> list[str]:
     from kubernetes.config.kube_config import ENV_KUBECONFIG_PATH_SEPARATOR
 
     return [os.path.expanduser(p) for p in spec.split(ENV_KUBECONFIG_PATH_SEPARATOR) if p]
+
+
+_SECTIONS = {"clusters": "cluster", "contexts": "context", "users": "user"}
+
+
+def _shape_problems(path: str) -> list[Problem]:
+    """What in one kubeconfig file the library's merge would trip over (it assumes a well-formed file)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = Location(path, mark.line + 1, mark.column + 1) if mark is not None else Location(path)
+        return [Problem(f"not valid YAML: {exc.problem or exc}", where)]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return [Problem(f"cannot read kubeconfig: {' '.join(str(exc).split())}", Location(path))]
+    if data is None:
+        return [Problem("the kubeconfig file is empty", Location(path))]
+    if not isinstance(data, dict):
+        return [Problem("not a kubeconfig: expected a mapping with clusters, contexts and users", Location(path))]
+    problems = []
+    for section, inner in _SECTIONS.items():
+        entries = data.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            problems.append(Problem("must be a list", Location(path), section))
+            continue
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                problems.append(Problem("each entry needs a name", Location(path), f"{section}[{i}]"))
+            elif entry.get(inner) is not None and not isinstance(entry[inner], dict):
+                problems.append(Problem("must be a mapping", Location(path), f"{section}[{i}].{inner}"))
+            elif section == "clusters" and not isinstance((entry.get(inner) or {}).get("server", ""), str):
+                problems.append(Problem("must be a URL", Location(path), f"{section}[{i}].{inner}.server"))
+    current = data.get("current-context")
+    if current is not None and not isinstance(current, str):
+        problems.append(Problem("must be a context name", Location(path), "current-context"))
+    return problems
 
 
 def _current_context(merger: Any) -> str | None:
@@ -137,20 +177,26 @@ def load_target(kubeconfig: str | os.PathLike[str] | None, context: str | None) 
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigMerger
 
+    import yaml
+
     spec = str(kubeconfig) if kubeconfig else default_kubeconfig()
     files = kubeconfig_files(spec)
+    if kubeconfig is not None and len(files) > 1:
+        raise SpecError(f"--kubeconfig {spec}: takes one file (as kubectl's does); "
+                        "to merge several, set KUBECONFIG=a:b instead")
     if not any(Path(f).exists() for f in files):
         if len(files) == 1:
             raise SpecError(f"kubeconfig {files[0]} does not exist; pass --kubeconfig PATH or set KUBECONFIG")
         raise SpecError(f"none of the kubeconfig files in KUBECONFIG exists ({', '.join(files)}); "
                         "pass --kubeconfig PATH or fix KUBECONFIG")
+    shape = [problem for f in files if Path(f).exists() for problem in _shape_problems(f)]
+    if shape:
+        raise SpecError(shape)
     try:
         # The library's own merge (first file wins for each named cluster, context and user, as in kubectl).
         merger = KubeConfigMerger(spec)
-    except (ConfigException, OSError, ValueError) as exc:
-        raise SpecError(f"cannot read kubeconfig {spec}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a YAML error in one of the files
-        raise SpecError(f"cannot read kubeconfig {spec}: {str(exc).splitlines()[0]}") from None
+    except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
+        raise SpecError(f"cannot read kubeconfig {spec}: {' '.join(str(exc).split())}") from None
     if merger.config is None:
         raise SpecError(f"cannot read kubeconfig {spec}: no configuration found")
     contexts = [e.value for e in merger.config.value.get("contexts") or []]
@@ -161,6 +207,9 @@ def load_target(kubeconfig: str | os.PathLike[str] | None, context: str | None) 
         raise SpecError(f"context {context!r} is not in kubeconfig {read} (known: {', '.join(map(str, names)) or 'none'})")
     if chosen is None:
         raise SpecError(f"kubeconfig {read} sets no current-context; pass --context NAME (known: {', '.join(map(str, names)) or 'none'})")
+    if chosen not in names:
+        raise SpecError(f"the current context {chosen!r} is not defined in kubeconfig {read} "
+                        f"(known: {', '.join(map(str, names)) or 'none'}); pass --context NAME")
     from kubernetes.client import Configuration
 
     configuration = Configuration()
@@ -170,8 +219,8 @@ def load_target(kubeconfig: str | os.PathLike[str] | None, context: str | None) 
         api_client = kube_config.new_client_from_config_dict(
             config_dict=merger.config, context=chosen, persist_config=False, client_configuration=configuration
         )
-    except ConfigException as exc:
-        raise SpecError(f"cannot use context {chosen!r} from {read}: {exc}") from None
+    except (ConfigException, TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise SpecError(f"cannot use context {chosen!r} from {read}: {' '.join(str(exc).split())}") from None
     target = KubeTarget(
         context=chosen,
         server=api_client.configuration.host,
