@@ -28,7 +28,6 @@ from envspec.kube.plan import ClusterBinding
 from tests.fakes.do_server import FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
-    BIND_TO_FAKE,
     fake_kube,
     kubeconfig,
     preview_pr_args,

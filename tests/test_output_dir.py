@@ -235,12 +235,14 @@ def test_a_failed_write_leaves_the_old_output_and_the_users_files(project: Path,
     before = snapshot(rendered)
 
     def broken(src: str, dst: str, *args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+        raise OSError(28, "disk full", str(dst))
 
     monkeypatch.setattr(output.os, "link", broken)
     monkeypatch.setattr(output.shutil, "copy2", broken)
     result = render("--all", "--out", "rendered")
-    assert result.exit_code != 0
+    assert result.exit_code == 2
+    assert "--out rendered: cannot write" in result.stderr and "disk full" in result.stderr
+    assert "nothing was changed" in result.stderr and "Traceback" not in result.output
     assert snapshot(rendered) == before
     assert sorted(p.name for p in project.iterdir()) == ["environments", "rendered"]  # no staging left behind
 
@@ -309,3 +311,4 @@ def test_a_file_added_while_rendering_is_carried_over(hello: Path) -> None:
     write_tree_atomically(out, files, plan)
     assert (out / "late.txt").read_text() == "written after the plan\n"
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "kustomization.yaml", "late.txt"]
+
