@@ -301,3 +301,18 @@ def test_a_malformed_kubeconfig_is_a_located_user_error(tmp_path: Path, text: st
     result = run(["diff", "production", "--kubeconfig", str(tmp_path / "kc")])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("environment", "params", "do_cluster"), [
+    ("preview-base", [], "aphiria-com-preview-cluster"),
+    ("preview-pr", ["pr=7"], "aphiria-com-preview-cluster"),  # declared by preview-base, read through `uses`
+    ("production", [], "aphiria-com-cluster"),
+])
+def test_bundled_environments_bind_by_more_than_a_context_name(
+    environment: str, params: list[str], do_cluster: str
+) -> None:
+    from envspec.pipeline import compile_environment
+
+    binding = compile_environment(environment, params=params).plan.cluster
+    assert binding.server or binding.ca_fingerprint or binding.digitalocean
+    assert binding.digitalocean and binding.digitalocean_cluster == do_cluster
