@@ -316,3 +316,14 @@ def test_bundled_environments_bind_by_more_than_a_context_name(
     binding = compile_environment(environment, params=params).plan.cluster
     assert binding.server or binding.ca_fingerprint or binding.digitalocean
     assert binding.digitalocean and binding.digitalocean_cluster == do_cluster
+
+
+def test_digitalocean_not_answering_is_exit_3_and_nothing_reaches_the_cluster(
+    fake_kube: FakeKube, fake_do: FakeDigitalOcean, tmp_path: Path  # noqa: F811
+) -> None:
+    fake_do.add_cluster("aphiria-com-preview-cluster")
+    fake_do.inject(401, path="/v2/kubernetes/clusters")
+    result = preview_pr("apply", fake_kube.write_kubeconfig(tmp_path / "kc", context=PREVIEW_CONTEXT))
+    assert result.exit_code == 3, result.output
+    assert "HTTP 401" in result.stderr and fake_do.token not in result.output
+    assert fake_kube.requests == []

@@ -8,11 +8,14 @@ user's own files are never deleted.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from envspec.cli import main
 from envspec.render.output import MANIFEST, OutputManifest, output_folder, owned_tree, plan_output, read_manifest
@@ -135,6 +138,9 @@ def test_new_and_empty_folders_are_written_with_a_manifest(hello: Path) -> None:
         written = sorted(p.name for p in folder.iterdir())
         assert sorted([*manifest.files, MANIFEST]) == written
         assert "kustomization.yaml" in written
+        umask = os.umask(0o022)
+        os.umask(umask)
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # not the staging folder's private 0700
 
 
 def test_a_rerun_replaces_what_envspec_wrote_and_keeps_the_users_files(hello: Path) -> None:
@@ -312,3 +318,13 @@ def test_a_file_added_while_rendering_is_carried_over(hello: Path) -> None:
     assert (out / "late.txt").read_text() == "written after the plan\n"
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "kustomization.yaml", "late.txt"]
 
+
+
+@given(st.lists(st.text(min_size=1), max_size=8), st.text(min_size=1))
+def test_any_manifest_round_trips(files: list[str], environment: str) -> None:
+    import tempfile
+
+    manifest = OutputManifest(tuple(files), environment=environment)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / MANIFEST).write_text(manifest.text(), encoding="utf-8")
+        assert read_manifest(Path(folder)) == OutputManifest(tuple(sorted(files)), environment=environment)
