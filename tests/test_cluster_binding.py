@@ -207,7 +207,7 @@ def test_ca_fingerprint_binding_refuses_a_context_without_a_ca(
                                     "configMaps:\n  c: {a: b}\n")
     result = run(["diff", "bound", "--root", str(tmp_path), "--kubeconfig", str(kubeconfig)])
     assert result.exit_code == 2, result.output
-    assert "its cluster entry has no certificate-authority-data; refusing" in result.stderr
+    assert "its cluster entry has no readable certificate-authority-data or certificate-authority file; refusing" in result.stderr
     assert fake_kube.requests == []
     with_ca = _with_ca(fake_kube, tmp_path / "kc-ca", data=PEM)
     accepted = run(["diff", "bound", "--root", str(tmp_path), "--kubeconfig", str(with_ca)])
@@ -327,3 +327,13 @@ def test_digitalocean_not_answering_is_exit_3_and_nothing_reaches_the_cluster(
     assert result.exit_code == 3, result.output
     assert "HTTP 401" in result.stderr and fake_do.token not in result.output
     assert fake_kube.requests == []
+
+
+def test_an_unreadable_ca_proves_nothing(fake_kube: FakeKube, tmp_path: Path) -> None:  # noqa: F811
+    for path in (_with_ca(fake_kube, tmp_path / "a", data="not a certificate"),
+                 _with_ca(fake_kube, tmp_path / "b", file="missing-ca.crt")):
+        target, api = load_target(path, None)
+        api.close()
+        assert target.ca_fingerprint is None
+        with pytest.raises(SpecError, match="no readable certificate-authority-data"):
+            check_binding(ClusterBinding(ca_fingerprint=FINGERPRINT), target, environment="x")

@@ -168,7 +168,7 @@ def _cluster_ca_fingerprint(merger: Any, context: str | None) -> str | None:
             return None
         return ca_fingerprint(pem)
     except (ValueError, OSError, UnicodeDecodeError):
-        return "unreadable"
+        return None  # a CA that cannot be read proves nothing; a declared fingerprint then refuses
 
 
 def load_target(kubeconfig: str | os.PathLike[str] | None, context: str | None) -> tuple[KubeTarget, "ApiClient"]:
@@ -264,7 +264,7 @@ def check_binding(
     if binding.ca_fingerprint and (target.ca_fingerprint or "").lower() != binding.ca_fingerprint.lower():
         found = (
             f"its cluster's CA certificate has fingerprint {target.ca_fingerprint}" if target.ca_fingerprint
-            else "its cluster entry has no certificate-authority-data"
+            else "its cluster entry has no readable certificate-authority-data or certificate-authority file"
         )
         problems.append(
             f"environment {environment} is bound to the cluster whose CA certificate has fingerprint "
