@@ -328,3 +328,17 @@ def test_any_manifest_round_trips(files: list[str], environment: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / MANIFEST).write_text(manifest.text(), encoding="utf-8")
         assert read_manifest(Path(folder)) == OutputManifest(tuple(sorted(files)), environment=environment)
+
+
+def test_the_marker_is_invisible_to_kustomize_and_diff_against(project: Path) -> None:
+    """The committed folders stay plain kustomize directories: the real kubectl builds them unchanged."""
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is on PATH in this environment (see GUIDE.md)"
+    built = subprocess.run([kubectl, "kustomize", str(project / "rendered" / "production")],
+                           capture_output=True, text=True, check=True).stdout
+    files = [p for p in (project / "rendered" / "production").iterdir() if p.suffix == ".yaml"]
+    assert built.count("\nkind: ") + built.startswith("kind: ") == len(files) - 1  # every object, no marker
+    result = CliRunner().invoke(main, ["diff", "production", "--against", "rendered/production"])
+    assert result.exit_code == 0, result.output
