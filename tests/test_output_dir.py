@@ -342,3 +342,27 @@ def test_the_marker_is_invisible_to_kustomize_and_diff_against(project: Path) ->
     assert built.count("\nkind: ") + built.startswith("kind: ") == len(files) - 1  # every object, no marker
     result = CliRunner().invoke(main, ["diff", "production", "--against", "rendered/production"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_folder_that_cannot_be_listed_stops_the_write(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreadable subfolder could hold a user's files: envspec does not swap the folder away from them."""
+    import envspec.render.output as output
+
+    rendered = project / "rendered"
+    (rendered / "private").mkdir()
+    (rendered / "private" / "secret-notes.txt").write_text("mine\n")
+    real_walk = os.walk
+
+    def walk(top: object, *args: object, onerror: object = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        for here, dirs, names in real_walk(top, *args, **kwargs):  # type: ignore[arg-type]
+            if Path(here).name == "private":
+                onerror(PermissionError(13, "Permission denied", here))  # type: ignore[operator]
+                continue
+            yield here, dirs, names
+
+    monkeypatch.setattr(output.os, "walk", walk)
+    before = snapshot(rendered)
+    result = render("--all", "--out", "rendered")
+    assert result.exit_code == 2, result.output
+    assert "Permission denied" in result.stderr and "nothing was changed" in result.stderr
+    assert snapshot(rendered) == before

@@ -145,7 +145,7 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
         plan = plan_output(out, target, files)
         write_tree_atomically(target, files, plan)
     except OSError as exc:  # the old output is untouched (see write_tree_atomically)
-        raise SpecError(f"--out {out}: cannot write {exc.filename or target}: {exc.strerror or exc}; "
+        raise SpecError(f"--out {out}: cannot write {target}: {exc.filename or target}: {exc.strerror or exc}; "
                         "nothing was changed") from None
     kept = f"; kept {len(plan.kept)} file(s) envspec did not write" if plan.kept else ""
     click.echo(f"wrote {len(files)} files to {shown}{kept}", err=True)

@@ -267,7 +267,10 @@ def _walk(folder: Path) -> tuple[set[str], set[str]]:
     """Every file (and symlink) and every empty directory under `folder`, relative to it."""
     files: set[str] = set()
     empty: set[str] = set()
-    for here, dirs, names in os.walk(folder):
+    def unreadable(error: OSError) -> None:
+        raise error  # a folder envspec cannot list could hold a user's files: never swap it away
+
+    for here, dirs, names in os.walk(folder, onerror=unreadable):
         base = Path(here)
         for name in list(dirs):
             if (base / name).is_symlink():
