@@ -66,7 +66,7 @@ def test_rendering_into_the_project_root_is_refused_and_deletes_nothing(hello: P
     assert sorted(p.name for p in hello.iterdir()) == ["environments", "templates"]
 
 
-@pytest.mark.parametrize("out", ["environments", "templates", "environments/out", "templates/x/y"])
+@pytest.mark.parametrize("out", ["environments", "templates", "environments/out", "templates/x/y", "components"])
 def test_the_projects_source_folders_are_refused(hello: Path, out: str) -> None:
     before = snapshot(hello)
     result = render("hello", "--out", out)

@@ -18,6 +18,7 @@ from envspec.errors import EXIT_CHANGES, SpecError
 
 SCHEMA_PATH = Path("schemas") / "environment.schema.json"
 RENDERED_DIR = "rendered"  # where `render --all` writes (and `--check` compares) by default
+COMPONENTS_DIR = "components"  # a project's reusable components; render --out never writes there
 
 
 def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label: str) -> str:
@@ -130,7 +131,8 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
     assert out is not None
     target = output_folder(
         out, environment=None if all_ else environment, project_root=project.root,
-        source_dirs=(project.environments_dir, project.templates_dir),
+        # The project's own sources: environments, templates and reusable components.
+        source_dirs=(project.environments_dir, project.templates_dir, project.root / COMPONENTS_DIR),
     )
     shown = out if target == out.resolve() else out / target.name
     if check:
