@@ -21,7 +21,8 @@ from ruamel.yaml import YAML
 WORKFLOWS = Path(__file__).resolve().parent.parent / ".github" / "workflows"
 FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository"
 PR_TRIGGERED = ("preview.yml", "cleanup.yml")
-EXPECTED = {"ci.yml", "deploy.yml", "preview.yml", "cleanup.yml", "production.yml", "e2e.yml", "build-images.yml"}
+EXPECTED = {"ci.yml", "deploy.yml", "preview.yml", "cleanup.yml", "production.yml", "e2e.yml", "build-images.yml",
+            "image.yml"}
 
 
 def load(name: str) -> dict[str, Any]:
