@@ -16,7 +16,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY deploy/image/build.lock /tmp/build.lock
 RUN pip install --require-hashes --only-binary=:all: -r /tmp/build.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY envspec ./envspec
 RUN pip wheel --no-deps --no-build-isolation --wheel-dir /dist .
 

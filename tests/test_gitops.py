@@ -607,9 +607,10 @@ def test_the_dockerignore_keeps_the_context_to_the_package() -> None:
     lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*", "deny by default: no .git, .venv, kubeconfig or .env in the build context"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "envspec", "deploy/image"}
-    copied = re.findall(r"^COPY (?!--from)(\S+)", (REPO / "Dockerfile").read_text(), re.MULTILINE)
-    assert all(any(src == a or src.startswith(a + "/") for a in allowed) for src in copied), copied
+    assert allowed == {"pyproject.toml", "README.md", "LICENSE", "envspec", "deploy/image"}
+    copied = [src for args in re.findall(r"^COPY (?!--from)(.+)$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
+              for src in args.split()[:-1]]
+    assert copied and all(any(src == a or src.startswith(a + "/") for a in allowed) for src in copied), copied
 
 
 def test_fetch_tool_checks_the_binary_checksum(tmp_path: Path) -> None:
