@@ -58,7 +58,7 @@ def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, Container
         inits = [(("apps", name, "initContainers", c), cont.resources) for c, cont in app.initContainers.items()]
         yield ("apps", name), "Deployment", app.namespace or spec.namespace.name, app.replicas + surge, containers, inits
     if spec.database:
-        yield ("database",), "Job", spec.namespace.name, 1, [(("database",), spec.database.resources)], []
+        yield ("database",), "Job", spec.database.namespace or spec.namespace.name, 1, [(("database",), spec.database.resources)], []
     for name, job in spec.jobs.items():
         yield ("jobs", name), "Job", job.namespace or spec.namespace.name, 1, [(("jobs", name), job.resources)], []
 
@@ -334,12 +334,23 @@ def protected_namespaces(ctx: RuleContext) -> None:
     for obj in ctx.objects:
         meta = obj["metadata"]
         target = meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace")
-        if target in protected:
+        if target in protected and not _is_database_job(ctx, obj):
             ctx.error(
                 "protected-namespaces",
                 _origin_path(ctx, obj),
                 f"{obj['kind']} {meta['name']} would be written to protected namespace {target}",
             )
+
+
+def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
+    """The create-database Job runs in `database.namespace` by design (the one place the admin Secret is)."""
+    from envspec.database import create_job_name, jobs_namespace
+
+    db = ctx.spec.database
+    return (
+        db is not None and db.namespace is not None and obj["kind"] == "Job"
+        and obj["metadata"].get("namespace") == jobs_namespace(ctx.spec) and obj["metadata"]["name"] == create_job_name(ctx.spec)
+    )
 
 
 def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:

@@ -24,7 +24,7 @@ from envspec.errors import EnvspecError, SpecError
 from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
 from envspec.kube.plan import DeployPlan
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
-from envspec.kube.secrets import MASK, Redactor, build_secrets, complete_secrets, pending_keys, unset_variables
+from envspec.kube.secrets import MASK, Redactor, build_secrets, prepare_secrets, unset_variables
 from envspec.kube.ssa import ApplyConflictError, ImmutableFieldError, apply_object, needs_apply, owned_paths
 from envspec.kube.stages import desired_objects
 from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, project
@@ -200,8 +200,7 @@ def _diff_live(
         found = live_index.get(("", "Secret", namespace, name))
         return found if found is not None else kube.get("v1", "Secret", name, namespace)
 
-    built = [o for o in desired if o.get("kind") == "Secret" and o.get("apiVersion") == "v1"]
-    complete_secrets(built, pending_keys(plan, environ), live_secret, redactor, generate=False)
+    prepare_secrets(plan, environ, desired, live_secret, redactor)
     changes = ChangeSet(notes=_secret_notes(plan, environ))
     for note in changes.notes:
         report(f"note: {note}")
