@@ -1,0 +1,202 @@
+"""The database Jobs' SQL, run for real against PostgreSQL.
+
+Each test takes the Job object exactly as envspec renders it (create) or builds it (drop), and runs
+its container command -- `sh -c <script>` -- with the container's environment: plain values as
+written (PGHOST/PGPORT aimed at the test server instead of the cluster Service), `secretKeyRef`s
+resolved from the Secrets apply would hold. Nothing here copies the SQL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+from envspec.database import drop_database_job
+from envspec.pipeline import compile_environment
+from tests.postgres import Server
+from tests.test_kube_helpers import REPO
+
+
+def compiled(pr: int, *sets: str) -> Any:
+    return compile_environment("preview-pr", root=REPO, params=[f"pr={pr}"], sets=list(sets))
+
+
+def create_job(pr: int, *sets: str) -> dict[str, Any]:
+    jobs = [o for o in compiled(pr, *sets).objects if o["kind"] == "Job" and o["metadata"]["name"] != "migrate"]
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+def drop_job(pr: int) -> dict[str, Any]:
+    plan = compiled(pr).plan
+    return drop_database_job(plan.database_drop, plan)
+
+
+def run_job(server: Server, job: dict[str, Any], secrets: dict[tuple[str, str], str]) -> subprocess.CompletedProcess[str]:
+    """Run the Job's container command with its environment; secrets maps (secret, key) -> value."""
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for var in container["env"]:
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        else:
+            ref = var["valueFrom"]["secretKeyRef"]
+            env[var["name"]] = secrets[(ref["name"], ref["key"])]
+    env.update(PGHOST=server.host, PGPORT=str(server.port))  # the test server, not the cluster Service
+    assert container["command"][:2] == ["sh", "-c"]
+    return subprocess.run(container["command"], env=server.env(**env), capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def admin_secrets(server: Server, job: dict[str, Any], role_password: str | None = None) -> dict[tuple[str, str], str]:
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    refs = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in container["env"] if "valueFrom" in v}
+    out = {(refs["PGUSER"]["name"], "username"): server.user, (refs["PGPASSWORD"]["name"], "password"): server.password}
+    if "APP_PASSWORD" in refs and role_password is not None:
+        out[(refs["APP_PASSWORD"]["name"], "password")] = role_password
+    return out
+
+
+def query(server: Server, sql: str, *, user: str | None = None, password: str | None = None,
+          database: str = "postgres") -> subprocess.CompletedProcess[str]:
+    env = server.env(PGDATABASE=database)
+    if user is not None:
+        env.update(PGUSER=user, PGPASSWORD=password or "")
+    return subprocess.run(["psql", "-X", "-qtA", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env, capture_output=True,
+                          text=True, timeout=30, check=False)
+
+
+def value(server: Server, sql: str) -> str:
+    done = query(server, sql)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_create_job_creates_the_database_owned_by_its_own_login_role(postgres: Server) -> None:
+    job = create_job(9101)
+    done = run_job(postgres, job, admin_secrets(postgres, job, "first-password-9101"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert value(postgres, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'aphiria_pr_9101'") \
+        == "aphiria_pr_9101"
+    flags = value(postgres, "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles "
+                            "WHERE rolname = 'aphiria_pr_9101'")
+    assert flags == "t|f|f|f"
+    # The role logs in to its database with the Secret's password and can create its tables there.
+    as_role = query(postgres, "CREATE TABLE t (id int); SELECT current_user", user="aphiria_pr_9101",
+                    password="first-password-9101", database="aphiria_pr_9101")
+    assert as_role.returncode == 0 and as_role.stdout.strip() == "aphiria_pr_9101", as_role.stderr
+    # Nobody else may connect to it (REVOKE ALL ... FROM PUBLIC).
+    assert query(postgres, "CREATE ROLE outsider_9101 LOGIN PASSWORD 'outsider-pw'").returncode == 0
+    other = query(postgres, "SELECT 1", user="outsider_9101", password="outsider-pw", database="aphiria_pr_9101")
+    assert other.returncode != 0 and "permission denied for database" in other.stderr
+
+
+def test_create_job_is_idempotent(postgres: Server) -> None:
+    job = create_job(9102)
+    secrets = admin_secrets(postgres, job, "password-9102")
+    first = run_job(postgres, job, secrets)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert query(postgres, "CREATE TABLE kept (id int)", user="aphiria_pr_9102", password="password-9102",
+                 database="aphiria_pr_9102").returncode == 0
+    again = run_job(postgres, job, secrets)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "ERROR" not in again.stdout + again.stderr
+    assert value(postgres, "SELECT count(*) FROM pg_database WHERE datname = 'aphiria_pr_9102'") == "1"
+    kept = query(postgres, "SELECT count(*) FROM kept", user="aphiria_pr_9102", password="password-9102",
+                 database="aphiria_pr_9102")
+    assert kept.returncode == 0 and kept.stdout.strip() == "0"  # the data survived the re-run
+
+
+def test_a_rerun_with_a_new_password_moves_the_role_to_it(postgres: Server) -> None:
+    job = create_job(9103)
+    assert run_job(postgres, job, admin_secrets(postgres, job, "old-password-9103")).returncode == 0
+    assert query(postgres, "SELECT 1", user="aphiria_pr_9103", password="old-password-9103",
+                 database="aphiria_pr_9103").returncode == 0
+    changed = run_job(postgres, job, admin_secrets(postgres, job, "new-password-9103"))
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    old = query(postgres, "SELECT 1", user="aphiria_pr_9103", password="old-password-9103", database="aphiria_pr_9103")
+    assert old.returncode != 0 and "password authentication failed" in old.stderr
+    assert query(postgres, "SELECT 1", user="aphiria_pr_9103", password="new-password-9103",
+                 database="aphiria_pr_9103").returncode == 0
+
+
+def test_drop_job_drops_database_and_role_and_verifies_it(postgres: Server) -> None:
+    job = create_job(9104)
+    assert run_job(postgres, job, admin_secrets(postgres, job, "password-9104")).returncode == 0
+    # A live session must not keep the database alive (DROP ... WITH (FORCE)).
+    holder = subprocess.Popen(["psql", "-X", "-qtA", "-c", "SELECT pg_sleep(30)"],
+                              env=postgres.env(PGUSER="aphiria_pr_9104", PGPASSWORD="password-9104",
+                                               PGDATABASE="aphiria_pr_9104"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if value(postgres, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'aphiria_pr_9104'") != "0":
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        drop = drop_job(9104)
+        done = run_job(postgres, drop, admin_secrets(postgres, drop))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "dropped"
+    assert value(postgres, "SELECT count(*) FROM pg_database WHERE datname = 'aphiria_pr_9104'") == "0"
+    assert value(postgres, "SELECT count(*) FROM pg_roles WHERE rolname = 'aphiria_pr_9104'") == "0"
+    again = run_job(postgres, drop, admin_secrets(postgres, drop))
+    assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == "absent", again.stdout + again.stderr
+
+
+def test_drop_leaves_other_databases_alone(postgres: Server) -> None:
+    for pr in (9105, 9106):
+        job = create_job(pr)
+        assert run_job(postgres, job, admin_secrets(postgres, job, f"password-{pr}")).returncode == 0
+    drop = drop_job(9105)
+    assert run_job(postgres, drop, admin_secrets(postgres, drop)).returncode == 0
+    assert value(postgres, "SELECT datname FROM pg_database WHERE datname IN ('aphiria_pr_9105', 'aphiria_pr_9106')") \
+        .splitlines() == ["aphiria_pr_9106"]
+    assert query(postgres, "SELECT 1", user="aphiria_pr_9106", password="password-9106",
+                 database="aphiria_pr_9106").returncode == 0
+
+
+def test_a_failing_create_job_prints_no_admin_user_name_nor_any_password(postgres: Server) -> None:
+    job = create_job(9107)
+    secrets = admin_secrets(postgres, job, "role-password-9107")
+    secrets[(next(k for k in secrets if k[1] == "password" and k[0] == "postgres-admin"))] = "wrong-admin-password"
+    done = run_job(postgres, job, secrets)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "password authentication failed for user" in output and "<masked>" in output  # the log still says why
+    for needle in (postgres.user, "wrong-admin-password", postgres.password, "role-password-9107"):
+        assert needle not in output
+
+
+def test_a_failing_sql_statement_masks_the_role_password(postgres: Server) -> None:
+    # An admin that may log in but not create roles: the Job fails inside its SQL, and psql reports it.
+    assert query(postgres, "CREATE ROLE weak_admin_9108 LOGIN PASSWORD 'weak-admin-pw'").returncode == 0
+    job = create_job(9108)
+    secrets = admin_secrets(postgres, job, "role-password-9108")
+    secrets.update({(k[0], "username"): "weak_admin_9108" for k in list(secrets) if k[1] == "username"})
+    secrets.update({(k[0], "password"): "weak-admin-pw" for k in list(secrets) if k == ("postgres-admin", "password")})
+    done = run_job(postgres, job, secrets)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "permission denied to create role" in output, output
+    for needle in ("weak_admin_9108", "weak-admin-pw", "role-password-9108"):
+        assert needle not in output
+    assert value(postgres, "SELECT count(*) FROM pg_database WHERE datname = 'aphiria_pr_9108'") == "0"
+
+
+def test_create_job_without_a_role_creates_only_the_database(postgres: Server) -> None:
+    job = create_job(9109, "database.appSecret=null")
+    env_names = {v["name"] for v in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "APP_PASSWORD" not in env_names
+    for _ in range(2):  # and idempotently
+        done = run_job(postgres, job, admin_secrets(postgres, job))
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert value(postgres, "SELECT count(*) FROM pg_database WHERE datname = 'aphiria_pr_9109'") == "1"
+    assert value(postgres, "SELECT count(*) FROM pg_roles WHERE rolname = 'aphiria_pr_9109'") == "0"
+
+
+def test_the_server_is_real(postgres: Server) -> None:
+    # Guard against a stand-in: this is PostgreSQL answering over TCP with password authentication.
+    assert value(postgres, "SHOW server_version_num").isdigit()
+    assert query(postgres, "SELECT 1", user=postgres.user, password="not-the-password").returncode != 0
