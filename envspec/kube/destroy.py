@@ -33,7 +33,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from envspec.errors import EnvspecError, OperationError, Problem, SpecError
+from envspec.errors import EnvspecError, OperationError, Problem
 from envspec.kube.stages import stage_of
 from envspec.kube.inventory import (
     ENVIRONMENT_LABEL,

@@ -63,6 +63,7 @@ LiveLookup = Callable[[str, str], "dict[str, Any] | None"]  # (namespace, name) 
 
 SECRET_CHECKSUM_ANNOTATION = "envspec.dev/secret-checksum"
 CHECKSUM_KEY = "key"  # the data key of the per-instance checksum key Secret
+PENDING_CHECKSUM = "<computed at apply>"  # what a diff shows before the instance has a checksum key
 CREATE_ATTEMPTS = 5
 
 
@@ -379,7 +380,7 @@ def ensure_generated(
                     body = copy.deepcopy(obj)
                     body["data"] = dict(sorted({**(obj.get("data") or {}), **fresh}.items()))
                     current = kube.create(body)
-                    report(f"created Secret/{where[0]}/{where[1]} with generated {', '.join(missing)} (create-only)")
+                    report(f"generated {', '.join(missing)} for Secret/{where[0]}/{where[1]} (create-only)")
                 else:
                     body = copy.deepcopy(current)
                     body["data"] = dict(sorted({**data, **fresh}.items()))
@@ -425,6 +426,9 @@ def stamp_checksums(objects: list[dict[str, Any]], built: list[dict[str, Any]], 
     key = ((key_secret or {}).get("data") or {}).get(CHECKSUM_KEY)
     if not key:
         return
+    # diff before the first apply: there is no key yet, and a hash under a known placeholder key
+    # would be a plain hash of the values (guessable ones could be recovered from the diff).
+    unkeyed = key == UNKNOWN_VALUE
     for obj in objects:
         template = _pod_template(obj)
         if template is None:
@@ -437,7 +441,8 @@ def stamp_checksums(objects: list[dict[str, Any]], built: list[dict[str, Any]], 
         template = _pod_template(obj)
         assert template is not None
         meta = template.setdefault("metadata", {})
-        meta["annotations"] = {**(meta.get("annotations") or {}), SECRET_CHECKSUM_ANNOTATION: checksum(key, used)}
+        value = PENDING_CHECKSUM if unkeyed else checksum(key, used)
+        meta["annotations"] = {**(meta.get("annotations") or {}), SECRET_CHECKSUM_ANNOTATION: value}
 
 
 def prepare_secrets(
