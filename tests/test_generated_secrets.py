@@ -276,3 +276,14 @@ def test_a_diff_before_the_first_apply_shows_no_unkeyed_hash(fake_kube: FakeKube
     changes = diff_live(kube, the_plan, environ={"ENVSPEC_TEST_DB_PASSWORD": "guessable"})
     assert f"{SECRET_CHECKSUM_ANNOTATION}: <computed at apply>" in changes.diff
     assert hashlib.sha256(b"guessable").hexdigest() not in changes.diff
+
+
+def test_only_the_database_job_may_run_in_the_protected_shared_namespace() -> None:
+    import pytest
+
+    from envspec.errors import SpecError
+
+    compiled = compile_preview_pr()  # `default` is in preview-pr's protectedNamespaces, and renders fine
+    assert "default" in compiled.plan.protected_namespaces
+    with pytest.raises(SpecError, match=r"Job migrate would be written to protected namespace default"):
+        compile_preview_pr(sets=("jobs.migrate.namespace=default",))
