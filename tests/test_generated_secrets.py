@@ -287,3 +287,20 @@ def test_only_the_database_job_may_run_in_the_protected_shared_namespace() -> No
     assert "default" in compiled.plan.protected_namespaces
     with pytest.raises(SpecError, match=r"Job migrate would be written to protected namespace default"):
         compile_preview_pr(sets=("jobs.migrate.namespace=default",))
+
+
+def test_a_generated_key_missing_from_an_existing_secret_is_added_and_nothing_else_changes(
+    fake_kube: FakeKube, kube: Kube  # noqa: F811
+) -> None:
+    seed_shared_infrastructure(fake_kube)
+    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}, "status": {"phase": "Active"}})
+    set_id = ApplySetRef.for_instance("preview-pr-107", NS).id
+    fake_kube.put({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                   "metadata": {"name": "app-db", "namespace": NS,
+                                "labels": {**compile_preview_pr().labels, PART_OF_LABEL: set_id}},
+                   "data": {"note": base64.b64encode(b"kept").decode()}})
+    apply_pr(fake_kube, kube)
+    live = fake_kube.get("v1", "Secret", "app-db", NS)
+    assert decoded(live, "note") == "kept" and len(decoded(live)) == 32
+    puts = [r for r in fake_kube.requests if r.method == "PUT" and r.path.endswith(f"/namespaces/{NS}/secrets/app-db")]
+    assert len(puts) == 1 and puts[0].body["metadata"].get("resourceVersion")  # conditional on what was read

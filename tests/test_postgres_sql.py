@@ -200,3 +200,63 @@ def test_the_server_is_real(postgres: Server) -> None:
     # Guard against a stand-in: this is PostgreSQL answering over TCP with password authentication.
     assert value(postgres, "SHOW server_version_num").isdigit()
     assert query(postgres, "SELECT 1", user=postgres.user, password="not-the-password").returncode != 0
+
+
+# --- end to end: apply (fake API server) hands the Job its password; PostgreSQL (real) checks it ---
+
+
+def _applied_job_run(postgres: Server, fake: Any, name: str, namespace: str) -> subprocess.CompletedProcess[str]:
+    """Run the Job as the fake cluster holds it, its role password read from the Secret apply wrote there."""
+    import base64
+
+    job = fake.get("batch/v1", "Job", name, namespace)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    secrets = admin_secrets(postgres, job)
+    for var in container["env"]:
+        ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+        if var["name"] == "APP_PASSWORD":
+            live = fake.get("v1", "Secret", ref["name"], namespace)
+            secrets[(ref["name"], ref["key"])] = base64.b64decode(live["data"][ref["key"]]).decode()
+    return run_job(postgres, job, secrets)
+
+
+def test_the_role_follows_the_secret_apply_generated(postgres: Server, tmp_path: Any) -> None:
+    import base64
+
+    from envspec.kube.apply import ApplyOptions, apply_plan
+    from envspec.kube.client import Kube, load_target
+    from tests.fakes.kube_server import FakeKube
+    from tests.test_kube_helpers import compile_preview_pr, fast_wait, no_sleep_retry, seed_shared_infrastructure
+
+    ns, job_name = "preview-pr-107", "envspec-create-aphiria-pr-107-0b7eadba"
+
+    def app_password(fake: FakeKube) -> str:
+        return base64.b64decode(fake.get("v1", "Secret", "app-db", ns)["data"]["password"]).decode()
+
+    def login(password: str) -> int:
+        return query(postgres, "SELECT 1", user="aphiria_pr_107", password=password,
+                     database="aphiria_pr_107").returncode
+
+    with FakeKube() as fake:
+        seed_shared_infrastructure(fake)
+        _, api_client = load_target(fake.write_kubeconfig(tmp_path / "kubeconfig"), None)
+        with Kube(api_client, retry=no_sleep_retry(), request_timeout=5.0) as kube:
+            plan = compile_preview_pr().plan
+            options = ApplyOptions(environ={"GHCR_TOKEN": "t0ken-for-tests"}, wait=fast_wait(), check_helm=False)
+            apply_plan(kube, plan, options)
+            first = app_password(fake)
+            done = _applied_job_run(postgres, fake, job_name, "default")
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert login(first) == 0
+
+            fake.delete_direct("v1", "Secret", "app-db", ns)  # lost: apply generates a new password...
+            result = apply_plan(kube, plan, options)
+            second = app_password(fake)
+            assert second != first and f"Job/default/{job_name}" in result.replaced  # ...and re-runs the role Job
+            done = _applied_job_run(postgres, fake, job_name, "default")
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert login(second) == 0 and login(first) != 0
+
+            drop = drop_job(107)
+            assert run_job(postgres, drop, admin_secrets(postgres, drop)).returncode == 0
+            assert value(postgres, "SELECT count(*) FROM pg_roles WHERE rolname = 'aphiria_pr_107'") == "0"
