@@ -304,3 +304,18 @@ def test_a_generated_key_missing_from_an_existing_secret_is_added_and_nothing_el
     assert decoded(live, "note") == "kept" and len(decoded(live)) == 32
     puts = [r for r in fake_kube.requests if r.method == "PUT" and r.path.endswith(f"/namespaces/{NS}/secrets/app-db")]
     assert len(puts) == 1 and puts[0].body["metadata"].get("resourceVersion")  # conditional on what was read
+
+
+def test_an_upgraded_pr_namespace_loses_the_admin_secret_an_earlier_apply_put_there(
+    fake_kube: FakeKube, kube: Kube  # noqa: F811
+) -> None:
+    seed_shared_infrastructure(fake_kube)
+    apply_pr(fake_kube, kube)
+    set_id = ApplySetRef.for_instance("preview-pr-107", NS).id
+    fake_kube.put({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",  # what envspec built there before
+                   "metadata": {"name": "postgres-admin", "namespace": NS,
+                                "labels": {**compile_preview_pr().labels, PART_OF_LABEL: set_id}},
+                   "data": {"username": base64.b64encode(b"postgres").decode()}})
+    result = apply_pr(fake_kube, kube)
+    assert f"Secret/{NS}/postgres-admin" in result.pruned
+    assert fake_kube.get("v1", "Secret", "postgres-admin", NS) is None
