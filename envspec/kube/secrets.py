@@ -383,6 +383,7 @@ def ensure_generated(
                     report(f"generated {', '.join(missing)} for Secret/{where[0]}/{where[1]} (create-only)")
                 else:
                     body = copy.deepcopy(current)
+                    body["metadata"].pop("managedFields", None)  # the server keeps tracking them itself
                     body["data"] = dict(sorted({**data, **fresh}.items()))
                     current = kube.replace(body)
                     report(f"added generated {', '.join(missing)} to Secret/{where[0]}/{where[1]}")
