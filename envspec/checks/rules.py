@@ -433,3 +433,21 @@ def required_env(ctx: RuleContext) -> None:
         for index, var in enumerate(job.requiredEnv):
             if var not in provided:
                 ctx.error("required-env", ("jobs", name, "requiredEnv", index), f"job {name} requires {var}, but it is not set")
+
+
+@rule
+def database_credentials(ctx: RuleContext) -> None:
+    """With `database.namespace`, the admin Secret is read there only: building it anywhere else would put
+    PostgreSQL admin credentials into a namespace the database Jobs left precisely to avoid them."""
+    db = ctx.spec.database
+    if db is None or db.namespace is None or db.adminSecret not in ctx.spec.secrets:
+        return
+    where = ctx.spec.secrets[db.adminSecret].namespace or ctx.spec.namespace.name
+    if where != db.namespace:
+        ctx.error(
+            "database-credentials",
+            ("secrets", db.adminSecret),
+            f"Secret {db.adminSecret} is the database's adminSecret, read in namespace {db.namespace} "
+            f"(database.namespace), but would be built in {where}; remove it here ({db.adminSecret}: null) "
+            f"or build it in {db.namespace}",
+        )
