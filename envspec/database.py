@@ -4,8 +4,11 @@ One place for the database's whole lifecycle, so it can become a component:
 
 * `create_job_view(spec)`: the idempotent create Job (database, and with `appSecret` its own login
   role whose password follows the Secret on every run);
-* `plan_parts(spec, labels)`: what apply and destroy need -- how to drop it, and the copy of the
-  role's password the create Job reads when it runs in the shared database's namespace;
+* `plan_parts(spec, labels)`: what apply and destroy need -- how to drop it, and the Secret the
+  create Job reads the role's password from when it runs in the shared database's namespace: built
+  by apply from `appSecret`, holding only the password's SCRAM-SHA-256 verifier (ALTER ROLE ...
+  PASSWORD takes it in place of the password), so neither that namespace nor PostgreSQL's
+  statement log ever holds the password itself;
 * `drop_script` / `drop_database_job`: the verified drop destroy runs.
 
 Where the Jobs run: `database.namespace` (the shared PostgreSQL's namespace, where its admin
@@ -166,6 +169,7 @@ def plan_parts(spec: "Environment", labels: dict[str, str]) -> tuple["DatabaseDr
                 namespace=jobs_namespace(spec),
                 labels=labels,
                 copy_of=((app.namespace if app else None) or spec.namespace.name, db.appSecret),
+                scram_verifier=True,  # the shared namespace holds no PR password, PostgreSQL never sees it
             )
         )
     return drop, copies

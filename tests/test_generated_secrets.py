@@ -27,6 +27,7 @@ from envspec.kube.secrets import (
     checksum,
     checksum_key_name,
     prepare_secrets,
+    scram_verifier,
 )
 from envspec.kube.client import Kube, load_target
 from envspec.kube.stages import desired_objects
@@ -59,6 +60,14 @@ def decoded(secret: dict[str, Any] | None, key: str = "password") -> str:
     return base64.b64decode(secret["data"][key]).decode()
 
 
+def verifies(verifier: str, password: str) -> bool:
+    """Whether `verifier` is PostgreSQL's SCRAM-SHA-256 verifier of `password` (the role copy holds no password)."""
+    head, _, _ = verifier.partition("$")[2].partition("$")
+    iterations, _, salt = head.partition(":")
+    return verifier.startswith("SCRAM-SHA-256$") and password not in verifier and \
+        scram_verifier(password, base64.b64decode(salt), int(iterations)) == verifier
+
+
 def annotation(obj: dict[str, Any] | None) -> str:
     assert obj is not None
     return obj["spec"]["template"]["metadata"]["annotations"][SECRET_CHECKSUM_ANNOTATION]
@@ -82,7 +91,7 @@ def test_generated_password_is_created_once_and_never_overwritten(fake_kube: Fak
     assert len(password) == 32
     assert posts(fake_kube, f"/namespaces/{NS}/secrets") == 2  # app-db and the checksum key, each POSTed once
     # The role's Job reads a copy in the shared database's namespace, and carries its keyed checksum.
-    assert decoded(fake_kube.get("v1", "Secret", ROLE_COPY, "default")) == password
+    assert verifies(decoded(fake_kube.get("v1", "Secret", ROLE_COPY, "default")), password)
     key = fake_kube.get("v1", "Secret", checksum_key_name("preview-pr-107"), NS)["data"]["key"]
     role_copy = fake_kube.get("v1", "Secret", ROLE_COPY, "default")
     job = fake_kube.get("batch/v1", "Job", CREATE_JOB, "default")
@@ -113,7 +122,7 @@ def test_a_first_apply_racing_another_uses_the_password_that_won(fake_kube: Fake
 
     apply_pr(fake_kube, kube, report=report)
     assert decoded(fake_kube.get("v1", "Secret", "app-db", NS)) == "the-other-apply-won-this-one"
-    assert decoded(fake_kube.get("v1", "Secret", ROLE_COPY, "default")) == "the-other-apply-won-this-one"
+    assert verifies(decoded(fake_kube.get("v1", "Secret", ROLE_COPY, "default")), "the-other-apply-won-this-one")
 
 
 def test_two_simultaneous_first_applies_converge_on_one_password(fake_kube: FakeKube, kubeconfig) -> None:  # noqa: F811
@@ -146,7 +155,7 @@ def test_two_simultaneous_first_applies_converge_on_one_password(fake_kube: Fake
     live = decoded(fake_kube.get("v1", "Secret", "app-db", NS))
     for secrets in results:
         by_name = {s["metadata"]["name"]: s for s in secrets}
-        assert decoded(by_name["app-db"]) == live and decoded(by_name[ROLE_COPY]) == live
+        assert decoded(by_name["app-db"]) == live and verifies(decoded(by_name[ROLE_COPY]), live)
     assert sum(1 for r in fake_kube.requests if r.method == "POST" and r.path.endswith(f"/namespaces/{NS}/secrets")
                and (r.body or {}).get("metadata", {}).get("name") == "app-db") == 2  # one created, one got 409
 
@@ -162,7 +171,7 @@ def test_a_lost_secret_is_generated_again_and_the_role_and_pods_follow(fake_kube
     result = apply_pr(fake_kube, kube)
     after = decoded(fake_kube.get("v1", "Secret", "app-db", NS))
     assert after != before
-    assert decoded(fake_kube.get("v1", "Secret", ROLE_COPY, "default")) == after
+    assert verifies(decoded(fake_kube.get("v1", "Secret", ROLE_COPY, "default")), after)
     # The role Job ran again with the new password (Jobs are immutable: replaced), the API rolls.
     assert f"Job/default/{CREATE_JOB}" in result.replaced
     assert annotation(fake_kube.get("batch/v1", "Job", CREATE_JOB, "default")) != job_before

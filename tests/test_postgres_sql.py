@@ -248,6 +248,11 @@ def test_the_role_follows_the_secret_apply_generated(postgres: Server, tmp_path:
             done = _applied_job_run(postgres, fake, job_name, "default")
             assert done.returncode == 0, done.stdout + done.stderr
             assert login(first) == 0
+            # The shared namespace holds only the SCRAM verifier, which PostgreSQL stored as it is.
+            copy = fake.get("v1", "Secret", "envspec-role-aphiria-pr-107-0b7eadba", "default")
+            verifier = base64.b64decode(copy["data"]["password"]).decode()
+            assert verifier.startswith("SCRAM-SHA-256$4096:") and first not in verifier
+            assert value(postgres, "SELECT rolpassword FROM pg_authid WHERE rolname = 'aphiria_pr_107'") == verifier
 
             fake.delete_direct("v1", "Secret", "app-db", ns)  # lost: apply generates a new password...
             result = apply_plan(kube, plan, options)

@@ -40,6 +40,9 @@ class SecretSource:
     # (namespace, name) of another Secret of the plan whose data this one repeats once apply has completed
     # it -- e.g. a database role's password, needed by a Job in the shared database's namespace.
     copy_of: tuple[str, str] | None = None
+    # With copy_of: hold, instead of each value, its PostgreSQL SCRAM-SHA-256 verifier (which ALTER ROLE ...
+    # PASSWORD accepts in place of the password): the copy's namespace then holds no usable credential.
+    scram_verifier: bool = False
 
 
 @dataclass(frozen=True)

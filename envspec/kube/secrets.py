@@ -398,15 +398,42 @@ def ensure_generated(
     return found
 
 
-def fill_copies(objects: list[dict[str, Any]], plan: DeployPlan) -> None:
-    """Give each copy (`SecretSource.copy_of`) the completed data of its original."""
+SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
+
+
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of `password` (RFC 5802/7677, as `pg_authid.rolpassword` stores it).
+
+    Logging in needs the password itself; the verifier only lets a server check it."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def fill_copies(objects: list[dict[str, Any]], plan: DeployPlan, key: str | None, redactor: Redactor) -> None:
+    """Give each copy (`SecretSource.copy_of`) the completed data of its original, or its SCRAM verifiers.
+
+    A verifier's salt is derived from the instance's checksum key and the copy's name, so the verifier
+    (and with it the checksum of the Job that reads it) changes exactly when the password does."""
     by_id = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
     for source in plan.secrets:
         if source.copy_of is None:
             continue
         target, original = by_id.get((source.namespace, source.name)), by_id.get(source.copy_of)
-        if target is not None and original is not None:
-            target["data"] = dict(original.get("data") or {})
+        if target is None or original is None:
+            continue
+        data = dict(original.get("data") or {})
+        if source.scram_verifier:
+            salt = hmac.new((key or "").encode(), f"scram:{source.namespace}/{source.name}".encode(),
+                            hashlib.sha256).digest()[:16]
+            for name, value in list(data.items()):
+                verifier = scram_verifier(_decoded(value) or value, salt)
+                redactor.add(verifier)
+                data[name] = _b64(verifier)
+        target["data"] = data
 
 
 def checksum(key: str, secrets: list[dict[str, Any]]) -> str:
@@ -474,5 +501,6 @@ def prepare_secrets(
             return written.get((namespace, name)) or live(namespace, name)
 
     complete_secrets(built, pending, lookup, redactor, generate=False)
-    fill_copies(built, plan)
+    key_secret = next((o for o in built if o["metadata"]["name"] == checksum_key_name(plan.instance)), None)
+    fill_copies(built, plan, ((key_secret or {}).get("data") or {}).get(CHECKSUM_KEY), redactor)
     stamp_checksums(objects, built, plan.instance)
