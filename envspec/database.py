@@ -38,9 +38,12 @@ NAME = re.compile(r"^[a-z0-9_]{1,63}$")
 MASK = "<masked>"
 STATUS_MARK = "envspec-status"
 
-# awk: mask every occurrence of the credentials' values, drop the status line, exit with its status.
+# awk: mask every occurrence of the credentials' values (longest first, so one value inside another leaves
+# no part of it), drop the status line, exit with its status.
 SCRUB = (
-    "awk 'BEGIN { n = split(\"PGUSER PGPASSWORD APP_PASSWORD\", names, \" \"); status = 1 }\n"
+    "awk 'BEGIN { n = split(\"PGUSER PGPASSWORD APP_PASSWORD\", names, \" \"); status = 1\n"
+    "  for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)\n"
+    "    if (length(ENVIRON[names[j]]) > length(ENVIRON[names[i]])) { t = names[i]; names[i] = names[j]; names[j] = t } }\n"
     f'$1 == "{STATUS_MARK}" && NF == 2 {{ status = $2; next }}\n'
     "{ line = $0\n"
     "  for (i = 1; i <= n; i++) {\n"

@@ -265,3 +265,32 @@ def test_the_role_follows_the_secret_apply_generated(postgres: Server, tmp_path:
             drop = drop_job(107)
             assert run_job(postgres, drop, admin_secrets(postgres, drop)).returncode == 0
             assert value(postgres, "SELECT count(*) FROM pg_roles WHERE rolname = 'aphiria_pr_107'") == "0"
+
+
+# --- the Jobs' output filter, for any credential values ---------------------------------------
+
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
+
+from envspec.database import MASK, scrubbed  # noqa: E402
+
+_values = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=4, max_size=24).filter(
+    lambda v: v not in MASK)
+
+
+@settings(max_examples=40, deadline=None)
+@given(user=_values, password=_values, role_password=_values)
+@example(user="aphiria", password="aphiria-secret", role_password="aphiria-secret-2")  # one inside another
+def test_the_job_output_filter_masks_every_credential_and_keeps_the_exit_status(
+    user: str, password: str, role_password: str
+) -> None:
+    body = ('printf \'%s\\n\' "FATAL: password authentication failed for user \\"$PGUSER\\" ($PGPASSWORD)"\n'
+            'printf \'%s\\n\' "ALTER ROLE x PASSWORD \'$APP_PASSWORD\'" >&2\nexit 3')
+    env = {"PATH": "/usr/bin:/bin", "PGUSER": user, "PGPASSWORD": password, "APP_PASSWORD": role_password}
+    done = subprocess.run(["sh", "-c", scrubbed(body)], env=env, capture_output=True, text=True, timeout=10,
+                          check=False)
+    assert done.returncode == 3
+    assert "password authentication failed for user" in done.stdout and MASK in done.stdout
+    for value in (user, password, role_password):
+        assert value not in done.stdout + done.stderr
+    if (user, password, role_password) == ("aphiria", "aphiria-secret", "aphiria-secret-2"):
+        assert "secret" not in done.stdout  # no tail of a longer value is left behind a shorter one's mask
