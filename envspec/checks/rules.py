@@ -53,7 +53,7 @@ def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, Container
         inits = [(("apps", name, "initContainers", c), cont.resources) for c, cont in app.initContainers.items()]
         yield ("apps", name), "Deployment", app.namespace or spec.namespace.name, app.replicas + surge, containers, inits
     if spec.database:
-        yield ("database",), "Job", spec.namespace.name, 1, [(("database",), spec.database.resources)], []
+        yield ("database",), "Job", spec.database.namespace or spec.namespace.name, 1, [(("database",), spec.database.resources)], []
     for name, job in spec.jobs.items():
         yield ("jobs", name), "Job", job.namespace or spec.namespace.name, 1, [(("jobs", name), job.resources)], []
 
@@ -329,12 +329,23 @@ def protected_namespaces(ctx: RuleContext) -> None:
     for obj in ctx.objects:
         meta = obj["metadata"]
         target = meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace")
-        if target in protected:
+        if target in protected and not _is_database_job(ctx, obj):
             ctx.error(
                 "protected-namespaces",
                 _origin_path(ctx, obj),
                 f"{obj['kind']} {meta['name']} would be written to protected namespace {target}",
             )
+
+
+def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
+    """The create-database Job runs in `database.namespace` by design (the one place the admin Secret is)."""
+    from envspec.database import create_job_name, jobs_namespace
+
+    db = ctx.spec.database
+    return (
+        db is not None and db.namespace is not None and obj["kind"] == "Job"
+        and obj["metadata"].get("namespace") == jobs_namespace(ctx.spec) and obj["metadata"]["name"] == create_job_name(ctx.spec)
+    )
 
 
 def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:
@@ -417,3 +428,21 @@ def required_env(ctx: RuleContext) -> None:
         for index, var in enumerate(job.requiredEnv):
             if var not in provided:
                 ctx.error("required-env", ("jobs", name, "requiredEnv", index), f"job {name} requires {var}, but it is not set")
+
+
+@rule
+def database_credentials(ctx: RuleContext) -> None:
+    """With `database.namespace`, the admin Secret is read there only: building it anywhere else would put
+    PostgreSQL admin credentials into a namespace the database Jobs left precisely to avoid them."""
+    db = ctx.spec.database
+    if db is None or db.namespace is None or db.adminSecret not in ctx.spec.secrets:
+        return
+    where = ctx.spec.secrets[db.adminSecret].namespace or ctx.spec.namespace.name
+    if where != db.namespace:
+        ctx.error(
+            "database-credentials",
+            ("secrets", db.adminSecret),
+            f"Secret {db.adminSecret} is the database's adminSecret, read in namespace {db.namespace} "
+            f"(database.namespace), but would be built in {where}; remove it here ({db.adminSecret}: null) "
+            f"or build it in {db.namespace}",
+        )

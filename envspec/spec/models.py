@@ -185,7 +185,14 @@ class Database(SpecModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=63)]
     host: str
     port: Port = 5432
-    adminSecret: Name = Field(description="Secret with keys username and password for the PostgreSQL admin.")
+    namespace: Name | None = Field(
+        default=None,
+        description="Namespace the database Jobs run in: the shared PostgreSQL's, where adminSecret already lives, "
+        "so the admin credentials never enter this environment's namespace (default: the environment's namespace).",
+    )
+    adminSecret: Name = Field(
+        description="Secret with keys username and password for the PostgreSQL admin, read in `namespace`."
+    )
     appSecret: Name | None = Field(
         default=None,
         description="Secret with key `password` for a login role named like the database, which owns it and "
