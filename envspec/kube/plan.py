@@ -90,3 +90,5 @@ class DeployPlan:
     database_drop: DatabaseDrop | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     applyset_namespace: str | None = None  # namespace of the ApplySet parent Secret
+    # object id of an app's object -> ids of the Jobs that must succeed before it rolls out (apps.*.after)
+    after: dict[str, list[str]] = field(default_factory=dict)
