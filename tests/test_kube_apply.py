@@ -800,7 +800,9 @@ def test_parent_is_written_before_any_member_on_a_first_apply(fake_kube: FakeKub
     assert PART_OF_LABEL not in fake_kube.get("v1", "Namespace", NS)["metadata"]["labels"]  # not a member yet
 
     result = apply_plan(kube, plan(applyset_namespace=NS), options())
-    assert f"Namespace/{NS}" in result.created
+    assert f"Namespace/{NS}" in result.updated  # the bare namespace of the first run, known as its own
+    parent = fake_kube.get("v1", "Secret", "applyset-" + INSTANCE, NS)
+    assert parent["metadata"]["annotations"]["envspec.dev/created-namespaces"] == NS
     set_id = applyset_id("applyset-" + INSTANCE, NS)
     assert fake_kube.get("v1", "Namespace", NS)["metadata"]["labels"][PART_OF_LABEL] == set_id
     assert fake_kube.get("v1", "Secret", "applyset-" + INSTANCE, NS)["metadata"]["labels"][ID_LABEL] == set_id

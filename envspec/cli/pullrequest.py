@@ -123,6 +123,8 @@ def pr_check(pr: int, head_sha: str, repo: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Only print what would be destroyed.")
 @kube_options
 @click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds per destroy.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=120.0, show_default=True,
+              help="Seconds to wait for an instance another run holds (its lease); then report it failed.")
 @handle_errors
 def gc(
     root: Path | None,
@@ -134,6 +136,7 @@ def gc(
     context: str | None,
     kubeconfig_from_do: bool,
     timeout: float,
+    lock_timeout: float,
 ) -> None:
     """Destroy preview-pr environments whose PR is closed or not applied for longer than a TTL.
 
@@ -159,7 +162,8 @@ def gc(
         outcome = run_gc(
             verdicts,
             dry_run=dry_run,
-            destroy=destroyer(kube, compiled_plan(root), timeout=timeout, report=lambda line: click.echo(f"    {line}")),
+            destroy=destroyer(kube, compiled_plan(root), timeout=timeout, lock_timeout=lock_timeout,
+                              report=lambda line: click.echo(f"    {line}")),
             echo=click.echo,
         )
     if not outcome.ok:

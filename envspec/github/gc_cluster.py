@@ -17,6 +17,7 @@ from envspec.errors import SpecError
 from envspec.github.gc import PREVIEW_ENVIRONMENT, ClosedLookup, PreviewInstance, parse_closed_prs
 from envspec.kube.client import Kube
 from envspec.kube.inventory import parse_time
+from envspec.kube.lease import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.plan import DeployPlan
@@ -78,9 +79,15 @@ def destroyer(
     report: Callable[[str], None] = lambda line: None,
     interval: float = 2.0,
     grace_seconds: float = 30.0,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> Callable[[PreviewInstance], None]:
-    """A function that destroys one preview instance; raises on failure (gc reports and goes on)."""
+    """A function that destroys one preview instance; raises on failure (gc reports and goes on).
+
+    The destroy engine takes the instance's Lease, so gc never deletes a preview while an apply
+    of it runs: it waits up to `lock_timeout`, then reports the instance as failed, naming the holder.
+    """
     from envspec.kube.destroy import DestroyOptions, destroy_instance
+    from envspec.kube.lease import LeaseSettings
     from envspec.kube.wait import WaitSettings
 
     def destroy(item: PreviewInstance) -> None:
@@ -93,6 +100,7 @@ def destroyer(
             grace_seconds=grace_seconds,
             wait=WaitSettings(timeout=timeout, interval=interval),
             report=report,
+            lease=LeaseSettings(timeout=lock_timeout),
         )
         destroy_instance(kube, plan, options)
 
