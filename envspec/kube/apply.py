@@ -269,6 +269,8 @@ def _snapshot(
     live = _index(members)
     ownership = check_ownership(kube, desired, live, ref.id)
     _refuse_foreign(ownership, ref, options.adopt)
+    for found in ownership.found:  # adopted (--adopt): from now on compared with, and applied over, the live one
+        live[identity(found)] = found
     if not current.exists:
         # A namespace our own interrupted first apply created before the parent could record it.
         for obj in live.values():
@@ -402,6 +404,7 @@ def _execute(
     result = ApplyResult()
     completed = dict(current.completed_jobs)
     to_create = set(snap.ownership.absent_namespaces)
+    parent_written = current.exists
 
     def create_first(obj: dict[str, Any]) -> None:
         """A namespace this apply creates is POSTed first: if someone made it since we looked, refuse."""
@@ -416,8 +419,8 @@ def _execute(
             if exc.status != 409:
                 raise
             widened.created_namespaces.discard(name)
-            if current.exists:
-                write_inventory(kube, widened, plan.labels, current=current)
+            if parent_written:  # it recorded the namespace as ours in advance: take that back first
+                write_inventory(kube, widened, plan.labels, current=Inventory(ref))
             raise SpecError(
                 f"refusing to adopt Namespace/{name}: someone else created it while this apply ran; "
                 "re-run (with --adopt to take it over)"
@@ -433,6 +436,7 @@ def _execute(
     elif not current.exists and not _namespace_exists(kube, ref, snap):
         raise OperationError(f"namespace {ref.namespace} for the ApplySet parent {ref.name} does not exist")
     if write_inventory(kube, widened, plan.labels, current=current):
+        parent_written = True
         current = widened  # the superset is now recorded
         current.exists = True
         current.labels = dict(plan.labels)
