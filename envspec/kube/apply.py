@@ -371,9 +371,14 @@ def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Reda
     if seen.obj is not None and seen.free(options.lease.now()) and _writes_nothing(snap, plan, options):
         # Nothing to write: the Lease serves as a sequence lock. Unchanged before and after means no
         # other run wrote while this one read, so "nothing to change" is true, at the cost of no write.
-        result = _execute(kube, plan, options, ref, snap, deadline, lease=None)
-        if lease.unchanged_since(seen):
-            return result
+        try:
+            result = _execute(kube, plan, options, ref, snap, deadline, lease=None)
+        except OperationError:
+            if lease.unchanged_since(seen):
+                raise
+        else:
+            if lease.unchanged_since(seen):
+                return result
         options.report(f"another run took the lease of {plan.instance} meanwhile; applying again under the lease")
     with lease.held(seen) as still_current:
         if not still_current:

@@ -221,7 +221,8 @@ class InstanceLease:
         """
         seen = seen or self.observe()
         start = self.settings.clock()
-        fresh = True
+        # An absent Lease proves nothing: a whole destroy may have taken it and deleted it since.
+        fresh = seen.obj is not None
         announced = False
         while True:
             if seen.free(self.settings.now()) and self._try_take(seen):
