@@ -294,14 +294,14 @@ def plan_prune(
 ) -> PrunePlan:
     """Members that left the spec, after the guards; raises SpecError when a guard refuses.
 
-    Never the cluster's own namespaces or objects in them, and never a namespace this instance
-    did not create (`created_namespaces`, from the parent; None: no namespace at all).
+    Never the cluster's own namespaces or objects in them, and, when `created_namespaces` (from
+    the parent) is given, never a namespace this instance did not create.
     """
     from envspec.kube.system import system_reason
 
     wanted = {identity(o) for o in desired}
     protected_ns = set(protected_namespaces)
-    created = set(created_namespaces or ())
+    created = None if created_namespaces is None else set(created_namespaces)
     total = sum(len(v) for v in members.values())
     delete: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -316,7 +316,7 @@ def plan_prune(
                 or labels.get(INSTANCE_LABEL, instance) != instance
             )
             namespace_kept = live["kind"] == "Namespace" and (
-                live["metadata"]["name"] in protected_ns or live["metadata"]["name"] not in created
+                live["metadata"]["name"] in protected_ns or (created is not None and live["metadata"]["name"] not in created)
             )
             if foreign or namespace_kept or system_reason(live):
                 skipped.append(object_id(live))
