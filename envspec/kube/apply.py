@@ -12,10 +12,27 @@ to prune, and whether a prune guard refuses. A re-apply with nothing to change
 therefore sends no write at all (Helm releases already current are skipped
 too).
 
+Nothing is taken over that apply did not create (kpt's strict inventory
+policy): a desired object that exists but is not a member of the instance's
+ApplySet is looked up (one GET, skipped when its namespace does not exist
+yet) and refused, all of them listed, before the first write -- unless
+`--adopt`, and never when it belongs to another ApplySet. The cluster's own
+namespaces (`envspec.kube.system`) are refused before any request at all.
+Namespaces apply creates are POSTed (so one created meanwhile by someone else
+is refused, not taken) and recorded in the parent, which is what destroy
+reads before it deletes a namespace.
+
+Writes happen under the instance's Lease (`envspec.kube.lease`), taken after
+the read-only checks: if another run wrote since the Lease was read, or there
+was no Lease yet, everything is read again under it. A re-apply with nothing
+to write does not take it; it reads the Lease before and after, and applies
+again under it when another run wrote meanwhile.
+
 Following the ApplySet KEP, the parent is written before any member: on a
 first apply whose parent lives in a namespace the plan creates, that
-namespace is created bare (no membership label) first, so an interruption
-never leaves a member no parent records.
+namespace is created bare (no membership label, but annotated with the
+ApplySet that created it) first, so an interruption never leaves a member no
+parent records, and the next apply knows the namespace is its own.
 
 Everything apply prints goes through the `Redactor`, which knows every secret
 value (from the environment, generated, or read from live Secrets): progress
