@@ -107,6 +107,22 @@ def job_gates(spec: Environment, objects: list[dict[str, Any]], origins: Sequenc
     return gates
 
 
+def object_sources(
+    resolved: ResolvedSpec, objects: list[dict[str, Any]], origins: Sequence[tuple[str | int, ...]]
+) -> dict[str, tuple[Location | None, str]]:
+    """Each object's id -> where the spec asks for it (a namespace: the key that names it)."""
+    from envspec.objects import object_id
+    from envspec.spec.resolve import dotted
+
+    out: dict[str, tuple[Location | None, str]] = {}
+    for obj, origin in zip(objects, origins):
+        path = tuple(origin)
+        if obj.get("kind") == "Namespace" and path == ("namespace",):
+            path = ("namespace", "name")
+        out[object_id(obj)] = (resolved.positions.lookup(path), dotted(path))
+    return out
+
+
 def build_plan(
     resolved: ResolvedSpec,
     objects: list[dict[str, Any]],
@@ -168,6 +184,7 @@ def build_plan(
         outputs={k: v if isinstance(v, str) else str(v) for k, v in spec.outputs.items()},
         applyset_namespace=spec.namespace.name,
         after=job_gates(spec, objects, origins),
+        sources=object_sources(resolved, objects, origins),
     )
 
 

@@ -101,6 +101,8 @@ def test_apply_refuses_to_adopt_the_shared_gateway_namespace_with_zero_writes(
 
     assert result.exit_code == 2, result.output
     assert f"refusing to adopt Namespace/{GATEWAY_NS}" in result.stderr
+    # located at the spec line that asks for it (here the --set that moved the namespace)
+    assert f"--set namespace.name={GATEWAY_NS}: namespace.name: Namespace/{GATEWAY_NS} already exists" in result.stderr
     assert "--adopt" in result.stderr and "Traceback" not in result.output
     assert writes(fake_kube) == []  # refused before the first write: not even the lease
     assert _gateway_state(fake_kube) == before

@@ -251,8 +251,20 @@ class _Snapshot:
     ownership: Ownership
 
 
-def _refuse_foreign(ownership: Ownership, ref: ApplySetRef, adopt: bool) -> None:
-    """kpt's strict inventory policy: an existing object joins this ApplySet only with --adopt."""
+def _refuse_foreign(ownership: Ownership, ref: ApplySetRef, adopt: bool, plan: DeployPlan) -> None:
+    """kpt's strict inventory policy: an existing object joins this ApplySet only with --adopt.
+
+    One located line per object (the spec line that asks for it), then what to do about them.
+    """
+    refused = sorted(ownership.other_set) + ([] if adopt else sorted(ownership.unowned))
+    if not refused:
+        return
+    located: list[Problem] = []
+    for oid in refused:
+        where, path = plan.sources.get(oid, (None, ""))
+        owner = "another ApplySet" if oid in ownership.other_set else "no ApplySet"
+        located.append(Problem(f"{oid} already exists and belongs to {owner}, not to {plan.instance}'s",
+                               location=where, path=path))
     problems: list[str] = []
     if ownership.other_set:
         problems.append(
@@ -265,8 +277,7 @@ def _refuse_foreign(ownership: Ownership, ref: ApplySetRef, adopt: bool) -> None
             f"of this instance's ApplySet (Secret/{ref.namespace}/{ref.name}), so envspec did not create them; "
             "pass --adopt to take them over (destroy then deletes adopted objects, never an adopted namespace)"
         )
-    if problems:
-        raise SpecError([Problem(p) for p in problems])
+    raise SpecError([*located, *(Problem(p) for p in problems)])
 
 
 def _snapshot(
@@ -285,7 +296,7 @@ def _snapshot(
     members = list_members(kube, current.widen(desired), extra_kinds=extra)
     live = _index(members)
     ownership = check_ownership(kube, desired, live, ref.id)
-    _refuse_foreign(ownership, ref, options.adopt)
+    _refuse_foreign(ownership, ref, options.adopt, plan)
     for found in ownership.found:  # adopted (--adopt): from now on compared with, and applied over, the live one
         live[identity(found)] = found
     if not current.exists:
