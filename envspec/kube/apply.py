@@ -451,6 +451,11 @@ def _execute(
         except KubeApiError as exc:
             if exc.status != 409:
                 raise
+            found = kube.get("v1", "Namespace", name)
+            annotations = ((found or {}).get("metadata") or {}).get("annotations") or {}
+            if annotations.get(CREATED_BY_ANNOTATION) == ref.id:  # a retried POST whose first answer was lost
+                to_create.discard(name)
+                return
             widened.created_namespaces.discard(name)
             if parent_written:  # it recorded the namespace as ours in advance: take that back first
                 write_inventory(kube, widened, plan.labels, current=Inventory(ref))
