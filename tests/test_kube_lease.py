@@ -253,3 +253,29 @@ def test_a_noop_apply_whose_read_overlapped_a_destroy_does_not_report_a_stale_un
     assert raced and raced[0].deleted  # the destroy did remove everything meanwhile
     assert f"Deployment/{NS}/web" in result.created  # so apply noticed, and applied again under the lease
     assert fake_kube.get("apps/v1", "Deployment", "web", NS) is not None
+
+
+def test_gc_decides_again_under_the_lease_and_keeps_a_preview_applied_meanwhile(
+    fake_kube: FakeKube, kube: Kube  # noqa: F811
+) -> None:
+    from envspec.github.gc import PreviewInstance, decide, run_gc
+    from envspec.github.gc_cluster import destroyer
+
+    apply_plan(kube, plan(), options())
+    stale = PreviewInstance(instance=INSTANCE, environment="preview-pr",
+                            last_applied=datetime.now(timezone.utc) - timedelta(days=30))
+    verdicts = decide([stale], is_closed=None, older_than=timedelta(days=7))
+    assert verdicts[0].expired  # what gc saw before it got the lease
+
+    def recheck(item: PreviewInstance) -> str | None:
+        verdict = decide([item], is_closed=None, older_than=timedelta(days=7))[0]
+        return None if verdict.expired else "applied again while gc waited"
+
+    lines: list[str] = []
+    destroy = destroyer(kube, lambda pr: plan(database_drop=None), timeout=5, interval=0.01, recheck=recheck)
+    outcome = run_gc(verdicts, dry_run=False, destroy=destroy, echo=lines.append)
+
+    assert outcome.kept == [INSTANCE] and outcome.destroyed == [] and outcome.ok
+    assert f"  {INSTANCE}: kept (applied again while gc waited)" in lines
+    assert fake_kube.get("apps/v1", "Deployment", "web", NS) is not None
+    assert lease_spec(fake_kube) is not None and not lease_spec(fake_kube).get("holderIdentity")

@@ -143,7 +143,7 @@ def gc(
     The cluster is the one environments/preview-pr.yaml is bound to, reached like
     `envspec destroy` reaches it (the target is printed to stderr first).
     """
-    from envspec.github.gc import PREVIEW_ENVIRONMENT, decide, parse_duration, run_gc
+    from envspec.github.gc import PREVIEW_ENVIRONMENT, PreviewInstance, decide, parse_duration, run_gc
     from envspec.github.gc_cluster import PROBE_PR, closed_lookup, compiled_plan, destroyer, find_previews
     from envspec.kube.client import Kube
 
@@ -159,10 +159,16 @@ def gc(
     _, api_client = connect_target(probe, kubeconfig, context, from_do=kubeconfig_from_do)
     with Kube(api_client) as kube:
         verdicts = decide(find_previews(kube), is_closed=is_closed, older_than=ttl)
+
+        def recheck(item: PreviewInstance) -> str | None:
+            """Decided again under the lease: an apply may have refreshed the preview while gc waited."""
+            verdict = decide([item], is_closed=is_closed, older_than=ttl)[0]
+            return None if verdict.expired else (verdict.note or verdict.error or "no longer past its end")
+
         outcome = run_gc(
             verdicts,
             dry_run=dry_run,
-            destroy=destroyer(kube, compiled_plan(root), timeout=timeout, lock_timeout=lock_timeout,
+            destroy=destroyer(kube, compiled_plan(root), timeout=timeout, lock_timeout=lock_timeout, recheck=recheck,
                               report=lambda line: click.echo(f"    {line}")),
             echo=click.echo,
         )

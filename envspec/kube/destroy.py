@@ -51,6 +51,7 @@ from envspec.kube.inventory import (
     PART_OF_LABEL,
     TOOLING_ANNOTATION,
     ApplySetRef,
+    Inventory,
     list_members,
     read_inventory,
 )
@@ -225,6 +226,9 @@ class DestroyOptions:
     # Where the plan's secret variables are read from -- only to scrub their values from output.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     lease: LeaseSettings = field(default_factory=LeaseSettings)
+    # Asked once the lease is held, with the parent as read then (gc: is the instance still past its end,
+    # or was it applied again while gc waited?). A returned note keeps the instance: nothing is deleted.
+    recheck: Callable[[Inventory], str | None] | None = None
 
 
 @dataclass
@@ -236,6 +240,7 @@ class DestroyResult:
     database_dropped: str | None = None  # set when the drop Job removed it (or could not say it was absent)
     database_outcome: str | None = None  # "dropped", "absent", or "gone" (verified gone, Job output unreadable)
     skipped: list[str] = field(default_factory=list)
+    kept: str | None = None  # why `recheck` kept the instance (nothing was deleted)
 
 
 def _is_ours(obj: dict[str, Any], set_id: str, instance: str) -> bool:
@@ -366,7 +371,8 @@ def destroy_instance(
         lease = InstanceLease(kube, plan.instance, action="destroy", settings=options.lease, report=scrubbed.report)
         with lease.held():
             result = _destroy(kube, plan, scrubbed, redactor)
-            lease.delete_on_release()  # the instance is gone: leave no Lease behind either
+            if result.kept is None:
+                lease.delete_on_release()  # the instance is gone: leave no Lease behind either
             return result
     except EnvspecError as exc:
         exc.problems = [dataclasses.replace(p, message=redactor.scrub(p.message)) for p in exc.problems]
@@ -380,6 +386,12 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
     protected = set(plan.protected_namespaces)
     recorded = read_inventory(kube, ref)
+    if options.recheck is not None and recorded.exists and not options.dry_run:
+        kept = options.recheck(recorded)
+        if kept:
+            result.kept = kept
+            options.report(f"kept {plan.instance}: {kept}")
+            return result
     created = set(recorded.created_namespaces)
     inventory = recorded.widen(plan.objects)
     members = list_members(kube, inventory)
