@@ -370,7 +370,7 @@ def destroy_instance(
             return _destroy(kube, plan, scrubbed, redactor)
         lease = InstanceLease(kube, plan.instance, action="destroy", settings=options.lease, report=scrubbed.report)
         with lease.held():
-            result = _destroy(kube, plan, scrubbed, redactor)
+            result = _destroy(kube, plan, scrubbed, redactor, checkpoint=lease.check)
             if result.kept is None:
                 lease.delete_on_release()  # the instance is gone: leave no Lease behind either
             return result
@@ -380,7 +380,15 @@ def destroy_instance(
         raise
 
 
-def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: Redactor) -> DestroyResult:
+def _destroy(
+    kube: "Kube",
+    plan: DeployPlan,
+    options: DestroyOptions,
+    redactor: Redactor,
+    *,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> DestroyResult:
+    """The steps of the module docstring; `checkpoint` raises when the lease was lost (before each step)."""
     result = DestroyResult()
     deadline = options.wait.clock() + options.wait.timeout
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
@@ -447,6 +455,7 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
             options.report(f"would delete the ApplySet parent Secret/{ref.namespace}/{ref.name}")
         return result
 
+    checkpoint()
     for obj in sorted(to_delete, key=stage_of, reverse=True):
         if kube.delete(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj)):
             result.deleted.append(object_id(obj))
@@ -457,6 +466,7 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
         _record_drop(result, plan.database_drop, _drop_database(kube, plan, options, deadline), options)
         if found_nothing and result.database_outcome == ABSENT:
             return _nothing(result, plan, options)
+    checkpoint()
     for ns in existing_ns:
         if kube.delete("v1", "Namespace", ns):
             result.namespaces.append(ns)
@@ -473,6 +483,7 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
             f"destroy of {plan.instance} left objects behind: {', '.join(remaining)}; "
             "the ApplySet parent is kept so a re-run can finish"
         )
+    checkpoint()
     if inventory.exists and kube.delete("v1", "Secret", ref.name, ref.namespace):
         options.report(f"deleted ApplySet parent Secret/{ref.namespace}/{ref.name}")
     return result
