@@ -279,3 +279,15 @@ def test_gc_decides_again_under_the_lease_and_keeps_a_preview_applied_meanwhile(
     assert f"  {INSTANCE}: kept (applied again while gc waited)" in lines
     assert fake_kube.get("apps/v1", "Deployment", "web", NS) is not None
     assert lease_spec(fake_kube) is not None and not lease_spec(fake_kube).get("holderIdentity")
+
+
+def test_an_apply_whose_lease_is_taken_over_stops_before_its_next_stage(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    def report(line: str) -> None:
+        if line.startswith("stage 2"):  # another run takes the lease over (we were too slow to renew)
+            seed_lease(fake_kube, "envspec destroy by ops@bastion pid 3 [cafebabe]", renewed=datetime.now(timezone.utc))
+            time.sleep(0.6)  # our renewal (every 1/3 s here) finds out
+
+    with pytest.raises(LeaseLost, match="lost the lease of preview-pr-107 to envspec destroy by ops@bastion"):
+        apply_plan(kube, plan(), options(lease=quick(duration=1), report=report))
+    assert fake_kube.get("apps/v1", "Deployment", "web", NS) is None  # stage 3 never started
+    assert lease_spec(fake_kube)["holderIdentity"].startswith("envspec destroy by ops@bastion")  # not released by us
