@@ -1,9 +1,10 @@
 """The `envspec` command line.
 
 Each command group lives in its own module and registers itself on `main`.
-Modules here import only click and envspec's light modules at import time;
-anything that pulls in `kubernetes` or `digitalocean` is imported inside the
-command that needs it, so `envspec --help` and `envspec render` start fast.
+Each command's module is imported only when the command runs (see lazy.py:
+`envspec --help` imports nothing but click); modules import only click and
+envspec's light modules at import time, and anything that pulls in
+`kubernetes` or `digitalocean` is imported inside the command that needs it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import click
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from envspec import __version__
+from envspec.cli.lazy import LazyGroup, exit_now
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="envspec")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
@@ -28,7 +30,11 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-from envspec.cli import compile as _compile  # noqa: E402,F401  (registers validate, render, schema, outputs)
-from envspec.cli import cluster as _cluster  # noqa: E402,F401  (registers apply, diff, destroy)
-from envspec.cli import cloud as _cloud  # noqa: E402,F401  (registers dns, cluster, kubeconfig)
-from envspec.cli import pullrequest as _pullrequest  # noqa: E402,F401  (registers comment, gc)
+def run() -> None:
+    """The console script (and `python -m envspec`): run the command, then exit without interpreter teardown."""
+    try:
+        main(prog_name="envspec")
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    exit_now(code)
