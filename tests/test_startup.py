@@ -45,7 +45,8 @@ try:
     main(["--help"])
 except SystemExit:
     pass
-print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in ("envspec", "pydantic", "jinja2", "ruamel", "yaml"))))
+loaded = [m for m, mod in list(sys.modules.items()) if getattr(mod, "__file__", None)]  # not the plugin-loader stand-in
+print(",".join(sorted(m for m in loaded if m.split(".")[0] in ("envspec", "pydantic", "jinja2", "ruamel", "yaml"))))
 """
 
 

@@ -10,11 +10,19 @@ envspec's light modules at import time, and anything that pulls in
 from __future__ import annotations
 
 import os
+import sys
+import types
 
 import click
 
 # envspec's models use no pydantic plugins; skipping pydantic's entry-point scan saves ~30 ms per start.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+if os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__" and "pydantic.plugin._loader" not in sys.modules:
+    # Even with plugins disabled, pydantic imports its plugin loader (and with it importlib.metadata,
+    # ~13 ms) at the first model build, only to learn there are none. Tell it so up front.
+    _no_plugins = types.ModuleType("pydantic.plugin._loader", "envspec: pydantic plugins are disabled")
+    _no_plugins.get_plugins = lambda: ()  # type: ignore[attr-defined]
+    sys.modules["pydantic.plugin._loader"] = _no_plugins
 
 from envspec import __version__
 from envspec.cli.lazy import LazyGroup, exit_now
