@@ -61,7 +61,7 @@ def same(a: Any, b: Any) -> bool:
 @given(documents)
 @example([{text: text} for text in TRICKY[:60]])
 def test_libyaml_writes_the_bytes_ruamel_writes(objects: list[dict[str, Any]]) -> None:
-    assert dump_generated(objects, output._fast_dumper()) == ruamel_dump(objects)
+    assert dump_generated(objects, output._str_style) == ruamel_dump(objects)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,6 +135,16 @@ def test_a_value_that_is_not_plain_is_written_by_ruamel() -> None:
     import datetime
 
     with pytest.raises(NotPlain):
-        dump_generated([{"a": datetime.date(2024, 1, 1)}], output._fast_dumper())
+        dump_generated([{"a": datetime.date(2024, 1, 1)}], output._str_style)
     assert output.dump_yaml([{"a": datetime.date(2024, 1, 1)}]) == ruamel_dump([{"a": datetime.date(2024, 1, 1)}])
     assert output.dump_one("x") == "x\n...\n"
+
+
+def test_an_object_written_twice_and_anchors_are_left_to_ruamel() -> None:
+    shared = {"app": "web"}
+    objects = [{"a": shared, "b": shared}]
+    with pytest.raises(NotPlain):
+        dump_generated(objects, output._str_style)
+    assert output.dump_yaml(objects) == ruamel_dump(objects) and "&id001" in output.dump_yaml(objects)
+    assert load_generated("a: &x {k: 1}\nb: *x\n") is None
+    assert load_generated('a: "&x *y"\n') == [{"a": "&x *y"}]

@@ -21,14 +21,13 @@ the same bytes on arbitrary strings.
 
 from __future__ import annotations
 
+import io
 import re
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from yaml._yaml import CEmitter, CParser
-from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import MappingNode, ScalarNode
-from yaml.representer import RepresenterError, SafeRepresenter
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
 _TAG = "tag:yaml.org,2002:"
@@ -68,67 +67,90 @@ class NotPlain(Exception):
     """Something only ruamel's path may read or write (it gives the result or the error message)."""
 
 
-class _Constructor(SafeConstructor):
-    """ruamel's safe constructors for the plain types; every other tag is NotPlain."""
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
 
-    yaml_constructors: dict[Any, Any] = {}
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, MappingNode):
-            raise NotPlain
-        mapping: dict[Any, Any] = {}
+class _Resolving(Resolver12):
+    """The resolver, asked once per distinct plain scalar: the C parser and emitter ask for every scalar."""
+
+    _known: dict[tuple[str, bool], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # No path resolvers: what BaseResolver.resolve would answer without the calls.
+        if kind is not ScalarNode:
+            return _SEQ if kind is SequenceNode else _MAP
+        if not implicit[0]:
+            return _STR
+        key = (value, implicit[1])
+        tag = self._known.get(key)
+        if tag is None:
+            if len(self._known) > 100_000:
+                self._known.clear()
+            tag = self._known[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+def _int(text: str) -> int:
+    """ruamel's YAML 1.2 int: 0b/0x/0o prefixes, and a leading 0 is still decimal."""
+    text = text.replace("_", "")
+    sign = -1 if text[:1] == "-" else 1
+    text = text[1:] if text[:1] in "+-" else text
+    for prefix, base in (("0b", 2), ("0x", 16), ("0o", 8)):
+        if text.startswith(prefix):
+            return sign * int(text[2:], base)
+    return sign * int(text)
+
+
+def _float(text: str) -> float:
+    text = text.replace("_", "").lower()
+    sign = -1 if text[:1] == "-" else 1
+    text = text[1:] if text[:1] in "+-" else text
+    if text == ".inf":
+        return sign * float("inf")
+    if text == ".nan":
+        return float("nan")
+    return sign * float(text)
+
+
+def _value(node: Any, seen: set[int] | None) -> Any:
+    """The Python value of a composed node, as ruamel's safe constructor builds it (else NotPlain)."""
+    if seen is not None:  # the text may hold anchors: an aliased node is ruamel's business
+        if id(node) in seen:
+            raise NotPlain("an alias")
+        seen.add(id(node))
+    cls, tag = node.__class__, node.tag
+    if cls is ScalarNode:
+        if tag == _STR:
+            return node.value
+        if tag == _INT:
+            return _int(node.value)
+        if tag == _FLOAT:
+            return _float(node.value)
+        if tag == _BOOL and node.value.lower() in ("true", "false"):
+            return node.value.lower() == "true"
+        if tag == _NULL:
+            return None
+        raise NotPlain(tag)
+    if cls is MappingNode and tag == _MAP:
+        out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag == _TAG + "merge":
-                raise NotPlain
-            key = self.construct_object(key_node, deep=deep)
-            if key in mapping:
-                raise NotPlain  # ruamel refuses duplicate keys, with its own message
-            mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
-
-    def construct_yaml_int(self, node: Any) -> int:
-        text = self.construct_scalar(node).replace("_", "")
-        sign = -1 if text[:1] == "-" else 1
-        text = text[1:] if text[:1] in "+-" else text
-        if text == "0":
-            return 0
-        for prefix, base in (("0b", 2), ("0x", 16), ("0o", 8)):
-            if text.startswith(prefix):
-                return sign * int(text[2:], base)
-        return sign * int(text)
-
-    def construct_yaml_float(self, node: Any) -> float:
-        text = self.construct_scalar(node).replace("_", "").lower()
-        sign = -1 if text[:1] == "-" else 1
-        text = text[1:] if text[:1] in "+-" else text
-        if text == ".inf":
-            return sign * float("inf")
-        if text == ".nan":
-            return float("nan")
-        return sign * float(text)
-
-    def construct_not_plain(self, node: Any) -> Any:
-        raise NotPlain
+            if key_node.__class__ is not ScalarNode or key_node.tag == _MERGE:
+                raise NotPlain("a merge key or a collection as a key")
+            key = _value(key_node, seen)
+            if key in out:
+                raise NotPlain("a duplicate key")  # ruamel refuses it, with its own message
+            out[key] = _value(value_node, seen)
+        return out
+    if cls is SequenceNode and tag == _SEQ:
+        return [_value(item, seen) for item in node.value]
+    raise NotPlain(tag)
 
 
-for _name, _method in (
-    ("null", SafeConstructor.construct_yaml_null),
-    ("bool", SafeConstructor.construct_yaml_bool),
-    ("int", _Constructor.construct_yaml_int),
-    ("float", _Constructor.construct_yaml_float),
-    ("str", SafeConstructor.construct_yaml_str),
-    ("seq", SafeConstructor.construct_yaml_seq),
-    ("map", SafeConstructor.construct_yaml_map),
-):
-    _Constructor.add_constructor(_TAG + _name, _method)
-_Constructor.add_constructor(None, _Constructor.construct_not_plain)
-
-
-class _Loader(CParser, _Constructor, Resolver12):  # type: ignore[misc,name-defined]
+class _Composer(CParser, _Resolving):  # type: ignore[misc]
     def __init__(self, stream: str) -> None:
-        CParser.__init__(self, stream)  # type: ignore[attr-defined]
-        _Constructor.__init__(self)
-        Resolver12.__init__(self)
+        CParser.__init__(self, stream)
+        _Resolving.__init__(self)
 
 
 def load_generated(text: str) -> list[Any] | None:
@@ -136,87 +158,85 @@ def load_generated(text: str) -> list[Any] | None:
     ruamel may say (see the module docstring)."""
     if "%" in text and re.search(r"^%", text, re.MULTILINE):
         return None  # a directive (%YAML 1.1 changes the resolver): ruamel's business
-    loader = _Loader(text)
+    composer = _Composer(text)
+    may_alias = "&" in text or "*" in text
     try:
         documents = []
-        while loader.check_data():
-            document = loader.get_data()
-            if document is not None:
-                documents.append(document)
+        while composer.check_node():
+            value = _value(composer.get_node(), set() if may_alias else None)
+            if value is not None:
+                documents.append(value)
         return documents
-    except (yaml.YAMLError, NotPlain, ValueError, TypeError, IndexError):
+    except (yaml.YAMLError, NotPlain, ValueError, TypeError, IndexError, RecursionError):
         return None
     finally:
-        loader.dispose()
+        composer.dispose()
 
 
-class Representer(SafeRepresenter):
-    """Plain types only (anything else is NotPlain); floats as ruamel writes them in YAML 1.2."""
-
-    yaml_representers: dict[Any, Any] = {}
-    yaml_multi_representers: dict[Any, Any] = {}
-
-    def represent_float(self, data: float) -> Any:
-        if data != data:
-            value = ".nan"
-        elif data == float("inf"):
-            value = ".inf"
-        elif data == float("-inf"):
-            value = "-.inf"
-        else:
-            value = repr(data).lower()
-        return self.represent_scalar(_TAG + "float", value)
-
-    def represent_not_plain(self, data: Any) -> Any:
-        raise NotPlain(type(data).__name__)
+def _float_text(data: float) -> str:
+    """As ruamel writes a float in YAML 1.2 (no `.0` pushed into `1e+17`, unlike PyYAML's YAML 1.1)."""
+    if data != data:
+        return ".nan"
+    if data == float("inf"):
+        return ".inf"
+    if data == float("-inf"):
+        return "-.inf"
+    return repr(data).lower()
 
 
-for _type, _represent in (
-    (type(None), SafeRepresenter.represent_none),
-    (bool, SafeRepresenter.represent_bool),
-    (int, SafeRepresenter.represent_int),
-    (float, Representer.represent_float),
-    (dict, SafeRepresenter.represent_dict),
-    (list, SafeRepresenter.represent_list),
-):
-    Representer.add_representer(_type, _represent)
-Representer.add_representer(None, Representer.represent_not_plain)
+def _node(value: Any, str_style: Callable[[str], str | None], seen: set[int]) -> Any:
+    """The node ruamel's safe representer makes of a plain value (else NotPlain)."""
+    cls = value.__class__
+    if cls is str:
+        return ScalarNode(_STR, value, style=str_style(value))
+    if cls is dict or cls is list:
+        if id(value) in seen:
+            raise NotPlain("an object written twice (an alias)")
+        seen.add(id(value))
+        if cls is dict:
+            return MappingNode(_MAP, [(_node(k, str_style, seen), _node(v, str_style, seen)) for k, v in value.items()],
+                               flow_style=False)
+        return SequenceNode(_SEQ, [_node(v, str_style, seen) for v in value], flow_style=False)
+    if cls is bool:
+        return ScalarNode(_BOOL, "true" if value else "false")
+    if cls is int:
+        return ScalarNode(_INT, str(value))
+    if cls is float:
+        return ScalarNode(_FLOAT, _float_text(value))
+    if value is None:
+        return ScalarNode(_NULL, "null")
+    raise NotPlain(cls.__name__)
 
 
-def dumper_class(represent_str: Any) -> type:
-    """A C emitter with the 1.2 resolver, writing str through `represent_str(representer, text)`."""
-
-    class StrRepresenter(Representer):
-        yaml_representers = dict(Representer.yaml_representers)
-
-    StrRepresenter.add_representer(str, represent_str)
-
-    class Dumper(CEmitter, StrRepresenter, Resolver12):  # type: ignore[misc,name-defined]
-        def __init__(self, stream: Any, **kwargs: Any) -> None:
-            CEmitter.__init__(self, stream, **{k: kwargs[k] for k in _EMITTER_OPTIONS if k in kwargs})  # type: ignore[attr-defined]
-            StrRepresenter.__init__(self, default_style=None, default_flow_style=False, sort_keys=False)
-            Resolver12.__init__(self)
-
-    return Dumper
+class _Emitter(CEmitter, _Resolving):  # type: ignore[misc]
+    def __init__(self, stream: Any) -> None:
+        CEmitter.__init__(self, stream, width=4096, allow_unicode=True)
+        _Resolving.__init__(self)
 
 
-_EMITTER_OPTIONS = ("canonical", "indent", "width", "allow_unicode", "line_break", "encoding", "explicit_start",
-                    "explicit_end", "version", "tags")
-
-
-def dump_generated(objects: list[Any], dumper: type) -> str:
-    """One document per object (the first without `---`), as ruamel's C emitter writes them; NotPlain for a
-    value that is not a plain type."""
+def dump_generated(objects: list[Any], str_style: Callable[[str], str | None]) -> str:
+    """One document per object (the first without `---`), as ruamel's C emitter writes them, each string in
+    the style `str_style` picks for it (None: plain where the emitter can); NotPlain for a value that is
+    not a plain type, a document that is a scalar, or an object written twice."""
     if not all(isinstance(obj, (dict, list)) for obj in objects):
         raise NotPlain("a document that is a scalar")  # its end marker (`...`) is ruamel's business
+    nodes = [_node(obj, str_style, set()) for obj in objects]
+    stream = io.StringIO()
+    emitter = _Emitter(stream)
     try:
-        text = yaml.dump_all(objects, Dumper=dumper, width=4096, allow_unicode=True)
-    except RepresenterError as exc:
+        emitter.open()
+        for node in nodes:
+            emitter.serialize(node)
+        emitter.close()
+    except yaml.YAMLError as exc:
         raise NotPlain(str(exc)) from None
+    finally:
+        emitter.dispose()
+    text = stream.getvalue()
     # After a keep-chomped block (`|+`) in the last document, PyYAML's libyaml ends the stream with a
     # document end marker that ruamel's does not write. A line that is exactly `...` at the root can
     # only be that marker (block scalars are indented).
     return text[:-4] if text.endswith("\n...\n") else text
 
 
-__all__ = ["ConstructorError", "NotPlain", "Resolver12", "dump_generated", "dumper_class", "load_generated"]
+__all__ = ["NotPlain", "Resolver12", "dump_generated", "load_generated"]

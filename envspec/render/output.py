@@ -83,21 +83,18 @@ def _block_safe(text: str) -> bool:
     return all(ch == "\n" or ch == "\t" or (32 <= ord(ch) < 127) or ord(ch) > 0xA0 for ch in text) and "\u2028" not in text and "\u2029" not in text and "\ufeff" not in text
 
 
-def _represent_str(self: Any, data: str) -> Any:
+def _str_style(data: str) -> str | None:
     """Each string's style: a literal block for readable multi-line text, double quotes where any reader could
     take it for something else, else plain (the emitter still quotes what plain style cannot hold)."""
     if "\n" in data and _block_safe(data):
-        return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+        return "|"
     if needs_quotes(data):
-        return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-    return self.represent_scalar("tag:yaml.org,2002:str", data)
+        return '"'
+    return None
 
 
-@functools.lru_cache(maxsize=1)
-def _fast_dumper() -> type:
-    from envspec.render.libyaml import dumper_class
-
-    return dumper_class(_represent_str)
+def _represent_str(self: Any, data: str) -> Any:
+    return self.represent_scalar("tag:yaml.org,2002:str", data, style=_str_style(data))
 
 
 def dump_yaml(objects: list[dict[str, Any]]) -> str:
@@ -111,7 +108,7 @@ def dump_yaml(objects: list[dict[str, Any]]) -> str:
     from envspec.render.libyaml import NotPlain, dump_generated
 
     try:
-        return dump_generated(objects, _fast_dumper())
+        return dump_generated(objects, _str_style)
     except NotPlain:
         pass
     buffer = io.StringIO()
@@ -124,7 +121,7 @@ def dump_one(obj: Any) -> str:
     from envspec.render.libyaml import NotPlain, dump_generated
 
     try:
-        return dump_generated([obj], _fast_dumper())
+        return dump_generated([obj], _str_style)
     except NotPlain:
         pass
     buffer = io.StringIO()
