@@ -90,3 +90,32 @@ def test_the_fast_exit_still_runs_atexit_handlers(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 3 and result.stdout == "buffered"
     assert marker.read_text() == "yes"
+
+
+GC_PROBE = """
+import gc, sys
+from envspec.cli import lazy, main
+seen = []
+real = lazy.exit_now
+lazy.exit_now = lambda code: (seen.append(gc.isenabled()), real(code))
+import envspec.cli
+envspec.cli.exit_now = lazy.exit_now
+sys.argv = ["envspec", *sys.argv[1:]]
+envspec.cli.run()
+"""
+
+
+@pytest.mark.parametrize(("args", "enabled"), [(["render", "preview-pr", "--pr", "1"], False), (["apply", "--help"], True)])
+def test_the_cyclic_gc_is_off_only_for_commands_that_never_touch_a_cluster(args: list[str], enabled: bool) -> None:
+    probe = GC_PROBE.replace("seen.append(gc.isenabled())", "sys.stderr.write(f'GC={gc.isenabled()}\\\\n')")
+    result = subprocess.run([sys.executable, "-c", probe, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"GC={enabled}" in result.stderr
+
+
+def test_render_does_not_import_pydantics_plugin_loader() -> None:
+    """pydantic imports importlib.metadata to look for plugins at the first model build; envspec uses none."""
+    probe = ("import sys\nfrom envspec.cli import main\ntry:\n    main(['render', 'preview-pr', '--pr', '3'])\n"
+             "except SystemExit:\n    pass\nprint('METADATA=' + str('importlib.metadata' in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().splitlines()[-1] == "METADATA=False", result.stderr

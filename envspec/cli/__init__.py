@@ -9,6 +9,7 @@ envspec's light modules at import time, and anything that pulls in
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import types
@@ -39,7 +40,14 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def run() -> None:
-    """The console script (and `python -m envspec`): run the command, then exit without interpreter teardown."""
+    """The console script (and `python -m envspec`): run the command, then exit without interpreter teardown.
+
+    The cyclic garbage collector is off while a command that never touches a cluster runs: its
+    objects live until it ends anyway, and the collector's passes over every object imported and
+    built cost ~8% of a render while finding ~70 KB of garbage per environment (lazy.py turns it
+    back on for the commands that run long).
+    """
+    gc.disable()
     try:
         main(prog_name="envspec")
         code: object = 0

@@ -10,6 +10,7 @@ tests/test_cli.py checks the table against the commands' own help.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -34,6 +35,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("envspec.cli.pullrequest", "Destroy preview-pr environments whose PR is closed or not applied for longer than a TTL."),
 }
 
+# Modules whose commands never touch a cluster and end within seconds: no cyclic GC needed (see run()).
+SHORT_LIVED = {"envspec.cli.compile"}
+
 
 class LazyGroup(click.Group):
     """A group whose commands in LAZY_COMMANDS are imported on first use."""
@@ -42,6 +46,8 @@ class LazyGroup(click.Group):
         return sorted(set(self.commands) | set(LAZY_COMMANDS))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and LAZY_COMMANDS[cmd_name][0] not in SHORT_LIVED:
+            gc.enable()  # apply, destroy, gc...: they wait on clusters and run for minutes
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
             importlib.import_module(LAZY_COMMANDS[cmd_name][0])  # registers the command on this group
         return self.commands.get(cmd_name)
