@@ -21,7 +21,16 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 
 
 class RefError(Exception):
-    """A reference that cannot be resolved; the message is shown to the user."""
+    """A reference that cannot be resolved; the message is shown to the user.
+
+    `offset` is where in its string the failing reference starts; `reported` is set once the
+    problem has been recorded at the place it is written, so strings using it do not repeat it.
+    """
+
+    def __init__(self, message: str, offset: int | None = None):
+        super().__init__(message)
+        self.offset = offset
+        self.reported = False
 
 
 Lookup = Callable[[str], Any]
@@ -29,23 +38,57 @@ Lookup = Callable[[str], Any]
 
 def substitute(text: str, lookup: Lookup) -> Any:
     """Replace references in `text` using `lookup`; a lone reference keeps the value's type."""
+    if "${" not in text:
+        return text
+    _check_terminated(text)
     match = REF_RE.fullmatch(text)
     if match and match.group(0) != "$${":
-        return lookup(_check_name(match.group(1)))
+        return _at(0, lambda: lookup(_check_name(match.group(1))))
 
     def replace(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
             return "${"
-        value = lookup(_check_name(m.group(1)))
+        value = _at(m.start(), lambda: lookup(_check_name(m.group(1))))
         if isinstance(value, (dict, list)):
-            raise RefError(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'}; only a whole string can reference it")
+            raise RefError(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'}; only a whole string can reference it", m.start())
         if isinstance(value, bool):
             return "true" if value else "false"
         return "" if value is None else str(value)
 
-    if "${" not in text:
-        return text
     return REF_RE.sub(replace, text)
+
+
+def _at(offset: int, resolve: Callable[[], Any]) -> Any:
+    try:
+        return resolve()
+    except RefError as exc:
+        if exc.offset is None:
+            exc.offset = offset
+        raise
+
+
+def _check_terminated(text: str) -> None:
+    """Every `${` must start a complete reference (or be written `$${`); a missing `}` is never literal text."""
+    end = 0
+    for m in REF_RE.finditer(text):
+        _stray(text, end, m.start())
+        end = m.end()
+    _stray(text, end, len(text))
+
+
+def _stray(text: str, start: int, stop: int) -> None:
+    index = text.find("${", start, stop)
+    if index < 0:
+        return
+    rest = text[index:]
+    close = rest.find("}")
+    if close < 0:
+        raise RefError(f"unterminated reference {_shorten(rest)!r}: '${{' without a closing '}}' (write $${{ for a literal ${{)", index)
+    raise RefError(f"invalid reference {_shorten(rest[: close + 1])!r}: a reference cannot contain '{{' (write $${{ for a literal ${{)", index)
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_name(name: str) -> str:
@@ -114,17 +157,19 @@ class Interpolator:
         if path in self.failed:
             if not self.resolving:
                 return value  # already reported where it failed
-            raise RefError(f"{_dotted(path)} could not be resolved")
+            exc = RefError(f"{_dotted(path)} could not be resolved")
+            exc.reported = True  # at `path`, where the mistake is written
+            raise exc
         if path in self.resolving:
-            cycle = " -> ".join(_dotted(p) for p in self.resolving[self.resolving.index(path):] + [path])
-            raise RefError(f"reference cycle: {cycle}")
+            raise self._cycle(path)
         self.resolving.append(path)
         try:
             resolved = substitute(value, lambda name: self._lookup(name))
         except RefError as exc:
             self.failed.add(path)
+            if not exc.reported:
+                self._report(exc, path)
             if len(self.resolving) == 1:
-                self.problems.error(str(exc), self.positions.lookup(path), _dotted(path))
                 return value
             raise
         finally:
@@ -132,6 +177,29 @@ class Interpolator:
         parent[key] = resolved
         self.done.add(path)
         return resolved
+
+    def _report(self, exc: RefError, path: PathKey) -> None:
+        """Record the problem at the string that holds the broken reference, naming the string that led there."""
+        exc.reported = True
+        at = getattr(exc, "at", None) or path
+        message = str(exc)
+        if at != self.resolving[0] and not message.startswith("reference cycle"):
+            message += f" (used by {_dotted(self.resolving[0])})"
+        offset = exc.offset if at == path and exc.offset is not None else 0
+        self.problems.error(message, self.positions.locate_in(at, offset), _dotted(at))
+
+    def _cycle(self, path: PathKey) -> RefError:
+        """A cycle is reported at the string it starts from, or at a --set value if one is part of it."""
+        members = self.resolving[self.resolving.index(path) :]
+        cycle = " -> ".join(_dotted(p) for p in members + [path])
+        exc = RefError(f"reference cycle: {cycle}")
+        exc.at = members[0]  # type: ignore[attr-defined]
+        for member in members:
+            location = self.positions.lookup(member)
+            if location is not None and location.path.startswith("--set "):
+                exc.at = member  # type: ignore[attr-defined]
+                break
+        return exc
 
     def _lookup(self, name: str) -> Any:
         parts = name.split(".")

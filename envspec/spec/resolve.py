@@ -65,6 +65,7 @@ def _parse_set_value(text: str) -> Any:
 
 
 def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], problems: Problems) -> None:
+    """Apply each --set; every value it writes (and every mapping it creates) is located at the --set."""
     for raw in sets:
         pair = split_assignment(raw)
         location = Location(f"--set {raw}")
@@ -73,15 +74,26 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
             continue
         path_text, value_text = pair
         parts: list[str | int] = [int(p) if p.isdigit() else p for p in path_text.split(".")]
+        if any(p == "" for p in parts):
+            problems.error(f"{path_text!r} is not a dotted path like apps.web.replicas", location)
+            continue
         node: Any = data
         ok = True
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, dict) and isinstance(part, str):
-                node = node.setdefault(part, {})
+                if part not in node or node[part] is None:
+                    hint = _did_you_mean(part, node)
+                    if hint:
+                        problems.error(f"{dotted(parts[: i + 1])} does not exist; did you mean {dotted([*parts[:i], hint])!r}?", location, path_text)
+                        ok = False
+                        break
+                    node[part] = {}
+                    positions.set(tuple(parts[: i + 1]), location)
+                node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and part < len(node):
                 node = node[part]
             else:
-                problems.error(f"cannot set {path_text}: {dotted(parts[: i + 1])} is not a mapping", location, path_text)
+                problems.error(f"cannot set it: {dotted(parts[: i + 1])} is not a mapping", location, path_text)
                 ok = False
                 break
         if not ok:
@@ -92,10 +104,16 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
         elif isinstance(node, list) and isinstance(last, int) and last < len(node):
             node[last] = _parse_set_value(value_text)
         else:
-            problems.error(f"cannot set {path_text}", location, path_text)
+            problems.error(f"cannot set it: {dotted(parts[:-1]) or 'the spec'} is not a mapping", location, path_text)
             continue
         positions.drop_under(tuple(parts))
         positions.set(tuple(parts), location)
+
+
+def _did_you_mean(key: str, mapping: dict[str, Any]) -> str | None:
+    """A close existing key when --set would create a new one: `apps.wbe` is far likelier a typo than a new app."""
+    hint = difflib.get_close_matches(key, [k for k in mapping if isinstance(k, str)], n=1, cutoff=0.75)
+    return hint[0] if hint else None
 
 
 # ---------------------------------------------------------------- Pydantic errors -> located problems
@@ -189,8 +207,31 @@ _SHORT = {
 }
 
 
+def _pattern_names() -> dict[str, str]:
+    from envspec.spec import models
+
+    return {
+        models.LABEL_VALUE: "must be a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
+        models.DNS1123_LABEL: "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)",
+        models.DNS1123_SUBDOMAIN: "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')",
+    }
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML: `true`, `null`, `3`, `'text'`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 80 else value[:77] + "...")
+    return str(value)
+
+
 def _short_message(kind: str, ctx: dict[str, Any], default: str) -> str:
     """Pydantic's messages, shortened to what a spec author needs: `must be >= 1`."""
+    if kind == "string_pattern_mismatch" and str(ctx.get("pattern")) in _pattern_names():
+        return _pattern_names()[str(ctx["pattern"])]
     template = _SHORT.get(kind)
     if template is None:
         return default
@@ -220,8 +261,8 @@ def validation_problems(
         else:
             message = _short_message(error["type"], error.get("ctx") or {}, message)
             value = error.get("input")
-            if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
-                message = f"{message} (got {value!r})"
+            if isinstance(value, (str, int, float, bool)) or (value is None and error["type"].endswith("_type")):
+                message = f"{message} (got {_shown(value)})"
         # Model-level messages may name a nested path themselves ("jobs.x.after: ...").
         if ": " in message and path == prefix:
             head, rest = message.split(": ", 1)
@@ -308,7 +349,7 @@ class Resolver:
                 others = {k: v for k, v in values.items() if k != pname and not (isinstance(v, str) and "${" in v)}
                 resolved = substitute(value, lambda ref: mapping_scope("params", others)(ref.split(".")[1:]) if ref.startswith("params.") else _raise(ref))
             except RefError as exc:
-                problems.error(str(exc), location, f"params.{pname}.default")
+                problems.error(str(exc), positions.locate_in(("params", pname, "default"), exc.offset or 0), f"params.{pname}.default")
                 continue
             typed, reason = declared[pname].coerce(resolved)
             if reason:
