@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ValidationError
 
 from envspec.errors import Location, Problem, Problems, SpecError
+from envspec.spec.crossref import cross_reference_problems
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
 from envspec.spec.loader import PathKey, Positions
 from envspec.spec.merge import load_composed
@@ -295,6 +296,12 @@ class Resolver:
         *,
         use_examples: bool = False,
     ) -> ResolvedSpec:
+        if not self._outputs_stack:
+            self._outputs_stack.append(name)  # the root, so a `uses` chain back to it is seen as a cycle
+            try:
+                return self.resolve(name, params, sets, use_examples=use_examples)
+            finally:
+                self._outputs_stack.pop()
         path = self.project.environment_path(name)
         data, positions, _chain = load_composed(self.project, path)
         problems = Problems()
@@ -318,6 +325,9 @@ class Resolver:
             spec = Environment.model_validate(data)
         except ValidationError as exc:
             raise SpecError(validation_problems(exc, Environment, data, positions)) from None
+        crossref = cross_reference_problems(spec, positions)
+        if crossref:
+            raise SpecError(crossref)
         return ResolvedSpec(name, spec, positions, path, values, used)
 
     def _declared_params(self, data: dict[str, Any], positions: Positions, problems: Problems) -> dict[str, Param]:
@@ -369,7 +379,8 @@ class Resolver:
                 problems.error("must name an environment", location, f"uses.{alias}")
                 continue
             if other in self._outputs_stack:
-                problems.error(f"uses cycle: {' -> '.join([*self._outputs_stack, other])}", location, f"uses.{alias}")
+                cycle = " -> ".join([*self._outputs_stack[self._outputs_stack.index(other):], other])
+                problems.error(f"uses cycle: {cycle} (an environment cannot read its own outputs through `uses`)", location, f"uses.{alias}")
                 continue
             self._outputs_stack.append(other)
             try:
