@@ -21,6 +21,7 @@ EXIT_OK = 0
 EXIT_CHANGES = 1  # diff found changes, or --check found stale output
 EXIT_USER_ERROR = 2  # bad spec, parameter, template, flag or refusal by a guard
 EXIT_OPERATION = 3  # a cluster, cloud, helm or GitHub operation failed (like kubectl diff's >1)
+EXIT_INTERNAL = 70  # a bug in envspec itself (EX_SOFTWARE): never a user error
 
 
 @dataclass(frozen=True, order=True)

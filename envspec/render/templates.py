@@ -247,6 +247,9 @@ def _syntax_location(exc: jinja2.TemplateSyntaxError, name: str) -> Location:
 
 
 def _runtime_message(exc: BaseException) -> str:
+    if isinstance(exc, jinja2.TemplateNotFound):  # an {% include %} or {% import %} of a missing template
+        names = getattr(exc, "templates", None) or [exc.name]
+        return f"template {', '.join(repr(str(n)) for n in names)} not found (looked in the project's templates/ and envspec's templates)"
     message = str(exc) or type(exc).__name__
     if isinstance(exc, jinja2.UndefinedError):
         return message if "undefined" in message else f"undefined value: {message}"

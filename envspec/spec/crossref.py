@@ -60,23 +60,23 @@ def cross_reference_problems(spec: Any, positions: Positions) -> list[Problem]:
     for path, container, app in _workloads(spec):
         for var, ref in container.secretEnv.items():
             if ref.secret not in secrets:
-                error(path + ("secretEnv", var, "secret"), f"Secret {ref.secret!r} is not declared under secrets:{_hint(ref.secret, secrets)}")
+                error(path + ("secretEnv", var, "secret"), f"Secret {ref.secret!r} is not declared in secrets{_hint(ref.secret, secrets)}")
         for index, cm in enumerate(container.configMaps):
             if cm not in config_maps:
-                error(path + ("configMaps", index), f"ConfigMap {cm!r} is not declared under configMaps:{_hint(cm, config_maps)}")
+                error(path + ("configMaps", index), f"ConfigMap {cm!r} is not declared in configMaps{_hint(cm, config_maps)}")
         for index, secret in enumerate(container.secrets):
             if secret not in secrets:
-                error(path + ("secrets", index), f"Secret {secret!r} is not declared under secrets:{_hint(secret, secrets)}")
+                error(path + ("secrets", index), f"Secret {secret!r} is not declared in secrets{_hint(secret, secrets)}")
         if app is not None:
             volumes = set(app.volumes)
             for volume in container.mounts:
                 if volume not in volumes:
                     where = f"apps.{path[1]}.volumes"
-                    error(path + ("mounts", volume), f"mounts volume {volume!r}, which is not declared under {where}{_hint(volume, volumes)}")
+                    error(path + ("mounts", volume), f"mounts volume {volume!r}, which is not declared in {where}{_hint(volume, volumes)}")
     for aname, app in spec.apps.items():
         for vname, volume in app.volumes.items():
             if volume.configMap is not None and volume.configMap not in config_maps:
-                error(("apps", aname, "volumes", vname, "configMap"), f"ConfigMap {volume.configMap!r} is not declared under configMaps:{_hint(volume.configMap, config_maps)}")
+                error(("apps", aname, "volumes", vname, "configMap"), f"ConfigMap {volume.configMap!r} is not declared in configMaps{_hint(volume.configMap, config_maps)}")
             if volume.claim is not None and volume.claim not in spec.claims:
-                error(("apps", aname, "volumes", vname, "claim"), f"claim {volume.claim!r} is not declared under claims:{_hint(volume.claim, set(spec.claims))}")
+                error(("apps", aname, "volumes", vname, "claim"), f"claim {volume.claim!r} is not declared in claims{_hint(volume.claim, set(spec.claims))}")
     return problems

@@ -113,7 +113,7 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
 
 def _did_you_mean(key: str, mapping: dict[str, Any]) -> str | None:
     """A close existing key when --set would create a new one: `apps.wbe` is far likelier a typo than a new app."""
-    hint = difflib.get_close_matches(key, [k for k in mapping if isinstance(k, str)], n=1, cutoff=0.75)
+    hint = difflib.get_close_matches(key, [k for k in mapping if isinstance(k, str)], n=1, cutoff=0.6)
     return hint[0] if hint else None
 
 
