@@ -185,6 +185,7 @@ def render_units(
 ) -> list[RenderedObject]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     env = make_environment(str(project_templates) if project_templates else None)
     parser = YAML(typ="safe", pure=False)
@@ -224,8 +225,16 @@ def render_units(
                 location,
             )
             continue
+        except ReaderError as exc:  # a character YAML does not allow, written by the template
+            offset = exc.position if isinstance(exc.position, int) else 0
+            out_line = text.count("\n", 0, offset) + 1
+            char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+            location = _output_location(display, source, text, out_line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
+            problems.error(f"template produced invalid YAML (output line {out_line}): the character U+{char:04X} is not allowed", location)
+            continue
         except YAMLError as exc:
-            problems.error(f"template produced invalid YAML: {exc}", Location(display, 1, 1))
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            problems.error(f"template produced invalid YAML: {first}", Location(display, 1, 1))
             continue
         starts = [n.start_mark for n in nodes if n is not None]
         for index, document in enumerate(documents):

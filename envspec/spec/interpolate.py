@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from envspec.errors import Problems
+from envspec.errors import Problems, one_line
 from envspec.spec.loader import PathKey, Positions
 
 REF_RE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
@@ -88,13 +88,13 @@ def _stray(text: str, start: int, stop: int) -> None:
 
 
 def _shorten(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _check_name(name: str) -> str:
     name = name.strip()
     if not NAME_RE.match(name):
-        raise RefError(f"invalid reference ${{{name}}}: expected a dotted name like params.pr or base.postgresqlHost")
+        raise RefError(f"invalid reference ${{{one_line(name)}}}: expected a dotted name like params.pr or base.postgresqlHost")
     return name
 
 

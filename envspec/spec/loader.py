@@ -295,6 +295,7 @@ def parse_yaml_text(text: str, display: str) -> tuple[Any, Positions]:
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     positions = Positions(default=Location(display, 1, 1))
     try:
@@ -303,10 +304,14 @@ def parse_yaml_text(text: str, display: str) -> tuple[Any, Positions]:
         node = YAML(typ="safe", pure=False).compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
+        location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
         raise SpecError([Problem(_syntax_message(exc) + _flow_hint(text, exc), location)]) from None
+    except ReaderError as exc:  # a character YAML does not allow (control characters, lone surrogates...)
+        offset = exc.position if isinstance(exc.position, int) else 0
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise SpecError([Problem(f"YAML does not allow the character U+{char:04X} here", _text_location(text, offset, display))]) from None
     except YAMLError as exc:
-        raise SpecError([Problem(f"invalid YAML: {exc}", Location(display, 1, 1))]) from None
+        raise SpecError([Problem(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", Location(display, 1, 1))]) from None
     if node is None:
         return None, positions
     return _Builder(display, text).build(node, (), positions), positions
@@ -358,6 +363,11 @@ def _syntax_message(exc: Any) -> str:
     if context and problem and context != problem:
         text = f"{problem} ({context})"
     return f"YAML syntax error: {text}"
+
+
+def _text_location(text: str, offset: int, display: str) -> Location:
+    before = text[:offset]
+    return Location(display, before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
 
 
 def _byte_location(data: bytes, offset: int, display: str) -> Location:

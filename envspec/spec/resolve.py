@@ -55,12 +55,13 @@ def dotted(path: Sequence[str | int]) -> str:
 
 
 def _parse_set_value(text: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    """A --set value read as YAML by the same loader as spec files (string keys, no tags, bounded aliases);
+    text that is not a YAML value stays text."""
+    from envspec.spec.loader import parse_yaml_text
 
     try:
-        value = YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
+        value, _ = parse_yaml_text(text, "--set")
+    except SpecError:
         return text
     return text if value is None and text.strip() not in ("null", "~") else value
 
