@@ -200,6 +200,9 @@ def render_units(
         except jinja2.TemplateSyntaxError as exc:
             problems.error(f"template syntax error: {exc.message}", _syntax_location(exc, unit.template))
             continue
+        except UnicodeDecodeError as exc:
+            problems.error(f"template is not UTF-8 text: {exc.reason}", _undecodable_location(exc, unit.template, project_templates))
+            continue
         display = _display(template.filename, unit.template)
         try:
             text = template.render(unit.context)
@@ -246,6 +249,13 @@ def render_units(
                 continue
             out.append(RenderedObject(document, unit.template, unit.origin))
     return out
+
+
+def _undecodable_location(exc: UnicodeDecodeError, name: str, project_templates: Path | None) -> Location:
+    from envspec.spec.loader import _byte_location
+
+    folder = project_templates if project_templates and (project_templates / name).is_file() else PACKAGE_TEMPLATES
+    return _byte_location(exc.object, exc.start, _display(str(folder / name), name))
 
 
 def _syntax_location(exc: jinja2.TemplateSyntaxError, name: str) -> Location:

@@ -43,7 +43,9 @@ class Project:
         path = self.environments_dir / f"{name}.yaml"
         if name.startswith("_") or "/" in name or not path.is_file():
             known = self.environment_names()
-            hint = difflib.get_close_matches(name, known, n=1)
+            hint = [h for h in difflib.get_close_matches(name, known, n=2) if h != name][:1]
+            if path.exists() and not path.is_file():
+                raise SpecError([Problem("is not a file", Location(self.display(path)))])
             message = f"unknown environment {name!r}"
             message += f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known) or 'none'})"
             raise SpecError([Problem(message, Location(self.display(path)))])

@@ -7,14 +7,16 @@ stops the run with all of them, each located in the file that caused it.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from pydantic import BaseModel, ValidationError
 
-from envspec.errors import Location, Problem, Problems, SpecError
+from envspec.errors import Location, Problem, Problems, SpecError, one_line
 from envspec.spec.crossref import cross_reference_problems
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
 from envspec.spec.loader import PathKey, Positions
@@ -75,7 +77,8 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
             problems.error("expected PATH=VALUE", location)
             continue
         path_text, value_text = pair
-        parts: list[str | int] = [int(p) if p.isdigit() else p for p in path_text.split(".")]
+        path_text = one_line(path_text)  # messages stay one line, whatever the path holds
+        parts: list[str | int] = [int(p) if p.isascii() and p.isdigit() else p for p in path_text.split(".")]
         if any(p == "" for p in parts):
             problems.error(f"{path_text!r} is not a dotted path like apps.web.replicas", location)
             continue
@@ -94,8 +97,12 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
                 node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and part < len(node):
                 node = node[part]
+            elif isinstance(node, list):
+                problems.error(f"cannot set it: {_list_problem(parts[:i], part, node)}", location, path_text)
+                ok = False
+                break
             else:
-                problems.error(f"cannot set it: {dotted(parts[: i + 1])} is not a mapping", location, path_text)
+                problems.error(f"cannot set it: {dotted(parts[:i])} is not a mapping", location, path_text)
                 ok = False
                 break
         if not ok:
@@ -105,11 +112,20 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
             node[last] = _parse_set_value(value_text)
         elif isinstance(node, list) and isinstance(last, int) and last < len(node):
             node[last] = _parse_set_value(value_text)
+        elif isinstance(node, list):
+            problems.error(f"cannot set it: {_list_problem(parts[:-1], last, node)}", location, path_text)
+            continue
         else:
             problems.error(f"cannot set it: {dotted(parts[:-1]) or 'the spec'} is not a mapping", location, path_text)
             continue
         positions.drop_under(tuple(parts))
         positions.set(tuple(parts), location)
+
+
+def _list_problem(parent: list[str | int], part: str | int, node: list[Any]) -> str:
+    if isinstance(part, int):
+        return f"{dotted(parent)} has {len(node)} item(s), so there is no index {part} (--set replaces items, it cannot add them)"
+    return f"{dotted(parent)} is a list; name an item by its index, e.g. {dotted([*parent, 0])}"
 
 
 def _did_you_mean(key: str, mapping: dict[str, Any]) -> str | None:
@@ -269,14 +285,37 @@ def validation_problems(
         if ": " in message and path == prefix:
             head, rest = message.split(": ", 1)
             if all(part for part in head.split(".")) and " " not in head:
-                parts = tuple(int(p) if p.isdigit() else p for p in head.split("."))
+                parts = tuple(int(p) if p.isascii() and p.isdigit() else p for p in head.split("."))
                 path, message = prefix + parts, rest
         key = (path, message)
         if key in seen:
             continue
         seen.add(key)
         problems.append(Problem(message, positions.lookup(path), dotted(path)))
-    return problems
+    return _merge_alternatives(problems)
+
+
+_TYPE_MESSAGE = re.compile(r"^must be (an integer|a string|true or false|a number|a mapping|a list) \(got (.*)\)$")
+
+
+def _merge_alternatives(problems: list[Problem]) -> list[Problem]:
+    """`int | str` fields fail once per alternative; say it once: `must be an integer or a string (got true)`."""
+    out: list[Problem] = []
+    index: dict[tuple[str, str], int] = {}
+    for problem in problems:
+        match = _TYPE_MESSAGE.match(problem.message)
+        if match is None:
+            out.append(problem)
+            continue
+        key = (problem.path, match.group(2))
+        if key in index:
+            first = out[index[key]]
+            kinds = first.message[len("must be ") : first.message.rindex(" (got ")]
+            out[index[key]] = dataclasses.replace(first, message=f"must be {kinds} or {match.group(1)} (got {match.group(2)})")
+            continue
+        index[key] = len(out)
+        out.append(problem)
+    return out
 
 
 # ---------------------------------------------------------------- the stage
