@@ -83,16 +83,17 @@ _TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp"))
 
 
-def _check_tag(node: Any, display: str) -> None:
-    if node.tag not in _PLAIN_TAGS:
-        shown = "!!" + node.tag[len(_TAG):] if node.tag.startswith(_TAG) else node.tag
+def _check_tag(tag: str, node: Any, display: str) -> None:
+    if tag not in _PLAIN_TAGS:
+        shown = "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
         raise SpecError([Problem(f"YAML tags are not allowed (got {shown}); write a plain value", _node_location(node, display))])
 
 
 def _scalar(node: Any, display: str) -> Any:
     """YAML 1.2 core-schema values: `yes` and `on` stay strings; timestamps stay strings."""
-    _check_tag(node, display)
     tag, text = node.tag, node.value
+    if tag not in _PLAIN_TAGS:
+        _check_tag(tag, node, display)
     try:
         if tag == _TAG + "null":
             return None
@@ -146,21 +147,23 @@ class _Builder:
         self.expanded = 0
         self.alias_depth = 0
         self.aliases_seen = 0  # aliases met outside any expansion: the n-th AliasEvent of the document
+        self.tracking = "&" in text  # without an anchor there can be no alias: skip the bookkeeping
 
     def build(self, node: Any, path: PathKey, positions: Positions, depth: int = 0) -> Any:
         from ruamel.yaml.nodes import MappingNode, SequenceNode
 
         if depth > MAX_NESTING:
             raise SpecError([Problem(f"nested more than {MAX_NESTING} levels deep", _node_location(node, self.display))])
-        if id(node) in self.seen:
-            return self._alias(node, path, positions, depth)
-        if self.alias_depth == 0:
-            self.seen.add(id(node))
+        if self.tracking:
+            if id(node) in self.seen:
+                return self._alias(node, path, positions, depth)
+            if self.alias_depth == 0:
+                self.seen.add(id(node))
         if isinstance(node, MappingNode):
-            _check_tag(node, self.display)
+            _check_tag(node.tag, node, self.display)
             return self._mapping(node, path, positions, depth)
         if isinstance(node, SequenceNode):
-            _check_tag(node, self.display)
+            _check_tag(node.tag, node, self.display)
             items: list[Any] = []
             for index, item in enumerate(node.value):
                 child = path + (index,)
@@ -267,7 +270,7 @@ class _Builder:
                 continue
             if isinstance(key_node, (MappingNode, SequenceNode)):
                 raise SpecError([Problem("mapping keys must be scalars", _node_location(key_node, display))])
-            if self.alias_depth == 0:
+            if self.tracking and self.alias_depth == 0:
                 if id(key_node) in self.seen:
                     self.aliases_seen += 1  # an alias used as a key
                 self.seen.add(id(key_node))
