@@ -28,16 +28,30 @@ LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63
 
 
 class Cluster(SpecModel):
-    """The one cluster this environment may touch. apply, diff and destroy refuse any other."""
+    """The one cluster this environment may touch. apply, diff and destroy refuse any other.
+
+    A context name only selects an entry of the kubeconfig (doctl names every
+    context `do-<region>-<cluster>`, in every account); `server`, `caFingerprint`
+    and `digitalocean` are what identify the cluster itself.
+    """
 
     context: str | None = Field(default=None, description="kube context name")
     server: str | None = Field(default=None, description="API server URL")
+    caFingerprint: str | None = Field(
+        default=None, pattern=r"^sha256:[0-9a-f]{64}$",
+        description="sha256:<hex> of the cluster CA certificate (DER) in the kubeconfig's certificate-authority-data.",
+    )
+    digitalocean: bool = Field(
+        default=False,
+        description="The context's API server must be the endpoint of the cluster declared in digitalocean.cluster, "
+        "looked up through the DigitalOcean API (needs DIGITALOCEAN_TOKEN).",
+    )
     confirm: bool = Field(default=False, description="Require --yes or an interactive confirmation (production).")
 
     @model_validator(mode="after")
     def _one_of(self) -> "Cluster":
-        if not self.context and not self.server:
-            raise ValueError("declare the cluster's `context`, `server`, or both")
+        if not (self.context or self.server or self.caFingerprint or self.digitalocean):
+            raise ValueError("declare the cluster's `context`, `server`, `caFingerprint` or `digitalocean: true`")
         return self
 
 
@@ -148,6 +162,10 @@ class App(SpecModel):
     requiredEnv: list[EnvVarName] = Field(
         default_factory=list, description="Environment variables the app needs; checked against what its containers get."
     )
+    after: list[Name] = Field(
+        default_factory=list,
+        description="Jobs (or create-database) that must succeed before apply rolls this app out, e.g. its migrations.",
+    )
 
 
 class Job(SpecModel):
@@ -173,7 +191,14 @@ class Database(SpecModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=63)]
     host: str
     port: Port = 5432
-    adminSecret: Name = Field(description="Secret with keys username and password for the PostgreSQL admin.")
+    namespace: Name | None = Field(
+        default=None,
+        description="Namespace the database Jobs run in: the shared PostgreSQL's, where adminSecret already lives, "
+        "so the admin credentials never enter this environment's namespace (default: the environment's namespace).",
+    )
+    adminSecret: Name = Field(
+        description="Secret with keys username and password for the PostgreSQL admin, read in `namespace`."
+    )
     appSecret: Name | None = Field(
         default=None,
         description="Secret with key `password` for a login role named like the database, which owns it and "
@@ -367,11 +392,21 @@ class Environment(SpecModel):
     outputs: dict[str, Any] = Field(default_factory=dict, description="Values other environments and `envspec outputs` read.")
 
     @model_validator(mode="after")
+    def _digitalocean_binding(self) -> "Environment":
+        if self.cluster.digitalocean and (self.digitalocean is None or self.digitalocean.cluster is None):
+            raise ValueError("cluster.digitalocean: binding to the DigitalOcean cluster needs digitalocean.cluster")
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> "Environment":
         for name, job in self.jobs.items():
             for dep in job.after:
                 if dep not in self.jobs and not (dep == "create-database" and self.database):
                     raise ValueError(f"jobs.{name}.after: unknown job {dep!r}")
+        for name, app in self.apps.items():
+            for dep in app.after:
+                if dep not in self.jobs and not (dep == "create-database" and self.database):
+                    raise ValueError(f"apps.{name}.after: unknown job {dep!r}")
         for name, route in self.routes.items():
             if route.backend and route.backend.app not in self.apps:
                 raise ValueError(f"routes.{name}.backend.app: unknown app {route.backend.app!r}")
