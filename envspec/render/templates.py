@@ -215,14 +215,13 @@ def render_units(
         except Exception as exc:  # noqa: BLE001 -- any failure inside a template is the template's, located there
             problems.error(f"template error: {_runtime_message(exc)}", _runtime_location(exc, template.filename, display))
             continue
-        source = Path(template.filename).read_text(encoding="utf-8") if template.filename else ""
+        source = _LazySource(template.filename)
         try:
-            nodes = list(parser.compose_all(text))
             documents = [d for d in parser.load_all(text) if d is not None]
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             out_line = mark.line + 1 if mark else 0
-            location = _output_location(display, source, text, out_line, mark.column + 1 if mark else 0)
+            location = _output_location(display, source.text, text, out_line, mark.column + 1 if mark else 0)
             problems.error(
                 f"template produced invalid YAML (output line {out_line}): {(exc.problem or exc.context or '').strip()}",
                 location,
@@ -232,23 +231,40 @@ def render_units(
             offset = exc.position if isinstance(exc.position, int) else 0
             out_line = text.count("\n", 0, offset) + 1
             char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
-            location = _output_location(display, source, text, out_line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
+            location = _output_location(display, source.text, text, out_line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
             problems.error(f"template produced invalid YAML (output line {out_line}): the character U+{char:04X} is not allowed", location)
             continue
         except YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             problems.error(f"template produced invalid YAML: {first}", Location(display, 1, 1))
             continue
-        starts = [n.start_mark for n in nodes if n is not None]
         for index, document in enumerate(documents):
             reason = _object_problem(document)
             if reason:
+                starts = [n.start_mark for n in parser.compose_all(text) if n is not None]  # only now: parsing twice costs
                 mark = starts[index] if index < len(starts) else None
-                location = _output_location(display, source, text, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
+                location = _output_location(display, source.text, text, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
                 problems.error(f"template produced {reason}", location)
                 continue
             out.append(RenderedObject(document, unit.template, unit.origin))
     return out
+
+
+class _LazySource:
+    """A template's source text, read only when an error needs to be mapped back to it."""
+
+    def __init__(self, filename: str | None):
+        self.filename = filename
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            try:
+                self._text = Path(self.filename).read_text(encoding="utf-8") if self.filename else ""
+            except (OSError, UnicodeDecodeError):
+                self._text = ""
+        return self._text
 
 
 def _undecodable_location(exc: UnicodeDecodeError, name: str, project_templates: Path | None) -> Location:
