@@ -158,3 +158,33 @@ def test_all_errors_of_a_run_are_reported(tmp_path: Path, monkeypatch: pytest.Mo
         "environments/bad.yaml:7:15: apps.web.strategy: must be one of 'RollingUpdate' or 'Recreate' (got 'Sideways')",
         "environments/bad.yaml:8:30: apps.web.containers.web.port: must be <= 65535 (got 99999)",
     ]
+
+
+def test_a_runaway_template_loop_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import envspec.render.templates as templates
+
+    monkeypatch.setattr(templates, "TEMPLATE_SECONDS", 0.5)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "environments" / "bad.yaml").write_text("cluster: {context: x}\nnamespace: {name: n}\ntemplates: [loop.yaml.j2]\n")
+    (tmp_path / "templates" / "loop.yaml.j2").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["render", "bad", "--out", "out"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("templates/loop.yaml.j2:4:")
+    assert "rendering took over 0.5 s" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_slow_parameter_pattern_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "bad.yaml").write_text(
+        "cluster: {context: x}\nnamespace: {name: n}\nparams:\n  owner: {type: string, pattern: '(a+)+', default: ab}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["render", "bad", "--param", "owner=" + "a" * 40 + "!"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("environments/bad.yaml:4:3: params.owner: --param owner: `pattern` (a+)+ took over 1 s")

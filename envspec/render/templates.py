@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from envspec.errors import Location, Problems
 from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
+from envspec.timelimit import TimeLimitExceeded, time_limit
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -58,11 +59,32 @@ def _finalize(value: Any) -> Markup:
     return Markup(to_yaml_flow(value))
 
 
+TEMPLATE_SECONDS = 20.0  # per template: generous for any real template, a bound for a runaway loop
+MAX_SIZE = 1_000_000  # characters (or items) one `*` or `**` in a template may produce
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus bounds on the two operators that turn a short template into gigabytes."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        from jinja2.exceptions import SecurityError
+
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000 and isinstance(left, (int, float)) and abs(left) > 1:
+            raise SecurityError(f"{left!r} ** {right!r} is too large to compute in a template")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > MAX_SIZE:
+                    raise SecurityError(f"repeating a {type(seq).__name__} {count} times exceeds {MAX_SIZE} items")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=8)
 def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
     search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
     search.append(str(PACKAGE_TEMPLATES))
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedSandbox(
         loader=jinja2.FileSystemLoader(search),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
@@ -205,7 +227,11 @@ def render_units(
             continue
         display = _display(template.filename, unit.template)
         try:
-            text = template.render(unit.context)
+            with time_limit(TEMPLATE_SECONDS):
+                text = template.render(unit.context)
+        except TimeLimitExceeded as exc:
+            problems.error(f"template error: rendering took over {TEMPLATE_SECONDS:g} s (a runaway loop?)", _runtime_location(exc, template.filename, display))
+            continue
         except jinja2.TemplateSyntaxError as exc:  # e.g. an {% include %} of a template that does not parse
             problems.error(f"template syntax error: {exc.message}", _syntax_location(exc, unit.template))
             continue

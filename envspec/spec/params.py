@@ -133,37 +133,19 @@ class Param(SpecModel):
 PATTERN_SECONDS = 1.0
 
 
-class _PatternTimeout(Exception):
-    pass
-
-
 def fullmatch_bounded(pattern: str, text: str, seconds: float = PATTERN_SECONDS) -> bool | None:
     """re.fullmatch, but None instead of a hang when a pattern backtracks catastrophically.
 
     A parameter value may come from a pull request (CI passes it with --param), so a pattern
-    like (a+)+ must not let it stall the run. The budget uses SIGALRM, which the regex engine
-    honours while matching; where that is unavailable (other threads, Windows) it matches unbounded.
+    like (a+)+ must not let it stall the run.
     """
-    import signal
-    import threading
+    from envspec.timelimit import TimeLimitExceeded, time_limit
 
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        return re.fullmatch(pattern, text) is not None
-
-    def expire(signum: int, frame: Any) -> None:
-        raise _PatternTimeout()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    remaining, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return re.fullmatch(pattern, text) is not None
-    except _PatternTimeout:
+        with time_limit(seconds):
+            return re.fullmatch(pattern, text) is not None
+    except TimeLimitExceeded:
         return None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if remaining:
-            signal.setitimer(signal.ITIMER_REAL, remaining, interval)
 
 
 def split_assignment(raw: str) -> tuple[str, str] | None:
