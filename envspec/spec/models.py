@@ -25,6 +25,8 @@ EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$
 Port = Annotated[int, Field(ge=1, le=65535)]
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
 
 
 class Cluster(SpecModel):
@@ -373,7 +375,7 @@ class Environment(SpecModel):
         default_factory=list, description="Namespaces this environment must never create, change or delete."
     )
     requirePinnedImages: bool = Field(default=False, description="apply refuses app images without a sha256 digest.")
-    labels: dict[str, LabelValue] = Field(default_factory=dict)  # each value's error is located at its own line
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)  # each value's error is located at its own line
     imagePullSecrets: list[Name] = Field(default_factory=list)
     secrets: dict[Name, SecretSpec] = Field(default_factory=dict)
     configMaps: dict[Name, dict[str, str]] = Field(default_factory=dict)

@@ -229,6 +229,7 @@ def _pattern_names() -> dict[str, str]:
     from envspec.spec import models
 
     return {
+        models.LABEL_KEY: "must be a valid label key (an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
         models.LABEL_VALUE: "must be a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
         models.DNS1123_LABEL: "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)",
         models.DNS1123_SUBDOMAIN: "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')",
