@@ -350,6 +350,8 @@ def _check_flow_depth(text: str, display: str) -> None:
 def _flow_hint(text: str, exc: Any) -> str:
     """`{name: x-${params.pr}}`: the braces of a reference end a flow mapping; say to quote it."""
     mark = exc.problem_mark or exc.context_mark
+    if "found unexpected ':'" in str(exc.problem) and mark is not None:
+        return "; inside {...} or [...] a value holding ':' (an image tag, a URL) must be quoted, e.g. {image: \"nginx:1.27\"}"
     if mark is None or "flow" not in f"{exc.context} {exc.problem}":
         return ""
     lines = text.splitlines()
