@@ -23,13 +23,12 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 class RefError(Exception):
     """A reference that cannot be resolved; the message is shown to the user.
 
-    `offset` is where in its string the failing reference starts; `reported` is set once the
-    problem has been recorded at the place it is written, so strings using it do not repeat it.
+    `reported` is set once the problem has been recorded at the place it is written, so the
+    strings using that value do not repeat it.
     """
 
-    def __init__(self, message: str, offset: int | None = None):
+    def __init__(self, message: str):
         super().__init__(message)
-        self.offset = offset
         self.reported = False
 
 
@@ -43,28 +42,19 @@ def substitute(text: str, lookup: Lookup) -> Any:
     _check_terminated(text)
     match = REF_RE.fullmatch(text)
     if match and match.group(0) != "$${":
-        return _at(0, lambda: lookup(_check_name(match.group(1))))
+        return lookup(_check_name(match.group(1)))
 
     def replace(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
             return "${"
-        value = _at(m.start(), lambda: lookup(_check_name(m.group(1))))
+        value = lookup(_check_name(m.group(1)))
         if isinstance(value, (dict, list)):
-            raise RefError(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'}; only a whole string can reference it", m.start())
+            raise RefError(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'}; only a whole string can reference it")
         if isinstance(value, bool):
             return "true" if value else "false"
         return "" if value is None else str(value)
 
     return REF_RE.sub(replace, text)
-
-
-def _at(offset: int, resolve: Callable[[], Any]) -> Any:
-    try:
-        return resolve()
-    except RefError as exc:
-        if exc.offset is None:
-            exc.offset = offset
-        raise
 
 
 def _check_terminated(text: str) -> None:
@@ -83,8 +73,8 @@ def _stray(text: str, start: int, stop: int) -> None:
     rest = text[index:]
     close = rest.find("}")
     if close < 0:
-        raise RefError(f"unterminated reference {_shorten(rest)!r}: '${{' without a closing '}}' (write $${{ for a literal ${{)", index)
-    raise RefError(f"invalid reference {_shorten(rest[: close + 1])!r}: a reference cannot contain '{{' (write $${{ for a literal ${{)", index)
+        raise RefError(f"unterminated reference {_shorten(rest)!r}: '${{' without a closing '}}' (write $${{ for a literal ${{)")
+    raise RefError(f"invalid reference {_shorten(rest[: close + 1])!r}: a reference cannot contain '{{' (write $${{ for a literal ${{)")
 
 
 def _shorten(text: str, limit: int = 40) -> str:
@@ -185,8 +175,7 @@ class Interpolator:
         message = str(exc)
         if at != self.resolving[0] and not message.startswith("reference cycle"):
             message += f" (used by {_dotted(self.resolving[0])})"
-        offset = exc.offset if at == path and exc.offset is not None else 0
-        self.problems.error(message, self.positions.locate_in(at, offset), _dotted(at))
+        self.problems.error(message, self.positions.lookup(at), _dotted(at))  # the string's line and column
 
     def _cycle(self, path: PathKey) -> RefError:
         """A cycle is reported at the string it starts from, or at a --set value if one is part of it."""

@@ -23,9 +23,6 @@ class Positions:
 
     by_path: dict[PathKey, Location] = field(default_factory=dict)
     default: Location | None = None
-    # For one-line strings holding `${`, written so that source and value match character by character:
-    # the column of the value's first character, so a reference inside can be located exactly.
-    inline: dict[PathKey, int] = field(default_factory=dict)
 
     def lookup(self, path: Iterable[str | int]) -> Location | None:
         key = tuple(path)
@@ -36,31 +33,18 @@ class Positions:
                 return self.default
             key = key[:-1]
 
-    def locate_in(self, path: Iterable[str | int], offset: int) -> Location | None:
-        """The position of character `offset` of the string at `path` (or of the string, if not known exactly)."""
-        key = tuple(path)
-        location = self.lookup(key)
-        if location is not None and key in self.inline and key in self.by_path:
-            return Location(location.path, location.line, self.inline[key] + offset)
-        return location
-
     def set(self, path: PathKey, location: Location) -> None:
         self.by_path[path] = location
-        self.inline.pop(path, None)
 
     def overlay(self, other: "Positions", prefix: PathKey = ()) -> None:
         """Take `other`'s positions (under `prefix`), replacing any already recorded for the same paths."""
         for key, loc in other.by_path.items():
             self.by_path[prefix + key] = loc
-            self.inline.pop(prefix + key, None)
-        for key, col in other.inline.items():
-            self.inline[prefix + key] = col
 
     def drop_under(self, prefix: PathKey) -> None:
         n = len(prefix)
         for key in [k for k in self.by_path if len(k) > n and k[:n] == prefix]:
             del self.by_path[key]
-            self.inline.pop(key, None)
 
 
 @dataclass
@@ -170,16 +154,7 @@ class _Builder:
                 positions.set(child, _node_location(item, self.display))
                 items.append(self.build(item, child, positions, depth + 1))
             return items
-        value = _scalar(node, self.display)
-        if isinstance(value, str) and "${" in value and node.start_mark.line == node.end_mark.line:
-            self._record_inline(node, value, path, positions)
-        return value
-
-    def _record_inline(self, node: Any, value: str, path: PathKey, positions: Positions) -> None:
-        raw = self.text[node.start_mark.index : node.end_mark.index]
-        quoted = node.style in ("'", '"')
-        if (raw[1:-1] if quoted else raw) == value:
-            positions.inline[path] = node.start_mark.column + 1 + (1 if quoted else 0)
+        return _scalar(node, self.display)
 
     def _alias(self, node: Any, path: PathKey, positions: Positions, depth: int) -> Any:
         if self.alias_depth == 0:  # the outermost alias: its size counts everything nested in it

@@ -400,7 +400,7 @@ class Resolver:
                 others = {k: v for k, v in values.items() if k != pname and not (isinstance(v, str) and "${" in v)}
                 resolved = substitute(value, lambda ref: mapping_scope("params", others)(ref.split(".")[1:]) if ref.startswith("params.") else _raise(ref))
             except RefError as exc:
-                problems.error(str(exc), positions.locate_in(("params", pname, "default"), exc.offset or 0), f"params.{pname}.default")
+                problems.error(str(exc), location, f"params.{pname}.default")
                 continue
             typed, reason = declared[pname].coerce(resolved)
             if reason:
