@@ -41,7 +41,11 @@ def load_crds(dirs: Iterable[Path]) -> dict[tuple[str, str], CrdSchema]:
     problems: list[Problem] = []
     for folder in dirs:
         where = Location(f"--crds {folder}")
-        if not Path(folder).is_dir():
+        try:
+            exists = Path(folder).is_dir()
+        except (OSError, ValueError):  # e.g. a NUL byte in the name
+            exists = False
+        if not exists:
             problems.append(Problem("no such directory", where))
             continue
         found = 0

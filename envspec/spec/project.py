@@ -55,7 +55,11 @@ class Project:
 def find_project(root: Path | None = None, start: Path | None = None) -> Project:
     """The nearest folder upward from `start` (the current directory) that holds environments/."""
     if root is not None:
-        if not (root / ENVIRONMENTS_DIR).is_dir():
+        try:
+            usable = (root / ENVIRONMENTS_DIR).is_dir()
+        except (OSError, ValueError):  # e.g. a NUL byte in the path
+            usable = False
+        if not usable:
             raise SpecError([Problem(f"--root {root}: no {ENVIRONMENTS_DIR}/ folder there")])
         return Project(root.resolve())
     here = (start or Path.cwd()).resolve()
