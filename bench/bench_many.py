@@ -92,7 +92,7 @@ def main() -> None:
             if reference:
                 print(ratio_line(f"render --all ({args.instances} instances) / one kubectl kustomize",
                                  total / timings[reference].median, 10.0))
-            rate = subprocess.run([inst.python, "-c", IN_PROCESS, str(projects[inst.label]), str(args.in_process_seconds)],
+            rate = subprocess.run([inst.python, "-P", "-c", IN_PROCESS, str(projects[inst.label]), str(args.in_process_seconds)],
                                   check=True, capture_output=True, text=True, env=COLD_ENV).stdout
             print(f"  environments/s in one process (stretch >= 500): {float(rate):.1f} /s; "
                   f"cold render --all: {(args.instances + 3) / total:.1f} /s")

@@ -90,7 +90,7 @@ def main() -> None:
                 print(ratio_line("--help / kubectl kustomize", med["envspec --help"] / k, 1.0))
                 print(ratio_line("--version / kubectl kustomize", med["envspec --version"] / k, 1.0))
             print(ratio_line("validate / render --all", med["envspec validate"] / med["envspec render --all --out DIR"], 1.5))
-            per_second = subprocess.run([inst.python, "-c", IN_PROCESS.replace("3.0", str(args.in_process_seconds)), args.env, args.pr],
+            per_second = subprocess.run([inst.python, "-P", "-c", IN_PROCESS.replace("3.0", str(args.in_process_seconds)), args.env, args.pr],
                                         cwd=inst.checkout, check=True, capture_output=True, text=True, env=COLD_ENV).stdout
             print(f"  in-process renders of {args.env} (compile + YAML dump): {float(per_second):.1f} /s")
     finally:
