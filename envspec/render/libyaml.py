@@ -137,10 +137,13 @@ def _value(node: Any, seen: set[int] | None) -> Any:
         for key_node, value_node in node.value:
             if key_node.__class__ is not ScalarNode or key_node.tag == _MERGE:
                 raise NotPlain("a merge key or a collection as a key")
-            key = _value(key_node, seen)
+            key = key_node.value if key_node.tag == _STR and seen is None else _value(key_node, seen)
             if key in out:
                 raise NotPlain("a duplicate key")  # ruamel refuses it, with its own message
-            out[key] = _value(value_node, seen)
+            if value_node.__class__ is ScalarNode and value_node.tag == _STR and seen is None:
+                out[key] = value_node.value  # the common case, without a call
+            else:
+                out[key] = _value(value_node, seen)
         return out
     if cls is SequenceNode and tag == _SEQ:
         return [_value(item, seen) for item in node.value]
@@ -194,8 +197,11 @@ def _node(value: Any, str_style: Callable[[str], str | None], seen: set[int]) ->
             raise NotPlain("an object written twice (an alias)")
         seen.add(id(value))
         if cls is dict:
-            return MappingNode(_MAP, [(_node(k, str_style, seen), _node(v, str_style, seen)) for k, v in value.items()],
-                               flow_style=False)
+            pairs = []
+            for k, v in value.items():  # strings inline: most keys and values are
+                key = ScalarNode(_STR, k, style=str_style(k)) if k.__class__ is str else _node(k, str_style, seen)
+                pairs.append((key, ScalarNode(_STR, v, style=str_style(v)) if v.__class__ is str else _node(v, str_style, seen)))
+            return MappingNode(_MAP, pairs, flow_style=False)
         return SequenceNode(_SEQ, [_node(v, str_style, seen) for v in value], flow_style=False)
     if cls is bool:
         return ScalarNode(_BOOL, "true" if value else "false")

@@ -83,6 +83,7 @@ def _block_safe(text: str) -> bool:
     return all(ch == "\n" or ch == "\t" or (32 <= ord(ch) < 127) or ord(ch) > 0xA0 for ch in text) and "\u2028" not in text and "\u2029" not in text and "\ufeff" not in text
 
 
+@functools.lru_cache(maxsize=1 << 16)  # keys and label values repeat in every object
 def _str_style(data: str) -> str | None:
     """Each string's style: a literal block for readable multi-line text, double quotes where any reader could
     take it for something else, else plain (the emitter still quotes what plain style cannot hold)."""
