@@ -392,8 +392,13 @@ def _parse_cached(text: str, display: str) -> tuple[Any, Positions]:
             del _PARSED[next(iter(_PARSED))]
         _PARSED[key] = parse_yaml_text(text, display)
     data, positions = _PARSED[key]
-    copied = Positions(**{f.name: _copy(getattr(positions, f.name)) for f in fields(positions)})
+    # Positions hold immutable Locations (and ints): a shallow copy of each table is a full copy.
+    copied = Positions(**{f.name: _shallow(getattr(positions, f.name)) for f in fields(positions)})
     return _copy(data), copied
+
+
+def _shallow(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _copy(value: Any) -> Any:
