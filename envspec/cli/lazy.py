@@ -72,7 +72,9 @@ def exit_now(code: Any) -> None:
 
     Only once the command is done: stdout and stderr are flushed first (a flush that fails on a closed
     pipe exits 141, as a process killed by SIGPIPE), atexit handlers still run (temporary files,
-    logging), and with any other thread alive the normal exit waits for it as before.
+    logging), and with any other thread alive the normal exit waits for it as before. run() calls
+    it only after the command has returned, so an --out write is complete (or rolled back) by then;
+    envspec writes every file inside `with`, so no buffered file object is left to the teardown.
     """
     import atexit
     import threading
