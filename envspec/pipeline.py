@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from envspec.errors import MISSING_PARAMETER, Location, Problem, Problems, SpecError
 from envspec.render.context import base_labels, build_units
 from envspec.render.normalize import duplicate_ids, normalize
+from envspec.render.patches import apply_patches
+from envspec.render.raw import raw_objects
 from envspec.render.templates import render_units
 from envspec.spec.models import Environment
 from envspec.spec.project import Project, find_project
@@ -37,9 +39,12 @@ class Compiled:
     labels: dict[str, str]
     warnings: list[Problem] = field(default_factory=list)
     origins: list[tuple[str | int, ...]] = field(default_factory=list)  # spec path of each object
+    sources: list[Location | None] = field(default_factory=list)  # the file position of raw objects from files
 
     def locate(self, index: int) -> Location | None:
-        """The spec position responsible for objects[index]."""
+        """The position responsible for objects[index]: its raw-object file, else its spec path."""
+        if index < len(self.sources) and self.sources[index] is not None:
+            return self.sources[index]
         return self.resolved.positions.lookup(self.origins[index] if index < len(self.origins) else ())
 
     @property
@@ -72,20 +77,26 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
     spec, name, instance = resolved.spec, resolved.name, resolved.instance
     problems = Problems()
     rendered = render_units(build_units(spec, name, instance), project.templates_dir, problems, resolved.locate_path)
+    rendered += raw_objects(spec, project.root, problems, resolved.locate_path)
     problems.raise_if_errors()
 
     labels = base_labels(name, instance, spec.labels)
+    rendered = apply_patches(rendered, list(spec.patches), labels, problems, resolved.locate_path)
+    problems.raise_if_errors()
     secret_sources = {
         (s.namespace or spec.namespace.name, sname): s.model_dump(mode="json", exclude_defaults=True)
         for sname, s in spec.secrets.items()
     }
-    objects, origins = normalize(rendered, labels, secret_sources)
+    objects, sources = normalize(rendered, labels, secret_sources)
+    origins = [r.origin for r in sources]
     for dupe in duplicate_ids(objects):
         problems.error(f"two objects render as {dupe}", resolved.locate())
 
     run_rules(resolved, objects, problems)
     problems.raise_if_errors()
-    return Compiled(name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins)
+    return Compiled(
+        name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins, [r.location for r in sources]
+    )
 
 
 def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: dict[str, str]) -> "DeployPlan":

@@ -113,10 +113,10 @@ def normalize(
     rendered: list[RenderedObject],
     labels: dict[str, str],
     secret_sources: dict[tuple[str, str], Any],
-) -> tuple[list[dict[str, Any]], list[tuple[str | int, ...]]]:
+) -> tuple[list[dict[str, Any]], list[RenderedObject]]:
     """Labels, checksums, canonical key order and kind order. `secret_sources` maps (namespace, name) to
     the declaration of a Secret built at apply time: its checksum covers the declaration, never a value.
-    Returns the objects and, index for index, the spec path each came from."""
+    Returns the objects and, index for index, what each was rendered from (its spec origin, its file)."""
     objects = [dict(r.obj) for r in rendered]
     config_data = {
         (o["metadata"].get("namespace"), o["metadata"]["name"]): {k: o.get(k) for k in ("data", "binaryData")}
@@ -155,8 +155,7 @@ def normalize(
         )
     )
     ordered = [_order_keys(_canonical(obj), TOP_KEYS) for _, obj in indexed]
-    origins = [rendered[index].origin for index, _ in indexed]
-    return ordered, origins
+    return ordered, [rendered[index] for index, _ in indexed]
 
 
 def duplicate_ids(objects: list[dict[str, Any]]) -> list[str]:

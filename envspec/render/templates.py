@@ -42,6 +42,7 @@ class RenderedObject:
     obj: dict[str, Any]
     template: str
     origin: tuple[str | int, ...]
+    location: Location | None = None  # where the object is written, when not in the spec (a raw object file)
 
 
 def _finalize(value: Any) -> Markup:
@@ -193,3 +194,6 @@ def _object_problem(document: Any) -> str | None:
     if missing:
         return f"an object without {', '.join(missing)}"
     return None
+
+
+object_problem = _object_problem  # raw objects (render/raw.py) are checked the same way

@@ -326,6 +326,55 @@ class HelmChart(SpecModel):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
+class PatchTarget(SpecModel):
+    """Which rendered objects a patch applies to: every object matching all the given fields."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels the object must carry (envspec's own included).")
+
+    @model_validator(mode="after")
+    def _something(self) -> "PatchTarget":
+        if not (self.kind or self.apiVersion or self.name or self.namespace or self.labels):
+            raise ValueError("a patch target names at least one of kind, apiVersion, name, namespace, labels")
+        return self
+
+
+class JsonOp(SpecModel):
+    """One JSON Patch (RFC 6902) operation."""
+
+    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    path: str
+    value: Any = None
+    from_: str | None = Field(default=None, alias="from")
+
+    @model_validator(mode="after")
+    def _operands(self) -> "JsonOp":
+        if self.op in ("add", "replace", "test") and "value" not in self.model_fields_set:
+            raise ValueError(f"a JSON Patch {self.op!r} operation needs `value`")
+        if self.op in ("move", "copy") and self.from_ is None:
+            raise ValueError(f"a JSON Patch {self.op!r} operation needs `from`")
+        return self
+
+
+class Patch(SpecModel):
+    """A change to rendered objects, applied before labels, rules and schema validation."""
+
+    target: PatchTarget
+    strategicMerge: dict[str, Any] | None = Field(
+        default=None, description="A strategic-merge patch: maps merge, null deletes, lists merge by their Kubernetes merge key."
+    )
+    jsonPatch: list[JsonOp] | None = Field(default=None, description="JSON Patch (RFC 6902) operations, in order.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "Patch":
+        if (self.strategicMerge is None) == (self.jsonPatch is None):
+            raise ValueError("a patch has exactly one of strategicMerge or jsonPatch")
+        return self
+
+
 class Environment(SpecModel):
     """One environment: everything envspec renders and deploys for it."""
 
@@ -358,7 +407,18 @@ class Environment(SpecModel):
     issuers: dict[Name, Issuer] = Field(default_factory=dict)
     certificates: dict[Name, Certificate] = Field(default_factory=dict)
     routes: dict[Name, Route] = Field(default_factory=dict)
-    manifests: list[RemoteManifest] = Field(default_factory=list)
+    manifests: list[RemoteManifest] = Field(
+        default_factory=list, description="Remote manifests fetched at apply time by URL (not rendered)."
+    )
+    objects: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Raw Kubernetes objects written inline; rendered, labelled, checked and applied like every other object.",
+    )
+    objectFiles: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list,
+        description="YAML files in the project (paths relative to its root) holding raw Kubernetes objects.",
+    )
+    patches: list[Patch] = Field(default_factory=list, description="Patches to rendered objects, in order.")
     helm: dict[Name, HelmChart] = Field(default_factory=dict)
     digitalocean: DigitalOcean | None = None
     templates: list[str] = Field(default_factory=list, description="Extra templates (from the project's templates/) to render.")

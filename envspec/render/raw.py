@@ -1,0 +1,81 @@
+"""Stage 5a: raw objects, written inline (`objects:`) or in the project's files (`objectFiles:`).
+
+They join the template output here, so from now on they take the same path as
+everything else: patches, labels, ordering, rules, schema validation, inventory.
+Files are read as YAML streams; each object remembers the line it starts on so
+a later problem (a schema error, a duplicate) points into the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from envspec.errors import Location, Problems
+from envspec.render.templates import RenderedObject, object_problem
+from envspec.spec.models import Environment
+
+SpecPath = tuple[str | int, ...]
+
+
+def _display(root: Path, path: Path) -> str:
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("../../..") else str(path)
+
+
+def _load_stream(text: str, display: str, problems: Problems) -> list[tuple[Any, Location]]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from envspec.spec.loader import Positions, _plain
+
+    out: list[tuple[Any, Location]] = []
+    try:
+        for node in YAML(typ="safe", pure=False).compose_all(text):
+            if node is None:
+                continue
+            location = Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
+            out.append((_plain(node, (), Positions(default=location), display), location))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
+        problems.error(f"YAML syntax error: {(exc.problem or exc.context or '').strip()}", where)
+    except YAMLError as exc:
+        problems.error(f"invalid YAML: {exc}", Location(display))
+    return out
+
+
+def raw_objects(
+    spec: Environment, root: Path, problems: Problems, locate: Callable[[SpecPath], Location | None]
+) -> list[RenderedObject]:
+    from envspec.spec.resolve import dotted
+
+    out: list[RenderedObject] = []
+    for index, obj in enumerate(spec.objects):
+        origin: SpecPath = ("objects", index)
+        reason = object_problem(obj)
+        if reason:
+            problems.error(f"this is {reason}", locate(origin), dotted(origin))
+            continue
+        out.append(RenderedObject(dict(obj), "", origin))
+    base = root.resolve()
+    for index, name in enumerate(spec.objectFiles):
+        origin = ("objectFiles", index)
+        path = (base / name).resolve()
+        if base not in path.parents or not path.is_file():
+            why = "is outside the project" if base not in path.parents else "does not exist"
+            problems.error(f"object file {name!r} {why}", locate(origin), dotted(origin))
+            continue
+        display = _display(base, path)
+        for doc, location in _load_stream(path.read_text(encoding="utf-8"), display, problems):
+            reason = object_problem(doc)
+            if reason:
+                problems.error(f"this is {reason}", location)
+                continue
+            out.append(RenderedObject(doc, "", origin, location))
+    return out
