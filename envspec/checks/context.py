@@ -15,6 +15,7 @@ class RuleContext:
     resolved: ResolvedSpec
     objects: list[dict[str, Any]]
     problems: Problems
+    origins: list[tuple[str | int, ...]] = field(default_factory=list)  # spec path of each object, index for index
     current_rule: str = field(default="", init=False)
 
     @property

@@ -53,14 +53,17 @@ ContainerResources = list[tuple[SpecPath, Resources | None]]
 def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, ContainerResources, ContainerResources]]:
     """(spec path, kind, namespace, pod count incl. surge, containers, init containers) for every pod the spec runs."""
     for name, app in spec.apps.items():
-        surge = app.maxSurge if app.strategy == "RollingUpdate" else 0
+        surge = app.maxSurge if app.kind == "Deployment" and app.strategy == "RollingUpdate" else 0
         containers = [(("apps", name, "containers", c), cont.resources) for c, cont in app.containers.items()]
         inits = [(("apps", name, "initContainers", c), cont.resources) for c, cont in app.initContainers.items()]
-        yield ("apps", name), "Deployment", app.namespace or spec.namespace.name, app.replicas + surge, containers, inits
+        yield ("apps", name), app.kind, app.namespace or spec.namespace.name, app.max_replicas() + surge, containers, inits
     if spec.database:
         yield ("database",), "Job", spec.namespace.name, 1, [(("database",), spec.database.resources)], []
     for name, job in spec.jobs.items():
         yield ("jobs", name), "Job", job.namespace or spec.namespace.name, 1, [(("jobs", name), job.resources)], []
+    for name, cron in spec.cronJobs.items():  # a scheduled Job can start at any time: it counts like a replica
+        count = 2 if cron.concurrencyPolicy == "Replace" else 1
+        yield ("cronJobs", name), "CronJob", cron.namespace or spec.namespace.name, count, [(("cronJobs", name), cron.resources)], []
 
 
 def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction | None:
@@ -161,10 +164,11 @@ def pinned_images(ctx: RuleContext) -> None:
                     path,
                     f"image {image!r} is not pinned by digest; apply will refuse it (pass the image as name@sha256:<64 hex>)",
                 )
-    for name, job in spec.jobs.items():
-        ref, reason = parse_image(job.image)
-        if ref is None:
-            ctx.error("pinned-images", ("jobs", name, "image"), f"{reason} (got {job.image!r})")
+    for section, jobs in (("jobs", spec.jobs), ("cronJobs", spec.cronJobs)):
+        for name, job in jobs.items():
+            ref, reason = parse_image(job.image)
+            if ref is None:
+                ctx.error("pinned-images", (section, name, "image"), f"{reason} (got {job.image!r})")
 
 
 def _service_hosts(ctx: RuleContext) -> dict[str, set[str]]:
@@ -204,8 +208,9 @@ def fqdn_hosts(ctx: RuleContext) -> None:
         for group in ("containers", "initContainers"):
             for cname, cont in getattr(app, group).items():
                 values += [(("apps", name, group, cname, "env", k), v, ns) for k, v in cont.env.items()]
-    for name, job in spec.jobs.items():
-        values += [(("jobs", name, "env", k), v, job.namespace or spec.namespace.name) for k, v in job.env.items()]
+    for section, jobs in (("jobs", spec.jobs), ("cronJobs", spec.cronJobs)):
+        for name, job in jobs.items():
+            values += [((section, name, "env", k), v, job.namespace or spec.namespace.name) for k, v in job.env.items()]
     for path, value, consumer in values:
         host = _host_of(value)
         if not host:
@@ -247,6 +252,8 @@ def route_parents(ctx: RuleContext) -> None:
     for name, route in ctx.spec.routes.items():
         ref = route.gateway
         gateway = gateways.get((ref.namespace, ref.name))
+        if gateway is None and ref.external:
+            continue  # a Gateway owned outside envspec: nothing here to check its listeners against
         if gateway is None:
             known = ", ".join(f"{ns}/{n}" for ns, n in sorted(gateways)) or "none"
             ctx.error("route-parents", ("routes", name, "gateway"), f"no Gateway {ref.namespace}/{ref.name} is declared (known: {known})")
@@ -300,11 +307,13 @@ def acme_wildcard_dns01(ctx: RuleContext) -> None:
 def pdb_below_replicas(ctx: RuleContext) -> None:
     """minAvailable equal to the replica count blocks every node drain."""
     for name, app in ctx.spec.apps.items():
-        if app.disruptionBudget and app.disruptionBudget.minAvailable >= app.replicas:
+        floor = app.autoscale.minReplicas if app.autoscale else app.replicas
+        if app.disruptionBudget and app.disruptionBudget.minAvailable >= floor:
+            what = "autoscale.minReplicas" if app.autoscale else "replicas"
             ctx.error(
                 "pdb-below-replicas",
                 ("apps", name, "disruptionBudget", "minAvailable"),
-                f"minAvailable {app.disruptionBudget.minAvailable} must be below replicas ({app.replicas}), or no pod can ever be evicted",
+                f"minAvailable {app.disruptionBudget.minAvailable} must be below {what} ({floor}), or no pod can ever be evicted",
             )
 
 
@@ -315,7 +324,7 @@ def rwo_recreate(ctx: RuleContext) -> None:
     for name, app in spec.apps.items():
         claims = [v.claim for v in app.volumes.values() if v.claim]
         rwo = [c for c in claims if c in spec.claims and spec.claims[c].accessMode in ("ReadWriteOnce", "ReadWriteOncePod")]
-        if rwo and app.replicas == 1 and app.strategy != "Recreate":
+        if rwo and app.kind == "Deployment" and app.replicas == 1 and app.strategy != "Recreate":
             ctx.error(
                 "rwo-recreate",
                 ("apps", name, "strategy"),
@@ -331,29 +340,31 @@ def protected_namespaces(ctx: RuleContext) -> None:
         return
     if ctx.spec.namespace.name in protected:
         ctx.error("protected-namespaces", ("namespace", "name"), f"namespace {ctx.spec.namespace.name} is protected")
-    for obj in ctx.objects:
+    for index, obj in enumerate(ctx.objects):
         meta = obj["metadata"]
         target = meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace")
         if target in protected:
             ctx.error(
                 "protected-namespaces",
-                _origin_path(ctx, obj),
+                _origin_path(ctx, index),
                 f"{obj['kind']} {meta['name']} would be written to protected namespace {target}",
             )
 
 
-def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:
-    """The spec path that produced `obj`, for a message that points at the line to change."""
-    name = obj["metadata"]["name"]
-    if obj["kind"] == "Namespace":
-        if name == ctx.spec.namespace.name:
-            return ("namespace", "name")
-        if ctx.spec.gateway and name == ctx.spec.gateway.namespace:
-            return ("gateway", "namespace")
-    for section in ("apps", "jobs", "configMaps", "claims", "routes", "certificates"):
-        if name in getattr(ctx.spec, section):
-            return (section, name, "namespace") if section in ("apps", "jobs", "claims", "routes", "certificates") else (section, name)
-    return ("namespace",)
+# Spec sections whose entries carry their own `namespace:` key (a message about the namespace points there).
+_NAMESPACED_SECTIONS = {"apps", "jobs", "cronJobs", "claims", "routes", "certificates", "serviceAccounts", "secrets"}
+
+
+def _origin_path(ctx: RuleContext, index: int) -> tuple[str | int, ...]:
+    """The spec path that produced objects[index] (recorded by the renderer), for a message at the line to change."""
+    origin = ctx.origins[index] if index < len(ctx.origins) else ("namespace",)
+    if ctx.objects[index]["kind"] == "Namespace" and origin == ("namespace",):
+        return ("namespace", "name")
+    if len(origin) == 2 and origin[0] in _NAMESPACED_SECTIONS:
+        entry = getattr(ctx.spec, str(origin[0])).get(origin[1])
+        if entry is not None and getattr(entry, "namespace", None):
+            return (*origin, "namespace")
+    return origin or ("namespace",)
 
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -366,7 +377,7 @@ _LABEL_NAMED = {"Namespace", "Service", "Deployment", "StatefulSet", "Job", "Cro
 @rule
 def name_limits(ctx: RuleContext) -> None:
     """Names and label values over 63 characters (or with bad characters) are rejected at apply time, not render time."""
-    for obj in ctx.objects:
+    for index, obj in enumerate(ctx.objects):
         meta = obj["metadata"]
         name = meta["name"]
         for ns_name, where in ((name, "name"), (meta.get("namespace"), "namespace")):
@@ -377,7 +388,7 @@ def name_limits(ctx: RuleContext) -> None:
             if not ok:
                 ctx.error(
                     "name-limits",
-                    _origin_path(ctx, obj) if where == "name" else ("namespace", "name"),
+                    _origin_path(ctx, index) if where == "name" else ("namespace", "name"),
                     f"{obj['kind']} {where} {ns_name!r} is not a valid DNS-1123 {'label' if strict else 'subdomain'}"
                     f"{' (at most 63 characters)' if strict else ''}",
                 )
@@ -413,12 +424,14 @@ def required_env(ctx: RuleContext) -> None:
         for index, var in enumerate(app.requiredEnv):
             if var not in provided:
                 ctx.error("required-env", ("apps", name, "requiredEnv", index), f"app {name} requires {var}, but none of its containers sets it")
-    for name, job in spec.jobs.items():
-        provided = set(job.env) | set(job.secretEnv)
-        for cm in job.configMaps:
-            provided |= config_keys.get(cm, set())
-        for secret in job.secrets:
-            provided |= secret_keys.get(secret, set())
-        for index, var in enumerate(job.requiredEnv):
-            if var not in provided:
-                ctx.error("required-env", ("jobs", name, "requiredEnv", index), f"job {name} requires {var}, but it is not set")
+    for section, jobs in (("jobs", spec.jobs), ("cronJobs", spec.cronJobs)):
+        for name, job in jobs.items():
+            provided = set(job.env) | set(job.secretEnv)
+            for cm in job.configMaps:
+                provided |= config_keys.get(cm, set())
+            for secret in job.secrets:
+                provided |= secret_keys.get(secret, set())
+            for index, var in enumerate(job.requiredEnv):
+                if var not in provided:
+                    what = "job" if section == "jobs" else "cron job"
+                    ctx.error("required-env", (section, name, "requiredEnv", index), f"{what} {name} requires {var}, but it is not set")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from envspec.render.templates import RenderUnit
-from envspec.spec.models import App, Container, Environment, Job, Resources
+from envspec.spec.models import App, Container, CronJob, Environment, Job, JobPod, Probe, Resources
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 ENVIRONMENT_LABEL = "envspec.dev/environment"
@@ -41,24 +41,80 @@ def _env_from(config_maps: list[str], secrets: list[str]) -> list[dict[str, Any]
     return [{"configMapRef": {"name": n}} for n in config_maps] + [{"secretRef": {"name": n}} for n in secrets]
 
 
+def _dump(model: Any) -> dict[str, Any] | None:
+    return model.model_dump(mode="json", exclude_none=True) if model is not None else None
+
+
+def probe_view(probe: Probe | None, default_port: int | None) -> dict[str, Any] | None:
+    """A Kubernetes probe; the handler's port defaults to the container's first port."""
+    if probe is None:
+        return None
+    port = probe.port if probe.port is not None else default_port
+    if probe.path is not None:
+        view: dict[str, Any] = {"httpGet": {"path": probe.path, "port": port}}
+    elif probe.tcp:
+        view = {"tcpSocket": {"port": port}}
+    else:
+        view = {"exec": {"command": list(probe.exec or [])}}
+    for key in ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold"):
+        if getattr(probe, key) is not None:
+            view[key] = getattr(probe, key)
+    return view
+
+
+def _ports(container: Container) -> list[dict[str, Any]]:
+    ports: list[dict[str, Any]] = [{"containerPort": container.port}] if container.port else []
+    return ports + [{"name": n, "containerPort": p} for n, p in container.ports.items()]
+
+
+def _security(model: Any) -> dict[str, Any] | None:
+    view = _dump(model)
+    if view and "seccompProfile" in view:
+        view["seccompProfile"] = {"type": view["seccompProfile"]}
+    return view or None
+
+
 def container_view(name: str, container: Container, app: App) -> dict[str, Any]:
+    first = container.first_port()
+    readiness = probe_view(container.readiness, first)
+    if readiness is None and container.readinessPath and container.port:
+        readiness = {"httpGet": {"path": container.readinessPath, "port": container.port}}
     return {
         "name": name,
         "image": container.image or app.image,
         "imagePullPolicy": container.imagePullPolicy or app.imagePullPolicy,
         "command": container.command,
         "args": container.args,
-        "port": container.port,
+        "ports": _ports(container),
         "env": _env_list(container.env, container.secretEnv),
         "envFrom": _env_from(container.configMaps, container.secrets),
         "volumeMounts": [{"name": v, "mountPath": p} for v, p in sorted(container.mounts.items())],
         "resources": _resources(container.resources),
-        "readinessPath": container.readinessPath,
+        "readinessProbe": readiness,
+        "livenessProbe": probe_view(container.liveness, first),
+        "startupProbe": probe_view(container.startup, first),
+        "securityContext": _security(container.securityContext),
+        "lifecycle": {"preStop": {"exec": {"command": list(container.preStop)}}} if container.preStop else None,
     }
 
 
+def pod_extras(service_account: str | None, security: Any, node_selector: dict[str, str] | None = None,
+               grace: int | None = None) -> dict[str, Any]:
+    """Pod-level settings after the containers and volumes, in this order; absent ones are left out."""
+    extras: dict[str, Any] = {}
+    if service_account:
+        extras["serviceAccountName"] = service_account
+    if security is not None:
+        extras["securityContext"] = _security(security)
+    if node_selector:
+        extras["nodeSelector"] = dict(node_selector)
+    if grace is not None:
+        extras["terminationGracePeriodSeconds"] = grace
+    return extras
+
+
 def app_view(name: str, app: App, spec: Environment) -> dict[str, Any]:
-    first_port = next((c.port for c in app.containers.values() if c.port), None)
+    first_port = next((c.first_port() for c in app.containers.values() if c.first_port()), None)
     volumes = []
     for vname, volume in sorted(app.volumes.items()):
         if volume.emptyDir:
@@ -69,11 +125,31 @@ def app_view(name: str, app: App, spec: Environment) -> dict[str, Any]:
             volumes.append({"name": vname, "configMap": {"name": volume.configMap}})
     service = None
     if app.service is not None:
-        service = {"port": app.service.port, "targetPort": app.service.targetPort or first_port or app.service.port}
+        ports = [
+            {"name": pname, "port": p.port, "targetPort": p.targetPort if p.targetPort is not None else p.port}
+            for pname, p in app.service.ports.items()
+        ] or [{"name": "http", "port": app.service.port, "targetPort": app.service.targetPort or first_port or app.service.port}]
+        service = {"port": ports[0]["port"], "ports": ports, "headless": app.service.headless}
+    autoscale = None
+    if app.autoscale is not None:
+        metrics = [
+            {"type": "Resource", "resource": {"name": res, "target": {"type": "Utilization", "averageUtilization": value}}}
+            for res, value in (("cpu", app.autoscale.cpu), ("memory", app.autoscale.memory))
+            if value is not None
+        ]
+        autoscale = {"minReplicas": app.autoscale.minReplicas, "maxReplicas": app.autoscale.maxReplicas, "metrics": metrics}
+    claim_templates = [
+        {"name": cname, "accessMode": c.accessMode, "size": c.size, "storageClass": c.storageClass}
+        for cname, c in app.volumeClaimTemplates.items()
+    ]
     return {
         "name": name,
+        "kind": app.kind,
         "namespace": app.namespace or spec.namespace.name,
-        "replicas": app.replicas,
+        "replicas": None if app.autoscale else app.replicas,
+        "autoscale": autoscale,
+        "claimTemplates": claim_templates,
+        "podExtras": pod_extras(app.serviceAccount, app.securityContext, app.nodeSelector, app.terminationGracePeriodSeconds),
         "strategy": app.strategy,
         "maxSurge": app.maxSurge,
         "selector": {"app.kubernetes.io/name": name},
@@ -86,7 +162,7 @@ def app_view(name: str, app: App, spec: Environment) -> dict[str, Any]:
     }
 
 
-def job_view(name: str, job: Job, spec: Environment) -> dict[str, Any]:
+def _job_pod_view(name: str, job: JobPod, spec: Environment) -> dict[str, Any]:
     return {
         "name": name,
         "namespace": job.namespace or spec.namespace.name,
@@ -98,13 +174,29 @@ def job_view(name: str, job: Job, spec: Environment) -> dict[str, Any]:
         "envFrom": _env_from(job.configMaps, job.secrets),
         "resources": _resources(job.resources),
         "backoffLimit": job.backoffLimit,
-        "ttlSecondsAfterFinished": job.ttlSecondsAfterFinished,
         "imagePullSecrets": list(spec.imagePullSecrets),
-        "after": list(job.after),
-        "port": None,
+        "ports": [],
         "volumeMounts": [],
-        "readinessPath": None,
+        "readinessProbe": None,
+        "livenessProbe": None,
+        "startupProbe": None,
+        "securityContext": _security(job.securityContext),
+        "lifecycle": None,
+        "podExtras": pod_extras(job.serviceAccount, job.podSecurityContext),
     }
+
+
+def job_view(name: str, job: Job, spec: Environment) -> dict[str, Any]:
+    return {**_job_pod_view(name, job, spec), "ttlSecondsAfterFinished": job.ttlSecondsAfterFinished, "after": list(job.after)}
+
+
+def cronjob_view(name: str, job: CronJob, spec: Environment) -> dict[str, Any]:
+    schedule = job.model_dump(
+        include={"schedule", "timeZone", "concurrencyPolicy", "suspend", "successfulJobsHistoryLimit",
+                 "failedJobsHistoryLimit", "startingDeadlineSeconds"},
+        exclude_none=True,
+    )
+    return {**_job_pod_view(name, job, spec), "schedule": schedule}
 
 
 # Idempotent SQL, with the names passed as psql variables and quoted by format(%I/%L): nothing from the
@@ -152,9 +244,14 @@ def database_job_view(spec: Environment) -> dict[str, Any]:
         "ttlSecondsAfterFinished": 3600,
         "imagePullSecrets": [],
         "after": [],
-        "port": None,
+        "ports": [],
         "volumeMounts": [],
-        "readinessPath": None,
+        "readinessProbe": None,
+        "livenessProbe": None,
+        "startupProbe": None,
+        "securityContext": None,
+        "lifecycle": None,
+        "podExtras": {},
     }
 
 
@@ -165,7 +262,8 @@ def route_views(name: str, spec: Environment) -> list[dict[str, Any]]:
     backend = None
     if route.backend is not None:
         app = spec.apps[route.backend.app]
-        port = route.backend.port or (app.service.port if app.service else 80)
+        service_port = (next(iter(app.service.ports.values())).port if app.service.ports else app.service.port) if app.service else 80
+        port = route.backend.port or service_port
         backend = {"name": route.backend.app, "port": port}
     redirect = route.redirect.model_dump(exclude_none=True) if route.redirect else None
     views = [{"name": name, "namespace": namespace, "hostnames": route.hostnames, "parent": parent, "backend": backend, "redirect": redirect}]
@@ -207,6 +305,9 @@ def build_units(spec: Environment, name: str, instance: str) -> list[RenderUnit]
             add("externalsecret.yaml.j2", view, ("secrets", sname), sname)
     for cname, data in spec.configMaps.items():
         add("configmap.yaml.j2", {"namespace": ns.name, "data": data}, ("configMaps", cname), cname)
+    for sa_name, account in spec.serviceAccounts.items():
+        view = {"namespace": account.namespace or ns.name, "annotations": dict(account.annotations), "automount": account.automountToken}
+        add("serviceaccount.yaml.j2", view, ("serviceAccounts", sa_name), sa_name)
     for claim_name, claim in spec.claims.items():
         add("pvc.yaml.j2", {**claim.model_dump(), "namespace": claim.namespace or ns.name}, ("claims", claim_name), claim_name)
     for app_name, app in spec.apps.items():
@@ -220,6 +321,8 @@ def build_units(spec: Environment, name: str, instance: str) -> list[RenderUnit]
     for route_name in spec.routes:
         for view in route_views(route_name, spec):
             add("httproute.yaml.j2", view, ("routes", route_name), view["name"])
+    for cron_name, cron in spec.cronJobs.items():
+        add("cronjob.yaml.j2", cronjob_view(cron_name, cron, spec), ("cronJobs", cron_name), cron_name)
     for job_name in spec.job_order():
         if job_name == "create-database":
             add("job.yaml.j2", database_job_view(spec), ("database",), job_name)

@@ -82,12 +82,63 @@ class SecretKeyRef(SpecModel):
     key: str
 
 
+PortName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=15)]
+
+
+class Probe(SpecModel):
+    """A probe: exactly one of an HTTP GET `path`, a `tcp` connection or an `exec` command."""
+
+    path: str | None = Field(default=None, description="HTTP GET path.")
+    tcp: bool = False
+    exec: list[str] | None = Field(default=None, description="Command whose exit status is the result.")
+    port: Port | PortName | None = Field(default=None, description="Port number or name (default: the container's first port).")
+    initialDelaySeconds: Annotated[int, Field(ge=0)] | None = None
+    periodSeconds: Annotated[int, Field(ge=1)] | None = None
+    timeoutSeconds: Annotated[int, Field(ge=1)] | None = None
+    failureThreshold: Annotated[int, Field(ge=1)] | None = None
+    successThreshold: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Probe":
+        if sum([self.path is not None, self.tcp, self.exec is not None]) != 1:
+            raise ValueError("a probe is exactly one of path: /..., tcp: true, exec: [command]")
+        return self
+
+
+class Capabilities(SpecModel):
+    add: list[str] | None = None
+    drop: list[str] | None = None
+
+
+class ContainerSecurity(SpecModel):
+    """A container's securityContext."""
+
+    runAsUser: Annotated[int, Field(ge=0)] | None = None
+    runAsGroup: Annotated[int, Field(ge=0)] | None = None
+    runAsNonRoot: bool | None = None
+    readOnlyRootFilesystem: bool | None = None
+    allowPrivilegeEscalation: bool | None = None
+    privileged: bool | None = None
+    capabilities: Capabilities | None = None
+
+
+class PodSecurity(SpecModel):
+    """A pod's securityContext."""
+
+    runAsUser: Annotated[int, Field(ge=0)] | None = None
+    runAsGroup: Annotated[int, Field(ge=0)] | None = None
+    runAsNonRoot: bool | None = None
+    fsGroup: Annotated[int, Field(ge=0)] | None = None
+    seccompProfile: Literal["RuntimeDefault", "Unconfined"] | None = None
+
+
 class Container(SpecModel):
     image: str | None = Field(default=None, description="Defaults to the app's image.")
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
     command: list[str] | None = None
     args: list[str] | None = None
     port: Port | None = None
+    ports: dict[PortName, Port] = Field(default_factory=dict, description="Named ports: name -> container port.")
     env: dict[EnvVarName, str] = Field(default_factory=dict)
     secretEnv: dict[EnvVarName, SecretKeyRef] = Field(default_factory=dict)
     configMaps: list[Name] = Field(default_factory=list, description="ConfigMaps loaded as environment (envFrom).")
@@ -95,6 +146,22 @@ class Container(SpecModel):
     mounts: dict[Name, str] = Field(default_factory=dict, description="volume name -> mount path")
     resources: Resources | None = None
     readinessPath: str | None = None
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+    startup: Probe | None = None
+    securityContext: ContainerSecurity | None = None
+    preStop: list[str] | None = Field(default=None, description="Command run before the container is stopped.")
+
+    @model_validator(mode="after")
+    def _probes(self) -> "Container":
+        if self.readiness is not None and self.readinessPath is not None:
+            raise ValueError("use readiness or readinessPath, not both")
+        if self.port is not None and self.port in self.ports.values():
+            raise ValueError(f"port {self.port} is also listed under ports")
+        return self
+
+    def first_port(self) -> int | None:
+        return self.port or next(iter(self.ports.values()), None)
 
 
 class Volume(SpecModel):
@@ -120,15 +187,54 @@ class Disruption(SpecModel):
     minAvailable: Annotated[int, Field(ge=0)]
 
 
+class ServicePort(SpecModel):
+    port: Port
+    targetPort: Port | PortName | None = Field(default=None, description="Default: the same as port.")
+
+
 class Service(SpecModel):
     port: Port = 80
     targetPort: Port | None = None
+    ports: dict[PortName, ServicePort] = Field(
+        default_factory=dict, description="Named ports; when given, the Service has exactly these (port/targetPort are unused)."
+    )
+    headless: bool = Field(default=False, description="clusterIP: None (a StatefulSet's stable pod names).")
+
+
+class ClaimTemplate(SpecModel):
+    size: Quantity
+    accessMode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = "ReadWriteOnce"
+    storageClass: str | None = None
+
+
+class Autoscale(SpecModel):
+    """A HorizontalPodAutoscaler (autoscaling/v2) on average utilisation of the pods' requests."""
+
+    minReplicas: Annotated[int, Field(ge=1)] = 1
+    maxReplicas: Annotated[int, Field(ge=1)]
+    cpu: Annotated[int, Field(ge=1, le=1000)] | None = Field(default=None, description="Target CPU utilisation, percent.")
+    memory: Annotated[int, Field(ge=1, le=1000)] | None = Field(default=None, description="Target memory utilisation, percent.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Autoscale":
+        if self.maxReplicas < self.minReplicas:
+            raise ValueError("maxReplicas must be >= minReplicas")
+        if self.cpu is None and self.memory is None:
+            raise ValueError("an autoscaler targets cpu, memory or both")
+        return self
+
+
+class ServiceAccountSpec(SpecModel):
+    namespace: Name | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+    automountToken: bool | None = Field(default=None, description="automountServiceAccountToken")
 
 
 class App(SpecModel):
-    """A Deployment, its Service and optionally a PodDisruptionBudget."""
+    """A Deployment (or StatefulSet), its Service, and optionally a PodDisruptionBudget and an autoscaler."""
 
     image: str
+    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
     pinImage: bool = Field(
         default=True,
         description="Whether requirePinnedImages applies to this app's image; false for third-party infrastructure images.",
@@ -143,12 +249,33 @@ class App(SpecModel):
     volumes: dict[Name, Volume] = Field(default_factory=dict)
     service: Service | None = None
     disruptionBudget: Disruption | None = None
+    autoscale: Autoscale | None = None
+    serviceAccount: Name | None = Field(default=None, description="serviceAccountName of the pods.")
+    securityContext: PodSecurity | None = None
+    nodeSelector: dict[str, str] = Field(default_factory=dict)
+    terminationGracePeriodSeconds: Annotated[int, Field(ge=0)] | None = None
+    volumeClaimTemplates: dict[Name, ClaimTemplate] = Field(
+        default_factory=dict, description="A StatefulSet's per-pod claims (mounted by name like volumes)."
+    )
     requiredEnv: list[EnvVarName] = Field(
         default_factory=list, description="Environment variables the app needs; checked against what its containers get."
     )
 
+    @model_validator(mode="after")
+    def _kind(self) -> "App":
+        if self.kind == "Deployment" and self.volumeClaimTemplates:
+            raise ValueError("volumeClaimTemplates need kind: StatefulSet")
+        if self.kind == "StatefulSet" and (self.strategy != "RollingUpdate" or "maxSurge" in self.model_fields_set):
+            raise ValueError("a StatefulSet rolls pods one by one: strategy and maxSurge apply to Deployments")
+        return self
 
-class Job(SpecModel):
+    def max_replicas(self) -> int:
+        return self.autoscale.maxReplicas if self.autoscale else self.replicas
+
+
+class JobPod(SpecModel):
+    """What a Job and a CronJob's Jobs run: one container."""
+
     image: str
     namespace: Name | None = None
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
@@ -159,10 +286,28 @@ class Job(SpecModel):
     configMaps: list[Name] = Field(default_factory=list)
     secrets: list[Name] = Field(default_factory=list)
     resources: Resources | None = None
-    after: list[Name] = Field(default_factory=list, description="Jobs that must complete first.")
+    serviceAccount: Name | None = None
+    securityContext: ContainerSecurity | None = None
+    podSecurityContext: PodSecurity | None = None
     backoffLimit: Annotated[int, Field(ge=0)] = 2
-    ttlSecondsAfterFinished: Annotated[int, Field(ge=0)] | None = 3600
     requiredEnv: list[EnvVarName] = Field(default_factory=list)
+
+
+class Job(JobPod):
+    after: list[Name] = Field(default_factory=list, description="Jobs that must complete first.")
+    ttlSecondsAfterFinished: Annotated[int, Field(ge=0)] | None = 3600
+
+
+class CronJob(JobPod):
+    """A CronJob: a Job on a schedule."""
+
+    schedule: Annotated[str, StringConstraints(pattern=r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$")]
+    timeZone: str | None = None
+    concurrencyPolicy: Literal["Allow", "Forbid", "Replace"] = "Forbid"
+    suspend: bool = False
+    successfulJobsHistoryLimit: Annotated[int, Field(ge=0)] = 3
+    failedJobsHistoryLimit: Annotated[int, Field(ge=0)] = 1
+    startingDeadlineSeconds: Annotated[int, Field(ge=1)] | None = None
 
 
 class Database(SpecModel):
@@ -279,6 +424,10 @@ class ParentRef(SpecModel):
     name: Name
     namespace: Name
     listener: str
+    external: bool = Field(
+        default=False,
+        description="The Gateway belongs to no environment envspec knows (shared, owned elsewhere): its listeners are not checked.",
+    )
 
 
 class Backend(SpecModel):
@@ -403,6 +552,8 @@ class Environment(SpecModel):
     apps: dict[Name, App] = Field(default_factory=dict)
     database: Database | None = None
     jobs: dict[Name, Job] = Field(default_factory=dict)
+    cronJobs: dict[Name, CronJob] = Field(default_factory=dict)
+    serviceAccounts: dict[Name, ServiceAccountSpec] = Field(default_factory=dict)
     gateway: Gateway | None = None
     issuers: dict[Name, Issuer] = Field(default_factory=dict)
     certificates: dict[Name, Certificate] = Field(default_factory=dict)
