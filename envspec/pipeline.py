@@ -76,7 +76,9 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
     spec, name, instance = resolved.spec, resolved.name, resolved.instance
     problems = Problems()
-    rendered = render_units(build_units(spec, name, instance), project.templates_dir, problems, resolved.locate_path)
+    units = build_units(spec, name, instance, project.root, problems, resolved.locate_path)
+    problems.raise_if_errors()
+    rendered = render_units(units, project.templates_dir, problems, resolved.locate_path)
     rendered += raw_objects(spec, project.root, problems, resolved.locate_path)
     problems.raise_if_errors()
 

@@ -44,3 +44,14 @@ def test_django_example_has_the_pieces_a_web_service_needs() -> None:
     assert container["ports"] == [{"name": "http", "containerPort": 8000}]
     redis = next(o for o in objects if o["kind"] == "StatefulSet")
     assert redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_the_platform_examples_schema_is_current_and_types_its_components() -> None:
+    from click.testing import CliRunner
+
+    from envspec.cli import main
+
+    result = CliRunner().invoke(main, ["schema", "--root", str(EXAMPLES / "platform"), "--check"])
+    assert result.exit_code == 0, result.output
+    text = (EXAMPLES / "platform" / "schemas" / "environment.schema.json").read_text()
+    assert '"component.metrics"' in text and '"component.rate-limit"' in text

@@ -8,8 +8,11 @@ being rendered) and `name`.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
+from envspec.components.project import instance_units
+from envspec.errors import Location, Problems
 from envspec.render.templates import RenderUnit
 from envspec.spec.models import App, Container, CronJob, Environment, Job, JobPod, Probe, Resources
 
@@ -281,8 +284,15 @@ def route_views(name: str, spec: Environment) -> list[dict[str, Any]]:
     return views
 
 
-def build_units(spec: Environment, name: str, instance: str) -> list[RenderUnit]:
-    """Every (template, context) pair this environment renders, in spec order."""
+def build_units(
+    spec: Environment,
+    name: str,
+    instance: str,
+    root: Path | None = None,
+    problems: Problems | None = None,
+    locate: Callable[[tuple[str | int, ...]], Location | None] = lambda origin: None,
+) -> list[RenderUnit]:
+    """Every (template, context) pair this environment renders, in spec order; project components need `root`."""
     labels = base_labels(name, instance, spec.labels)
     env = {"name": name, "instance": instance, "namespace": spec.namespace.name, "labels": labels}
     units: list[RenderUnit] = []
@@ -328,6 +338,8 @@ def build_units(spec: Environment, name: str, instance: str) -> list[RenderUnit]
             add("job.yaml.j2", database_job_view(spec), ("database",), job_name)
         else:
             add("job.yaml.j2", job_view(job_name, spec.jobs[job_name], spec), ("jobs", job_name), job_name)
+    if spec.components:
+        units.extend(instance_units(spec, env, root or Path.cwd(), problems if problems is not None else Problems(), locate))
     for index, template in enumerate(spec.templates):
         units.append(
             RenderUnit(template, {"env": env, "spec": spec.model_dump(mode="json"), "item": None, "name": ""}, ("templates", index))

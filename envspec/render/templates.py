@@ -61,6 +61,8 @@ def _finalize(value: Any) -> Markup:
 @lru_cache(maxsize=8)
 def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
     search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
+    if project_templates and os.path.isdir(components := os.path.join(os.path.dirname(project_templates), "components")):
+        search.append(components)  # project components' templates, named <component>/<file>
     search.append(str(PACKAGE_TEMPLATES))
     env = ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(search),

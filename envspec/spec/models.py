@@ -524,6 +524,15 @@ class Patch(SpecModel):
         return self
 
 
+class ComponentUse(SpecModel):
+    """An instance of a project component (components/<use>/component.yaml)."""
+
+    use: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$")] = Field(
+        description="The component's folder name under components/."
+    )
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Values for the component's params.")
+
+
 class Environment(SpecModel):
     """One environment: everything envspec renders and deploys for it."""
 
@@ -568,6 +577,9 @@ class Environment(SpecModel):
     objectFiles: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list,
         description="YAML files in the project (paths relative to its root) holding raw Kubernetes objects.",
+    )
+    components: dict[Name, ComponentUse] = Field(
+        default_factory=dict, description="Instances of the project's own components (components/<name>/)."
     )
     patches: list[Patch] = Field(default_factory=list, description="Patches to rendered objects, in order.")
     helm: dict[Name, HelmChart] = Field(default_factory=dict)

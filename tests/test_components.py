@@ -1,0 +1,119 @@
+"""Project components: defined in components/<name>/ without Python, instantiated from any environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from envspec.cli import main
+from envspec.errors import SpecError
+from envspec.pipeline import compile_environment
+
+MANIFEST = """description: A greeting ConfigMap.
+params:
+  text: {type: string, pattern: "[A-Za-z ]+", description: What to say}
+  copies: {type: integer, minimum: 1, maximum: 3, default: 1}
+examples:
+  hi: {text: hi}
+"""
+TEMPLATE = """{% for i in range(params.copies) %}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ name ~ "-" ~ i }}
+  namespace: {{ env.namespace }}
+data:
+  text: {{ params.text }}
+{% endfor %}
+"""
+ENV = """cluster: {context: kind-test}
+namespace: {name: demo}
+components:
+%s
+"""
+
+
+def project(tmp_path: Path, instances: str, manifest: str = MANIFEST, template: str = TEMPLATE) -> Path:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "demo.yaml").write_text(ENV % instances, encoding="utf-8")
+    folder = tmp_path / "components" / "greeting"
+    folder.mkdir(parents=True)
+    (folder / "component.yaml").write_text(manifest, encoding="utf-8")
+    (folder / "greeting.yaml.j2").write_text(template, encoding="utf-8")
+    return tmp_path
+
+
+def problems_of(root: Path) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        compile_environment("demo", root=root)
+    return [str(p) for p in info.value.problems]
+
+
+def test_an_instance_renders_with_typed_params_and_defaults(tmp_path: Path) -> None:
+    root = project(tmp_path, "  hello: {use: greeting, with: {text: hello there, copies: 2}}\n  bye: {use: greeting, with: {text: bye}}")
+    compiled = compile_environment("demo", root=root)
+    names = [o["metadata"]["name"] for o in compiled.objects if o["kind"] == "ConfigMap"]
+    assert names == ["bye-0", "hello-0", "hello-1"]
+    assert all(o["metadata"]["labels"]["envspec.dev/environment"] == "demo" for o in compiled.objects)
+    index = names.index("hello-1") + 1  # after the Namespace
+    assert compiled.origins[index] == ("components", "hello")
+
+
+def test_instance_errors_point_at_the_instance_and_the_declaration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project(tmp_path, "  a: {use: greeting, with: {txt: x}}\n  b: {use: greeting, with: {text: x, copies: 9}}\n  c: {use: greting}")
+    monkeypatch.chdir(root)
+    assert problems_of(root) == [
+        "environments/demo.yaml:4:34: components.a.with.txt: component greeting has no parameter 'txt'; did you mean 'text'?",
+        "environments/demo.yaml:4:3: components.a: missing required parameter 'text' of component greeting "
+        "(declared at components/greeting/component.yaml:3:3)",
+        "environments/demo.yaml:5:46: components.b.with.copies: must be <= 3 (got 9) (declared at components/greeting/component.yaml:4:3)",
+        "environments/demo.yaml:6:12: components.c.use: unknown component 'greting'; did you mean 'greeting'?",
+    ]
+
+
+def test_template_errors_point_at_the_components_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project(tmp_path, "  a: {use: greeting, with: {text: x}}", template=TEMPLATE.replace("params.text", "params.nope"))
+    monkeypatch.chdir(root)
+    (problem,) = problems_of(root)
+    assert problem.startswith("components/greeting/greeting.yaml.j2:9: template error: undefined value")
+
+
+def test_a_bad_component_manifest_is_located_in_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project(tmp_path, "  a: {use: greeting, with: {text: x}}", manifest=MANIFEST.replace("type: integer", "type: number"))
+    monkeypatch.chdir(root)
+    (problem,) = problems_of(root)
+    assert problem.startswith("components/greeting/component.yaml:4:")
+    assert "params.copies.type: must be one of" in problem
+
+
+def test_a_component_example_must_fit_its_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project(tmp_path, "  a: {use: greeting, with: {text: x}}", manifest=MANIFEST.replace("hi: {text: hi}", "hi: {text: '1'}"))
+    monkeypatch.chdir(root)
+    assert problems_of(root) == [
+        "components/greeting/component.yaml:6:14: examples.hi.text: must match [A-Za-z ]+ (got '1') "
+        "(declared at components/greeting/component.yaml:3:3)"
+    ]
+
+
+def test_schema_includes_project_components(tmp_path: Path) -> None:
+    root = project(tmp_path, "  a: {use: greeting, with: {text: x}}")
+    result = CliRunner().invoke(main, ["schema", "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    schema = json.loads((root / "schemas" / "environment.schema.json").read_text())
+    greeting = schema["$defs"]["component.greeting"]
+    assert greeting["properties"]["use"] == {"const": "greeting"}
+    assert greeting["properties"]["with"]["required"] == ["text"]
+    assert greeting["properties"]["with"]["properties"]["copies"] == {"type": "integer", "minimum": 1, "maximum": 3, "default": 1}
+    assert schema["properties"]["components"]["additionalProperties"] == {"oneOf": [{"$ref": "#/$defs/component.greeting"}]}
+
+
+def test_render_cli_exit_code_for_a_bad_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project(tmp_path, "  a: {use: greeting}")
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(main, ["render", "demo"])
+    assert result.exit_code == 2
+    assert "missing required parameter 'text' of component greeting" in result.output
