@@ -524,6 +524,21 @@ class Patch(SpecModel):
         return self
 
 
+class Preview(SpecModel):
+    """This environment is a per-pull-request preview: one instance per PR, removed when the PR ends.
+
+    `envspec gc` finds previews by this block (never by an environment's name): instances whose PR is
+    closed, or that nobody applied for longer than `ttl`, are destroyed.
+    """
+
+    prParam: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        default="pr", description="The integer parameter that carries the PR number (`--pr N` sets `pr`)."
+    )
+    ttl: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[mhdw]$")] | None = Field(
+        default=None, description="gc destroys instances not applied for longer than this (90m, 36h, 7d, 2w)."
+    )
+
+
 class ComponentUse(SpecModel):
     """An instance of a project component (components/<use>/component.yaml)."""
 
@@ -578,6 +593,7 @@ class Environment(SpecModel):
         default_factory=list,
         description="YAML files in the project (paths relative to its root) holding raw Kubernetes objects.",
     )
+    preview: Preview | None = Field(default=None, description="Declares this environment a per-pull-request preview.")
     components: dict[Name, ComponentUse] = Field(
         default_factory=dict, description="Instances of the project's own components (components/<name>/)."
     )
@@ -594,6 +610,14 @@ class Environment(SpecModel):
             if len(item) > 63 or not re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", item):
                 raise ValueError(f"label {key}: value {item!r} is not a valid label value")
         return value
+
+    @model_validator(mode="after")
+    def _preview_param(self) -> "Environment":
+        if self.preview is not None:
+            param = self.params.get(self.preview.prParam)
+            if param is None or param.type != "integer":
+                raise ValueError(f"preview.prParam: {self.preview.prParam!r} must name an integer parameter under params:")
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> "Environment":
