@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from envspec.checks.context import RuleContext
+from envspec.kinds import name_limit_of
 from envspec.spec.models import Container, Environment, Resources
 from envspec.spec.params import parse_image
 
@@ -370,8 +371,6 @@ def _origin_path(ctx: RuleContext, index: int) -> tuple[str | int, ...]:
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-# Kinds whose names become DNS labels (and so must be at most 63 characters).
-_LABEL_NAMED = {"Namespace", "Service", "Deployment", "StatefulSet", "Job", "CronJob"}
 
 
 @rule
@@ -383,7 +382,7 @@ def name_limits(ctx: RuleContext) -> None:
         for ns_name, where in ((name, "name"), (meta.get("namespace"), "namespace")):
             if ns_name is None:
                 continue
-            strict = obj["kind"] in _LABEL_NAMED or where == "namespace"
+            strict = name_limit_of(obj["kind"]) == "label" or where == "namespace"
             ok = (_DNS1123_LABEL if strict else _DNS1123_SUBDOMAIN).match(ns_name) and len(ns_name) <= (63 if strict else 253)
             if not ok:
                 ctx.error(

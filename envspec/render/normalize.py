@@ -13,35 +13,10 @@ import hashlib
 import json
 from typing import Any, Iterable
 
+from envspec.kinds import JOBS, is_cluster_scoped, order_of
 from envspec.objects import object_id, pod_spec_of
 from envspec.render.templates import RenderedObject
 
-# Apply order: CRDs and Namespaces first, then other cluster-scoped kinds, config, workloads,
-# services, routes and other custom resources, then Jobs (in their declared order).
-KIND_ORDER: dict[str, int] = {
-    kind: rank
-    for rank, kinds in enumerate(
-        [
-            ["CustomResourceDefinition"],
-            ["Namespace"],
-            ["StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "GatewayClass",
-             "ClusterSecretStore", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"],
-            ["ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "Secret",
-             "ExternalSecret", "SecretStore", "ConfigMap", "PersistentVolumeClaim"],
-            ["Deployment", "StatefulSet", "DaemonSet", "PodDisruptionBudget", "HorizontalPodAutoscaler"],
-            ["Service"],
-            ["Issuer", "Certificate", "Gateway", "HTTPRoute", "GRPCRoute", "ReferenceGrant"],
-        ]
-    )
-    for kind in kinds
-}
-OTHER_RANK = 7  # unknown kinds: after routes, before jobs
-JOB_RANK = 8
-CLUSTER_SCOPED = {
-    "CustomResourceDefinition", "Namespace", "StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding",
-    "ClusterIssuer", "GatewayClass", "ClusterSecretStore", "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration", "PersistentVolume",
-}
 CHECKSUM_ANNOTATION = "envspec.dev/config-checksum"
 
 TOP_KEYS = ["apiVersion", "kind", "metadata", "type", "spec", "data", "stringData", "binaryData"]
@@ -50,10 +25,9 @@ CONTAINER_KEYS = ["name", "image", "imagePullPolicy", "command", "args"]
 
 
 def _rank(obj: dict[str, Any]) -> int:
-    kind = obj["kind"]
-    if kind == "Job":
-        return JOB_RANK
-    return KIND_ORDER.get(kind, OTHER_RANK)
+    """Output order by kind (envspec.kinds): CRDs, Namespaces, cluster-scoped kinds, config, workloads,
+    Services, routes and certificates, other kinds, then Jobs in their declared order."""
+    return order_of(obj["kind"])
 
 
 def _order_keys(value: Any, preferred: list[str] | None = None, sort_rest: bool = False) -> Any:
@@ -126,7 +100,7 @@ def normalize(
     for obj in objects:
         meta = obj.setdefault("metadata", {})
         meta["labels"] = {**(meta.get("labels") or {}), **labels}
-        if obj["kind"] in CLUSTER_SCOPED:
+        if is_cluster_scoped(obj["kind"]):
             meta.pop("namespace", None)
         pod_spec = pod_spec_of(obj)
         if pod_spec is None or obj["kind"] == "Pod":
@@ -148,7 +122,7 @@ def normalize(
     indexed.sort(
         key=lambda pair: (
             _rank(pair[1]),
-            pair[0] if pair[1]["kind"] == "Job" else 0,
+            pair[0] if _rank(pair[1]) == JOBS else 0,
             pair[1]["kind"],
             pair[1]["metadata"].get("namespace") or "",
             pair[1]["metadata"]["name"],

@@ -1,0 +1,39 @@
+"""The one table of Kubernetes kinds agrees with what rendering and the deploy stages do."""
+
+from __future__ import annotations
+
+from envspec import kinds
+from envspec.objects import pod_spec_of
+
+
+def test_every_kind_is_described_once() -> None:
+    names = [row.kind for row in kinds.TABLE]
+    assert len(names) == len(set(names))
+    assert all(1 <= row.stage <= kinds.LAST_STAGE for row in kinds.TABLE)
+
+
+def test_unknown_kinds_get_the_custom_resource_defaults() -> None:
+    row = kinds.info("ServiceMonitor")
+    assert (row.cluster_scoped, row.order, row.stage, row.readiness, row.name_limit) == (False, kinds.OTHER, 4, None, "subdomain")
+
+
+def test_output_order_ranks() -> None:
+    order = [kinds.order_of(k) for k in ("CustomResourceDefinition", "Namespace", "ClusterIssuer", "ConfigMap",
+                                         "Deployment", "Service", "HTTPRoute", "ServiceMonitor", "Job")]
+    assert order == sorted(order) and len(set(order)) == len(order)
+
+
+def test_pod_templates_are_found_through_the_table() -> None:
+    pod = {"containers": [{"name": "a"}]}
+    assert pod_spec_of({"kind": "StatefulSet", "spec": {"template": {"spec": pod}}}) is pod
+    assert pod_spec_of({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": pod}}}}}) is pod
+    assert pod_spec_of({"kind": "Pod", "spec": pod}) is pod
+    assert pod_spec_of({"kind": "ConfigMap", "data": {}}) is None
+
+
+def test_the_compiler_does_not_need_the_deployer_for_kinds() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, envspec.kinds, envspec.render.normalize; print(any(m.startswith('envspec.kube') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
