@@ -117,3 +117,30 @@ def test_render_cli_exit_code_for_a_bad_instance(tmp_path: Path, monkeypatch: py
     result = CliRunner().invoke(main, ["render", "demo"])
     assert result.exit_code == 2
     assert "missing required parameter 'text' of component greeting" in result.output
+
+
+def test_each_builtin_component_is_one_folder_with_its_templates() -> None:
+    from envspec import kinds
+    from envspec.components.registry import BUILTIN
+
+    package = Path(__file__).resolve().parent.parent / "envspec"
+    assert len({c.name for c in BUILTIN}) == len(BUILTIN)
+    for component in BUILTIN:
+        assert (package / "components" / component.name / "__init__.py").is_file()
+        assert all(kind in kinds.BY_KIND for kind in component.kinds), component.name
+    for folder in (package / "templates").iterdir():
+        if folder.is_dir() and folder.name != "__pycache__":
+            assert (package / "components" / folder.name / "__init__.py").is_file(), folder.name
+    assert {"app", "job", "cronjob", "route", "gateway", "issuer", "certificate", "secret", "config", "claim",
+            "database", "serviceaccount", "namespace"} <= {c.name for c in BUILTIN}
+
+
+def test_a_project_overrides_a_builtin_template_by_its_component_path(tmp_path: Path) -> None:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "demo.yaml").write_text("cluster: {context: kind-test}\nnamespace: {name: demo}\n")
+    (tmp_path / "templates" / "namespace").mkdir(parents=True)
+    (tmp_path / "templates" / "namespace" / "namespace.yaml.j2").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ item.name }}\n  annotations: {owner: platform}\n"
+    )
+    (namespace,) = compile_environment("demo", root=tmp_path).objects
+    assert namespace["metadata"]["annotations"] == {"owner": "platform"}

@@ -1,5 +1,9 @@
 """The semantic rules. Each is named for the production failure it prevents.
 
+Rules that concern one component live in that component's folder
+(envspec/components/<name>/rules.py) and are registered here, in the order
+all rules run; the rest look across components (quota, images, hosts, names).
+
 Rules work on the typed spec, so their messages point at the line the user must
 change; where they need the final manifests (names, label values) they read the
 rendered objects.
@@ -9,10 +13,13 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from envspec.checks.context import RuleContext
+from envspec.components.app.rules import pdb_below_replicas, rwo_recreate
+from envspec.components.certificate.rules import acme_wildcard_dns01
+from envspec.components.route.rules import route_parents
 from envspec.kinds import name_limit_of
 from envspec.spec.models import Container, Environment, Resources
 from envspec.spec.params import parse_image
@@ -237,100 +244,11 @@ def fqdn_hosts(ctx: RuleContext) -> None:
             )
 
 
-def _covers(listener_host: str | None, host: str) -> bool:
-    if not listener_host:
-        return True
-    if listener_host.startswith("*."):
-        suffix = listener_host[1:]
-        return host.endswith(suffix) and "." not in host[: -len(suffix)] and len(host) > len(suffix)
-    return listener_host == host
-
-
-@rule
-def route_parents(ctx: RuleContext) -> None:
-    """A route attached to a missing gateway or listener, or outside the listener's hostname, is silently ignored."""
-    gateways = {(s.gateway.namespace, s.gateway.name): s.gateway for s in ctx.all_specs() if s.gateway}
-    for name, route in ctx.spec.routes.items():
-        ref = route.gateway
-        gateway = gateways.get((ref.namespace, ref.name))
-        if gateway is None and ref.external:
-            continue  # a Gateway owned outside envspec: nothing here to check its listeners against
-        if gateway is None:
-            known = ", ".join(f"{ns}/{n}" for ns, n in sorted(gateways)) or "none"
-            ctx.error("route-parents", ("routes", name, "gateway"), f"no Gateway {ref.namespace}/{ref.name} is declared (known: {known})")
-            continue
-        listeners = {l.name: l for l in gateway.listeners}
-        for listener_name, section in [(ref.listener, "listener"), (route.httpsRedirectFrom, "httpsRedirectFrom")]:
-            if listener_name is None:
-                continue
-            path = ("routes", name, "gateway", "listener") if section == "listener" else ("routes", name, "httpsRedirectFrom")
-            listener = listeners.get(listener_name)
-            if listener is None:
-                ctx.error("route-parents", path, f"Gateway {ref.namespace}/{ref.name} has no listener {listener_name!r} (has: {', '.join(listeners)})")
-                continue
-            for index, host in enumerate(route.hostnames):
-                if not _covers(listener.hostname, host):
-                    ctx.error(
-                        "route-parents",
-                        ("routes", name, "hostnames", index),
-                        f"hostname {host!r} is not covered by listener {listener_name} ({listener.hostname})",
-                    )
-
-
-@rule
-def acme_wildcard_dns01(ctx: RuleContext) -> None:
-    """Let's Encrypt issues wildcard certificates only through DNS-01, which needs the DNS provider's token."""
-    issuers = {name: issuer for s in ctx.all_specs() for name, issuer in s.issuers.items()}
-    secrets = {name for s in ctx.all_specs() for name in s.secrets}
-    for name, cert in ctx.spec.certificates.items():
-        issuer = issuers.get(cert.issuer)
-        if issuer is None:
-            ctx.error("acme-wildcard-dns01", ("certificates", name, "issuer"), f"unknown issuer {cert.issuer!r}")
-            continue
-        wildcards = [i for i, host in enumerate(cert.dnsNames) if host.startswith("*.")]
-        if not wildcards or issuer.acme is None:
-            continue
-        if issuer.acme.dns01 is None:
-            ctx.error(
-                "acme-wildcard-dns01",
-                ("certificates", name, "dnsNames", wildcards[0]),
-                f"wildcard {cert.dnsNames[wildcards[0]]!r} needs a DNS-01 solver, but issuer {cert.issuer} has none",
-            )
-        elif issuer.acme.dns01.tokenSecret not in secrets:
-            ctx.error(
-                "acme-wildcard-dns01",
-                ("issuers", cert.issuer, "acme", "dns01", "tokenSecret") if cert.issuer in ctx.spec.issuers else ("certificates", name, "issuer"),
-                f"the DNS-01 token Secret {issuer.acme.dns01.tokenSecret!r} is not declared under secrets:",
-            )
-
-
-@rule
-def pdb_below_replicas(ctx: RuleContext) -> None:
-    """minAvailable equal to the replica count blocks every node drain."""
-    for name, app in ctx.spec.apps.items():
-        floor = app.autoscale.minReplicas if app.autoscale else app.replicas
-        if app.disruptionBudget and app.disruptionBudget.minAvailable >= floor:
-            what = "autoscale.minReplicas" if app.autoscale else "replicas"
-            ctx.error(
-                "pdb-below-replicas",
-                ("apps", name, "disruptionBudget", "minAvailable"),
-                f"minAvailable {app.disruptionBudget.minAvailable} must be below {what} ({floor}), or no pod can ever be evicted",
-            )
-
-
-@rule
-def rwo_recreate(ctx: RuleContext) -> None:
-    """A rolling update can't mount a ReadWriteOnce volume that the old pod still holds: use Recreate."""
-    spec = ctx.spec
-    for name, app in spec.apps.items():
-        claims = [v.claim for v in app.volumes.values() if v.claim]
-        rwo = [c for c in claims if c in spec.claims and spec.claims[c].accessMode in ("ReadWriteOnce", "ReadWriteOncePod")]
-        if rwo and app.kind == "Deployment" and app.replicas == 1 and app.strategy != "Recreate":
-            ctx.error(
-                "rwo-recreate",
-                ("apps", name, "strategy"),
-                f"mounts ReadWriteOnce claim {rwo[0]!r} with one replica, so a rolling update deadlocks; set strategy: Recreate",
-            )
+# The components' own rules, in their place in the run order.
+rule(route_parents)
+rule(acme_wildcard_dns01)
+rule(pdb_below_replicas)
+rule(rwo_recreate)
 
 
 @rule
