@@ -144,3 +144,30 @@ def test_a_project_overrides_a_builtin_template_by_its_component_path(tmp_path: 
     )
     (namespace,) = compile_environment("demo", root=tmp_path).objects
     assert namespace["metadata"]["annotations"] == {"owner": "platform"}
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FREE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30).filter(lambda v: "${" not in v) | st.sampled_from(
+    ["yes", "null", "0777", "a: b", "# c", "{{ x }}", "- a", "\n", "a\nb: c", "'", '"', "---", "*x", "&x", "!tag"]
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=FREE)
+def test_no_component_parameter_value_changes_the_manifest_structure(tmp_path_factory, value: str) -> None:  # type: ignore[no-untyped-def]
+    from envspec.render.output import dump_yaml, load_all
+
+    root = tmp_path_factory.mktemp("p")
+    manifest = "params:\n  text: {type: string}\n"
+    template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n  namespace: {{ env.namespace }}\ndata:\n  text: {{ params.text }}\n"
+    root = project(root, "  a: {use: greeting, with: {text: placeholder}}", manifest=manifest, template=template)
+    env = root / "environments" / "demo.yaml"
+    from envspec.render.yamlsafe import to_yaml_flow
+
+    env.write_text(env.read_text().replace("placeholder", to_yaml_flow(value)), encoding="utf-8")
+    objects = compile_environment("demo", root=root).objects
+    (config,) = [o for o in load_all(dump_yaml(objects)) if o["kind"] == "ConfigMap"]
+    assert config["data"] == {"text": value}
+    assert set(config) == {"apiVersion", "kind", "metadata", "data"}

@@ -324,6 +324,9 @@ class Database(SpecModel):
     )
     image: str = "postgres:16"
     resources: Resources | None = None
+    job: Annotated[str, StringConstraints(pattern=DNS1123_LABEL, max_length=63)] = Field(
+        default="create-db", description="Name of the create Job; other jobs wait for it with `after: [<job>]`."
+    )
 
 
 class ExternalSource(SpecModel):
@@ -623,7 +626,7 @@ class Environment(SpecModel):
     def _references(self) -> "Environment":
         for name, job in self.jobs.items():
             for dep in job.after:
-                if dep not in self.jobs and not (dep == "create-database" and self.database):
+                if dep not in self.jobs and not (self.database and dep == self.database.job):
                     raise ValueError(f"jobs.{name}.after: unknown job {dep!r}")
         for name, route in self.routes.items():
             if route.backend and route.backend.app not in self.apps:
@@ -648,7 +651,7 @@ class Environment(SpecModel):
             order.append(name)
 
         if self.database:
-            order.append("create-database")
+            order.append(self.database.job)
         for name in self.jobs:
             visit(name)
         return order

@@ -27,12 +27,12 @@ SQL
 
 
 def database_job_view(spec: Environment) -> dict[str, Any]:
-    """The idempotent create-database Job; the name is validated ^[a-z0-9_]+$ by the model."""
+    """The idempotent create Job; the database name is validated ^[a-z0-9_]+$ by the model."""
     db = spec.database
     assert db is not None
     script = CREATE_WITH_ROLE if db.appSecret else CREATE_DATABASE
     return {
-        "name": "create-database",
+        "name": db.job,
         "namespace": spec.namespace.name,
         "image": db.image,
         "imagePullPolicy": None,
@@ -66,7 +66,7 @@ def database_job_view(spec: Environment) -> dict[str, Any]:
 
 def units(b: Builder) -> None:
     if b.spec.database is not None:
-        b.add("job", "job.yaml.j2", database_job_view(b.spec), ("database",), "create-database")
+        b.add("job", "job.yaml.j2", database_job_view(b.spec), ("database",), b.spec.database.job)
 
 
 COMPONENT = Builtin("database", ("database",), ("Job",), units)
