@@ -171,3 +171,14 @@ def test_no_component_parameter_value_changes_the_manifest_structure(tmp_path_fa
     (config,) = [o for o in load_all(dump_yaml(objects)) if o["kind"] == "ConfigMap"]
     assert config["data"] == {"text": value}
     assert set(config) == {"apiVersion", "kind", "metadata", "data"}
+
+
+def test_the_dns01_provider_is_a_table_entry_not_a_fixed_vendor(tmp_path: Path) -> None:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "demo.yaml").write_text(
+        "cluster: {context: kind-test}\nnamespace: {name: demo}\nsecrets:\n  cf: {fromEnv: {token: CF_TOKEN}}\n"
+        "issuers:\n  le:\n    acme:\n      server: https://acme.example.test/directory\n      email: ops@example.test\n"
+        "      dns01: {provider: cloudflare, tokenSecret: cf, tokenKey: token}\n"
+    )
+    issuer = next(o for o in compile_environment("demo", root=tmp_path).objects if o["kind"] == "ClusterIssuer")
+    assert issuer["spec"]["acme"]["solvers"] == [{"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cf", "key": "token"}}}}]

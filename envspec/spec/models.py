@@ -392,6 +392,11 @@ class Gateway(SpecModel):
 
 
 class Dns01DigitalOcean(SpecModel):
+    """A DNS-01 solver whose provider takes one API token from a Secret (cert-manager's built-in solvers)."""
+
+    provider: Literal["digitalocean", "cloudflare"] = Field(
+        default="digitalocean", description="The DNS provider cert-manager's solver talks to."
+    )
     tokenSecret: Name
     tokenKey: str = "access-token"
 
