@@ -143,6 +143,8 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
             context=spec.cluster.context,
             server=spec.cluster.server,
             digitalocean_cluster=spec.digitalocean.cluster.name if spec.digitalocean and spec.digitalocean.cluster else None,
+            ca_fingerprint=spec.cluster.caFingerprint,
+            digitalocean=spec.cluster.digitalocean,
         ),
         labels=labels,
         secrets=secrets,

@@ -4,7 +4,7 @@ Nothing is stubbed between the command line and HTTP: the repository's own
 environments are compiled by the real pipeline, the kubeconfig is read, the
 cluster binding is enforced, and the official kubernetes and DigitalOcean
 clients talk to tests/fakes over loopback. preview-pr is rebound to the fake
-cluster with `--set cluster.context=fake` and gets pinned images by `--param`,
+cluster with `--set cluster.context=fake --set cluster.digitalocean=false` and gets pinned images by `--param`,
 exactly as the deploy workflow passes them.
 """
 
@@ -22,6 +22,7 @@ from envspec.cli import main
 from tests.fakes.do_server import FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
+    BIND_TO_FAKE,
     CANARY,
     GATEWAY_IP,
     GATEWAY_NS,
@@ -81,7 +82,7 @@ def total() -> int:
 def test_apply_prints_target_first_then_summary(fake_kube: FakeKube, kubeconfig: Path, total: int) -> None:  # noqa: F811
     result = pr_cmd("apply", kubeconfig)
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[0] == f"target: context fake at {fake_kube.url}"
+    assert result.stderr.splitlines()[0] == f"target: context fake at {fake_kube.url} (context from {kubeconfig})"
     assert result.stdout == summary(created=total)
     assert fake_kube.get("apps/v1", "Deployment", "web", NS)["spec"]["template"]["spec"]["containers"][0]["image"] \
         == "ghcr.io/aphiria/aphiria.com-web@sha256:" + "b" * 64
@@ -95,7 +96,7 @@ def test_context_mismatch_exits_2_after_printing_target(fake_kube: FakeKube, kub
         result = pr_cmd(command, kubeconfig, bind=False)  # preview-pr as committed: bound to the DO cluster
         assert result.exit_code == 2, (command, result.stderr)
         lines = result.stderr.splitlines()
-        assert lines[0] == f"target: context fake at {fake_kube.url}"
+        assert lines[0] == f"target: context fake at {fake_kube.url} (context from {kubeconfig})"
         assert "environment preview-pr is bound to kube context 'do-nyc3-aphiria-com-preview-cluster'" in result.stderr
         assert "pass --context do-nyc3-aphiria-com-preview-cluster" in result.stderr
         assert "Traceback" not in result.stderr
@@ -103,7 +104,7 @@ def test_context_mismatch_exits_2_after_printing_target(fake_kube: FakeKube, kub
 
 
 def test_unpinned_app_image_is_refused_before_any_write(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
-    result = run(["apply", "preview-pr", "--pr", "107", "--set", "cluster.context=fake",
+    result = run(["apply", "preview-pr", "--pr", "107", *BIND_TO_FAKE,
                   "--kubeconfig", str(kubeconfig), "--timeout", "5"])
     assert result.exit_code == 2
     assert "uses image 'ghcr.io/aphiria/aphiria.com-web:pr-107', which is not pinned" in result.stderr
@@ -114,7 +115,7 @@ def test_production_without_yes_is_refused(
     fake_kube: FakeKube, kubeconfig: Path, fake_helm: Path, manifest_cache: Path  # noqa: F811
 ) -> None:
     def prod(command: str, *extra: str) -> Result:
-        return run([command, "production", "--set", "cluster.context=fake", "--kubeconfig", str(kubeconfig),
+        return run([command, "production", *BIND_TO_FAKE, "--kubeconfig", str(kubeconfig),
                     "--timeout", "5", *extra], env={"DIGITALOCEAN_TOKEN": "do-token-for-cert-manager"})
 
     result = prod("apply", "--skip-dns")
@@ -321,7 +322,7 @@ def test_preview_pr_lifecycle_apply_noop_change_prune_destroy(
 
 
 def _apply_preview_base(kubeconfig: Path, *extra: str) -> Result:  # noqa: F811
-    return run(["apply", "preview-base", "--set", "cluster.context=fake", "--kubeconfig", str(kubeconfig),
+    return run(["apply", "preview-base", *BIND_TO_FAKE, "--kubeconfig", str(kubeconfig),
                 "--timeout", "5", *extra])
 
 

@@ -21,6 +21,7 @@ from envspec.components.app.rules import pdb_below_replicas, rwo_recreate
 from envspec.components.certificate.rules import acme_wildcard_dns01
 from envspec.components.route.rules import route_parents
 from envspec.kinds import name_limit_of
+from envspec.quantity import parse as parse_quantity
 from envspec.spec.models import Container, Environment, Resources
 from envspec.spec.params import parse_image
 
@@ -35,15 +36,9 @@ def rule(func: Rule) -> Rule:
 
 # ------------------------------------------------------------------ helpers
 
-_SUFFIX = {"m": Fraction(1, 1000), "": Fraction(1), "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9),
-           "T": Fraction(10**12), "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40)}
-
-
 def quantity(text: str) -> Fraction:
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|M|G|T)?", str(text))
-    if not match:
-        raise ValueError(text)
-    return Fraction(match.group(1)) * _SUFFIX[match.group(2) or ""]
+    """The exact value of a resource quantity (one parser for all of envspec: `envspec.quantity`)."""
+    return parse_quantity(text)
 
 
 def fmt_cpu(value: Fraction) -> str:

@@ -15,11 +15,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ClusterBinding:
-    """The cluster an environment may touch: a kube context, an API server URL, or both."""
+    """The cluster an environment may touch: a kube context, an API server URL, a CA fingerprint, a DigitalOcean cluster."""
 
     context: str | None = None
     server: str | None = None
     digitalocean_cluster: str | None = None  # name of the DigitalOcean cluster, if declared
+    ca_fingerprint: str | None = None  # sha256:<hex> of the cluster CA certificate (DER)
+    digitalocean: bool = False  # the server must be digitalocean_cluster's endpoint, per the DigitalOcean API
 
 
 @dataclass(frozen=True)
