@@ -63,6 +63,12 @@ def test_an_instance_renders_with_typed_params_and_defaults(tmp_path: Path) -> N
     assert compiled.origins[index] == ("components", "hello")
 
 
+def test_an_instance_may_render_into_another_namespace(tmp_path: Path) -> None:
+    root = project(tmp_path, "  hello: {use: greeting, namespace: monitoring, with: {text: hi}}")
+    (config,) = [o for o in compile_environment("demo", root=root).objects if o["kind"] == "ConfigMap"]
+    assert config["metadata"]["namespace"] == "monitoring"
+
+
 def test_instance_errors_point_at_the_instance_and_the_declaration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = project(tmp_path, "  a: {use: greeting, with: {txt: x}}\n  b: {use: greeting, with: {text: x, copies: 9}}\n  c: {use: greting}")
     monkeypatch.chdir(root)

@@ -182,7 +182,8 @@ def instance_units(
             continue
         if spec_view is None:
             spec_view = spec.model_dump(mode="json", by_alias=True)
-        context = {"env": env, "params": typed_values(component, dict(use.with_)), "name": name, "item": None, "spec": spec_view}
+        instance_env = {**env, "namespace": use.namespace} if use.namespace else env
+        context = {"env": instance_env, "params": typed_values(component, dict(use.with_)), "name": name, "item": None, "spec": spec_view}
         units.extend(RenderUnit(template, context, base) for template in component.templates)
     return units
 
@@ -227,7 +228,7 @@ def component_schema(component: Component) -> dict[str, Any]:
         "type": "object",
         "description": component.manifest.description or f"Project component {component.name}",
         "additionalProperties": False,
-        "properties": {"use": {"const": component.name}, "with": with_schema},
+        "properties": {"use": {"const": component.name}, "with": with_schema, "namespace": {"type": "string"}},
         "required": ["use"] + (["with"] if required else []),
     }
 

@@ -568,6 +568,9 @@ class ComponentUse(SpecModel):
         description="The component's folder name under components/."
     )
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Values for the component's params.")
+    namespace: Name | None = Field(
+        default=None, description="The namespace its templates see as env.namespace (default: the environment's)."
+    )
 
 
 class Environment(SpecModel):
