@@ -67,6 +67,20 @@ def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, p
     click.echo(f"ok: {', '.join(checked)}", err=True)
 
 
+def _env_params(prefix: str | None, argocd: bool) -> list[str]:
+    """NAME=VALUE strings from --param-from-env / --argocd, before the flags so an explicit --param wins."""
+    if prefix is None and not argocd:
+        return []
+    import os
+
+    from envspec.cli.paramenv import ARGOCD_ENV_PREFIX, params_from_argocd_json, params_from_env
+
+    raw = params_from_env(prefix, os.environ) if prefix is not None else []
+    if argocd:
+        raw += params_from_env(ARGOCD_ENV_PREFIX, os.environ) + params_from_argocd_json(os.environ)
+    return raw
+
+
 @main.command()
 @click.argument("environment", required=False)
 @root_option
@@ -76,9 +90,13 @@ def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, p
               help="Write one file per object into this folder (atomically; only a folder envspec wrote is replaced).")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--check", is_flag=True, help="Don't write; exit 1 with a diff if --out is stale.")
+@click.option("--param-from-env", "param_prefix", default=None, metavar="PREFIX",
+              help="Read parameters from variables PREFIX<NAME> (WEB_IMAGE means webImage); flags win.")
+@click.option("--argocd", is_flag=True,
+              help="As an Argo CD plugin: --param-from-env ARGOCD_ENV_ plus the JSON in ARGOCD_APP_PARAMETERS.")
 @handle_errors
 def render(environment: str | None, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
-           all_: bool, out: Path | None, fmt: str, check: bool) -> None:
+           all_: bool, out: Path | None, fmt: str, check: bool, param_prefix: str | None, argocd: bool) -> None:
     """Render ENVIRONMENT to Kubernetes manifests (stdout, or --out DIR).
 
     --out DIR is envspec's own folder: a `.envspec-output` file in it lists what envspec wrote,
@@ -102,6 +120,7 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
 
     if all_ == bool(environment):
         raise SpecError("give an ENVIRONMENT or --all (not both)")
+    env_params = _env_params(param_prefix, argocd)
     project = find_project(root)
     if all_ and out is None:
         out = project.root / RENDERED_DIR
@@ -109,7 +128,7 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
         raise SpecError("--check needs --out DIR (the committed output to compare with)")
 
     if all_:
-        if pr or params or sets:
+        if pr or params or sets or param_prefix or argocd:
             raise SpecError("--all renders environments without parameters; --pr/--param/--set need one ENVIRONMENT")
         compiled, skipped = compile_all(project)
         per_environment: dict[str, dict[str, str]] = {}
@@ -121,7 +140,8 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
         files = combined_output(per_environment)
     else:
         assert environment is not None
-        result = compile_environment(environment, project=project, params=collect_params(pr, params), sets=sets)
+        result = compile_environment(environment, project=project, params=[*env_params, *collect_params(pr, params)],
+                                     sets=sets)
         print_problems(result.warnings)
         if out is None:
             sys.stdout.write(dump_yaml(result.objects) if fmt == "yaml" else dump_json(result.objects))
