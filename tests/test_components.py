@@ -188,3 +188,14 @@ def test_the_dns01_provider_is_a_table_entry_not_a_fixed_vendor(tmp_path: Path) 
     )
     issuer = next(o for o in compile_environment("demo", root=tmp_path).objects if o["kind"] == "ClusterIssuer")
     assert issuer["spec"]["acme"]["solvers"] == [{"dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cf", "key": "token"}}}}]
+
+
+def test_the_database_create_job_is_named_by_the_spec(tmp_path: Path) -> None:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "demo.yaml").write_text(
+        "cluster: {context: kind-test}\nnamespace: {name: demo}\n"
+        "database: {name: shop, host: pg.data.svc.cluster.local, adminSecret: pg-admin, job: init-db}\n"
+        "jobs:\n  migrate: {image: 'busybox:1.36', after: [init-db]}\n"
+    )
+    jobs = [o["metadata"]["name"] for o in compile_environment("demo", root=tmp_path).objects if o["kind"] == "Job"]
+    assert jobs == ["init-db", "migrate"]
