@@ -37,3 +37,11 @@ def test_the_compiler_does_not_need_the_deployer_for_kinds() -> None:
 
     code = "import sys, envspec.kinds, envspec.render.normalize; print(any(m.startswith('envspec.kube') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_every_readiness_rule_named_in_the_table_exists() -> None:
+    from envspec.kube.wait import CHECKS, WAITED_KINDS
+
+    named = {row.readiness for row in kinds.TABLE if row.readiness}
+    assert named <= set(CHECKS)
+    assert WAITED_KINDS == {row.kind for row in kinds.TABLE if row.readiness}
