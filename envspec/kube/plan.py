@@ -74,8 +74,8 @@ class DatabaseDrop:
 
 @dataclass(frozen=True)
 class DeployPlan:
-    environment: str  # spec name, e.g. "preview-pr"
-    instance: str  # environment instance, e.g. "preview-pr-107"; names the ApplySet
+    environment: str  # spec name, e.g. "staging"
+    instance: str  # environment instance, e.g. "review-107"; names the ApplySet
     objects: list[dict[str, Any]]  # rendered objects in apply order (Jobs in declared order)
     cluster: ClusterBinding
     labels: dict[str, str]  # labels every object carries (managed-by, environment, instance)
@@ -85,7 +85,7 @@ class DeployPlan:
     owned_namespaces: list[str] = field(default_factory=list)  # namespaces this instance creates
     protected_namespaces: list[str] = field(default_factory=list)  # never created, changed or deleted
     requires_confirmation: bool = False  # production: --yes or an interactive prompt
-    requires_pinned_images: bool = False  # preview-pr and production: apply refuses unpinned app images
+    requires_pinned_images: bool = False  # requirePinnedImages: apply refuses unpinned app images
     # The app images that rule applies to (the spec's apps.*.image, except pinImage: false). Third-party
     # sidecars and infrastructure images (nginx, postgres) are not app builds. Empty: every container image.
     app_images: list[str] = field(default_factory=list)
