@@ -61,7 +61,7 @@ def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, Container
         inits = [(("apps", name, "initContainers", c), cont.resources) for c, cont in app.initContainers.items()]
         yield ("apps", name), app.kind, app.namespace or spec.namespace.name, app.max_replicas() + surge, containers, inits
     if spec.database:
-        yield ("database",), "Job", spec.namespace.name, 1, [(("database",), spec.database.resources)], []
+        yield ("database",), "Job", spec.database.namespace or spec.namespace.name, 1, [(("database",), spec.database.resources)], []
     for name, job in spec.jobs.items():
         yield ("jobs", name), "Job", job.namespace or spec.namespace.name, 1, [(("jobs", name), job.resources)], []
     for name, cron in spec.cronJobs.items():  # a scheduled Job can start at any time: it counts like a replica
@@ -257,12 +257,46 @@ def protected_namespaces(ctx: RuleContext) -> None:
     for index, obj in enumerate(ctx.objects):
         meta = obj["metadata"]
         target = meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace")
-        if target in protected:
+        if target in protected and not _is_database_job(ctx, obj):
             ctx.error(
                 "protected-namespaces",
                 _origin_path(ctx, index),
                 f"{obj['kind']} {meta['name']} would be written to protected namespace {target}",
             )
+
+
+def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
+    """The database's create Job runs in `database.namespace` by design (the one place the admin Secret is)."""
+    from envspec.components.database.lifecycle import create_job_name, jobs_namespace
+
+    db = ctx.spec.database
+    return (
+        db is not None and db.namespace is not None and obj["kind"] == "Job"
+        and obj["metadata"].get("namespace") == jobs_namespace(ctx.spec) and obj["metadata"]["name"] == create_job_name(ctx.spec)
+    )
+
+
+@rule
+def system_namespaces(ctx: RuleContext) -> None:
+    """The cluster's own namespaces are never the environment's, whatever protectedNamespaces says."""
+    from envspec.kube.system import SYSTEM_NAMESPACES, system_reason
+
+    spec = ctx.spec
+    if spec.namespace.name in SYSTEM_NAMESPACES:
+        ctx.error("system-namespaces", ("namespace", "name"),
+                  f"namespace {spec.namespace.name} belongs to the cluster; envspec never writes into it")
+    for index, obj in enumerate(ctx.objects):
+        reason = system_reason(obj)
+        if reason is None:
+            continue
+        inside = obj["kind"] != "Namespace"
+        if inside and obj["metadata"].get("namespace") == spec.namespace.name:
+            continue  # reported once, at namespace.name, above
+        if inside:
+            ctx.error("system-namespaces", _origin_path(ctx, index), f"{obj['kind']} {obj['metadata']['name']}: {reason}")
+        else:
+            hint = "; use it without creating it (create: false)" if obj["metadata"]["name"] == "default" else ""
+            ctx.error("system-namespaces", _origin_path(ctx, index), reason + hint)
 
 
 # Spec sections whose entries carry their own `namespace:` key (a message about the namespace points there).
@@ -347,3 +381,21 @@ def required_env(ctx: RuleContext) -> None:
                 if var not in provided:
                     what = "job" if section == "jobs" else "cron job"
                     ctx.error("required-env", (section, name, "requiredEnv", index), f"{what} {name} requires {var}, but it is not set")
+
+
+@rule
+def database_credentials(ctx: RuleContext) -> None:
+    """With `database.namespace`, the admin Secret is read there only: building it anywhere else would put
+    PostgreSQL admin credentials into a namespace the database Jobs left precisely to avoid them."""
+    db = ctx.spec.database
+    if db is None or db.namespace is None or db.adminSecret not in ctx.spec.secrets:
+        return
+    where = ctx.spec.secrets[db.adminSecret].namespace or ctx.spec.namespace.name
+    if where != db.namespace:
+        ctx.error(
+            "database-credentials",
+            ("secrets", db.adminSecret),
+            f"Secret {db.adminSecret} is the database's adminSecret, read in namespace {db.namespace} "
+            f"(database.namespace), but would be built in {where}; remove it here ({db.adminSecret}: null) "
+            f"or build it in {db.namespace}",
+        )

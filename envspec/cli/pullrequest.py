@@ -123,6 +123,8 @@ def pr_check(pr: int, head_sha: str, repo: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Only print what would be destroyed.")
 @kube_options
 @click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds per destroy.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=120.0, show_default=True,
+              help="Seconds to wait for an instance another run holds (its lease); then report it failed.")
 @handle_errors
 def gc(
     root: Path | None,
@@ -134,6 +136,7 @@ def gc(
     context: str | None,
     kubeconfig_from_do: bool,
     timeout: float,
+    lock_timeout: float,
 ) -> None:
     """Destroy previews whose PR is closed or not applied for longer than a TTL.
 
@@ -141,7 +144,7 @@ def gc(
     of each is the one its spec is bound to, reached like `envspec destroy` reaches it (the target
     is printed to stderr first).
     """
-    from envspec.github.gc import GcOutcome, decide, parse_duration, run_gc
+    from envspec.github.gc import GcOutcome, PreviewInstance, decide, parse_duration, run_gc
     from envspec.github.gc_cluster import PROBE_PR, closed_lookup, compiled_plan, destroyer, find_previews
     from envspec.kube.client import Kube
     from envspec.spec.preview import preview_environments
@@ -164,10 +167,20 @@ def gc(
         _, api_client = connect_target(probe, kubeconfig, context, from_do=kubeconfig_from_do)
         with Kube(api_client) as kube:
             verdicts = decide(find_previews(kube, preview), previews={name: preview}, is_closed=is_closed, older_than=ttl)
+
+            def recheck(item: PreviewInstance, preview=preview, name=name) -> str | None:  # type: ignore[no-untyped-def]
+                """Decided again under the lease: an apply may have refreshed the preview while gc waited."""
+                again = decide([item], previews={name: preview}, is_closed=is_closed, older_than=ttl)
+                if not again:
+                    return "not an instance of a preview"
+                verdict = again[0]
+                return None if verdict.expired else (verdict.note or verdict.error or "no longer past its end")
+
             result = run_gc(
                 verdicts,
                 dry_run=dry_run,
-                destroy=destroyer(kube, compiled_plan(root, preview), timeout=timeout, report=lambda line: click.echo(f"    {line}")),
+                destroy=destroyer(kube, compiled_plan(root, preview), timeout=timeout, lock_timeout=lock_timeout,
+                                  recheck=recheck, report=lambda line: click.echo(f"    {line}")),
                 echo=click.echo,
             )
         outcome = GcOutcome(outcome.destroyed + result.destroyed, outcome.failed + result.failed, outcome.kept + result.kept)

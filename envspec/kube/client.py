@@ -523,6 +523,33 @@ class Kube:
         )
         return got.to_dict()
 
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST: create only, never overwrite (KubeApiError status 409 when the object already exists)."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj.get("metadata", {})
+        ns = meta.get("namespace") if res.namespaced else None
+        got = self._call(
+            lambda: self.dyn.create(
+                res, body=obj, namespace=ns, field_manager=self.field_manager, _request_timeout=self.request_timeout
+            ),
+            "create", obj["kind"], meta.get("name"), ns,
+        )
+        return got.to_dict()
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT with the object's resourceVersion as a precondition (KubeApiError 409 when it moved on)."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj.get("metadata", {})
+        ns = meta.get("namespace") if res.namespaced else None
+        got = self._call(
+            lambda: self.dyn.replace(
+                res, body=obj, name=meta["name"], namespace=ns, field_manager=self.field_manager,
+                _request_timeout=self.request_timeout,
+            ),
+            "replace", obj["kind"], meta.get("name"), ns,
+        )
+        return got.to_dict()
+
     def delete(
         self,
         api_version: str,

@@ -24,7 +24,7 @@ from envspec.errors import EnvspecError, SpecError
 from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
 from envspec.kube.plan import DeployPlan
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
-from envspec.kube.secrets import MASK, Redactor, build_secrets, complete_secrets, pending_keys, unset_variables
+from envspec.kube.secrets import MASK, Redactor, build_secrets, prepare_secrets, unset_variables
 from envspec.kube.fieldset import FieldPath, Tree, encode, extract, user_fields
 from envspec.kube.ssa import (
     ApplyConflictError,
@@ -190,8 +190,7 @@ def _diff_live(
         found = live_index.get(("", "Secret", namespace, name))
         return found if found is not None else kube.get("v1", "Secret", name, namespace)
 
-    built = [o for o in desired if o.get("kind") == "Secret" and o.get("apiVersion") == "v1"]
-    complete_secrets(built, pending_keys(plan, environ), live_secret, redactor, generate=False)
+    prepare_secrets(plan, environ, desired, live_secret, redactor)
     changes = ChangeSet(notes=_secret_notes(plan, environ))
     for note in changes.notes:
         report(f"note: {note}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from envspec.errors import Location
+
 
 @dataclass(frozen=True)
 class ClusterBinding:
@@ -39,6 +41,12 @@ class SecretSource:
     # Keys whose values apply generates (random, 32 URL-safe characters) when the live Secret lacks them,
     # and keeps unchanged afterwards -- e.g. a per-instance database password nobody has to supply.
     generate: tuple[str, ...] = ()
+    # (namespace, name) of another Secret of the plan whose data this one repeats once apply has completed
+    # it -- e.g. a database role's password, needed by a Job in the shared database's namespace.
+    copy_of: tuple[str, str] | None = None
+    # With copy_of: hold, instead of each value, its PostgreSQL SCRAM-SHA-256 verifier (which ALTER ROLE ...
+    # PASSWORD accepts in place of the password): the copy's namespace then holds no usable credential.
+    scram_verifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,3 +100,7 @@ class DeployPlan:
     database_drop: DatabaseDrop | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     applyset_namespace: str | None = None  # namespace of the ApplySet parent Secret
+    # object id of an app's object -> ids of the Jobs that must succeed before it rolls out (apps.*.after)
+    after: dict[str, list[str]] = field(default_factory=dict)
+    # object id -> (spec position, dotted spec path) of what renders it, so apply's refusals point at a line
+    sources: dict[str, tuple[Location | None, str]] = field(default_factory=dict)

@@ -274,6 +274,10 @@ class App(SpecModel):
     requiredEnv: list[EnvVarName] = Field(
         default_factory=list, description="Environment variables the app needs; checked against what its containers get."
     )
+    after: list[Name] = Field(
+        default_factory=list,
+        description="Jobs (or the database's create Job) that must succeed before apply rolls this app out, e.g. its migrations.",
+    )
 
     @model_validator(mode="after")
     def _kind(self) -> "App":
@@ -330,7 +334,14 @@ class Database(SpecModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=63)]
     host: str
     port: Port = 5432
-    adminSecret: Name = Field(description="Secret with keys username and password for the PostgreSQL admin.")
+    namespace: Name | None = Field(
+        default=None,
+        description="Namespace the database Jobs run in: the shared PostgreSQL's, where adminSecret already lives, "
+        "so the admin credentials never enter this environment's namespace (default: the environment's namespace).",
+    )
+    adminSecret: Name = Field(
+        description="Secret with keys username and password for the PostgreSQL admin, read in `namespace`."
+    )
     appSecret: Name | None = Field(
         default=None,
         description="Secret with key `password` for a login role named like the database, which owns it and "
@@ -656,6 +667,10 @@ class Environment(SpecModel):
             for dep in job.after:
                 if dep not in self.jobs and not (self.database and dep == self.database.job):
                     raise ValueError(f"jobs.{name}.after: unknown job {dep!r}")
+        for name, app in self.apps.items():
+            for dep in app.after:
+                if dep not in self.jobs and not (self.database and dep == self.database.job):
+                    raise ValueError(f"apps.{name}.after: unknown job {dep!r}")
         for name, route in self.routes.items():
             if route.backend and route.backend.app not in self.apps:
                 raise ValueError(f"routes.{name}.backend.app: unknown app {route.backend.app!r}")
