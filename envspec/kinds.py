@@ -1,8 +1,9 @@
 """What envspec knows about each Kubernetes kind, in one table.
 
-Rendering (scope, output order, name limits, pod templates), apply (stage,
-readiness rule), and destroy (which kinds are searched for leftovers) all read
-this table, so a kind is described once. The compiler reads it without
+Rendering (scope, output order, name limits, pod templates: render/normalize.py,
+objects.py, checks/rules.py), apply (stage and readiness rule: kube/stages.py,
+kube/wait.py) and destroy (which kinds are searched for leftovers:
+kube/destroy.py) all read this table, so a kind is described once. The compiler reads it without
 importing the deployer: readiness rules are named here and implemented in
 `envspec.kube.wait`.
 

@@ -45,3 +45,13 @@ def test_every_readiness_rule_named_in_the_table_exists() -> None:
     named = {row.readiness for row in kinds.TABLE if row.readiness}
     assert named <= set(CHECKS)
     assert WAITED_KINDS == {row.kind for row in kinds.TABLE if row.readiness}
+
+
+def test_apply_stages_and_destroy_verification_come_from_the_table() -> None:
+    from envspec.kube.destroy import VERIFY_KINDS
+    from envspec.kube.stages import STAGE_NAMES, stage_of
+
+    assert stage_of({"kind": "Namespace"}) == 1 and stage_of({"kind": "ConfigMap"}) == 2
+    assert stage_of({"kind": "CronJob"}) == 3 and stage_of({"kind": "ServiceMonitor"}) == 4
+    assert STAGE_NAMES is kinds.STAGE_NAMES
+    assert ("batch/v1", "CronJob") in VERIFY_KINDS and ("v1", "Namespace") in VERIFY_KINDS
