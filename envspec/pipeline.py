@@ -1,11 +1,14 @@
 """The compiler, stage by stage:
 
     spec file -> load (positions) -> extends / --set / params / ${...} -> Environment model   (envspec.spec.resolve)
-              -> template units (envspec.render.context) -> Jinja -> parsed objects          (envspec.render.templates)
-              -> labels, checksums, order (envspec.render.normalize)
-              -> semantic rules (envspec.checks) -> objects + DeployPlan
+              -> components -> template units (envspec.components, envspec.render.context)
+              -> Jinja -> parsed objects                                                   (envspec.render.templates)
+              -> + raw objects (envspec.render.raw) -> patches (envspec.render.patches)
+              -> labels, checksums, order (envspec.render.normalize, envspec.kinds)
+              -> semantic rules (envspec.checks) -> objects + DeployPlan (envspec.plan)
 
-Output, diff and apply take it from there. This module only wires the stages.
+Output, diff and apply take it from there; nothing here imports the deployer (envspec.kube).
+This module only wires the stages.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from envspec.spec.project import Project, find_project
 from envspec.spec.resolve import ResolvedSpec, Resolver
 
 if TYPE_CHECKING:  # pragma: no cover
-    from envspec.kube.plan import DeployPlan
+    from envspec.plan import DeployPlan
 
 
 @dataclass
@@ -144,7 +147,7 @@ def build_plan(
 ) -> "DeployPlan":
     """What apply/diff/destroy need beyond the objects; secret *sources* only, never values."""
     from envspec.components.database.lifecycle import plan_parts as database_plan_parts
-    from envspec.kube.plan import ClusterBinding, DeployPlan, HelmChart, RemoteManifest, SecretSource
+    from envspec.plan import ClusterBinding, DeployPlan, HelmChart, RemoteManifest, SecretSource
 
     spec = resolved.spec
     secrets = [

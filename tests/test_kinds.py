@@ -55,3 +55,17 @@ def test_apply_stages_and_destroy_verification_come_from_the_table() -> None:
     assert stage_of({"kind": "CronJob"}) == 3 and stage_of({"kind": "ServiceMonitor"}) == 4
     assert STAGE_NAMES is kinds.STAGE_NAMES
     assert ("batch/v1", "CronJob") in VERIFY_KINDS and ("v1", "Namespace") in VERIFY_KINDS
+
+
+def test_compiling_imports_nothing_of_the_deployer() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from envspec.pipeline import compile_environment; from pathlib import Path; "
+        "c = compile_environment('hello', root=Path('examples/hello')); c.plan; "
+        "print(sorted(m for m in sys.modules if m.startswith('envspec.kube')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent)).stdout.strip()
+    assert out == "[]"

@@ -279,7 +279,7 @@ def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
 @rule
 def system_namespaces(ctx: RuleContext) -> None:
     """The cluster's own namespaces are never the environment's, whatever protectedNamespaces says."""
-    from envspec.kube.system import SYSTEM_NAMESPACES, system_reason
+    from envspec.system import SYSTEM_NAMESPACES, system_reason
 
     spec = ctx.spec
     if spec.namespace.name in SYSTEM_NAMESPACES:
