@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from envspec.checks.context import RuleContext
 from envspec.components.app.rules import pdb_below_replicas, rwo_recreate
 from envspec.components.certificate.rules import acme_wildcard_dns01
+from envspec.components.database.rules import database_credentials, is_database_job
 from envspec.components.route.rules import route_parents
 from envspec.kinds import name_limit_of
 from envspec.quantity import parse as parse_quantity
@@ -257,23 +258,12 @@ def protected_namespaces(ctx: RuleContext) -> None:
     for index, obj in enumerate(ctx.objects):
         meta = obj["metadata"]
         target = meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace")
-        if target in protected and not _is_database_job(ctx, obj):
+        if target in protected and not is_database_job(ctx, obj):
             ctx.error(
                 "protected-namespaces",
                 _origin_path(ctx, index),
                 f"{obj['kind']} {meta['name']} would be written to protected namespace {target}",
             )
-
-
-def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
-    """The database's create Job runs in `database.namespace` by design (the one place the admin Secret is)."""
-    from envspec.components.database.lifecycle import create_job_name, jobs_namespace
-
-    db = ctx.spec.database
-    return (
-        db is not None and db.namespace is not None and obj["kind"] == "Job"
-        and obj["metadata"].get("namespace") == jobs_namespace(ctx.spec) and obj["metadata"]["name"] == create_job_name(ctx.spec)
-    )
 
 
 @rule
@@ -383,19 +373,4 @@ def required_env(ctx: RuleContext) -> None:
                     ctx.error("required-env", (section, name, "requiredEnv", index), f"{what} {name} requires {var}, but it is not set")
 
 
-@rule
-def database_credentials(ctx: RuleContext) -> None:
-    """With `database.namespace`, the admin Secret is read there only: building it anywhere else would put
-    PostgreSQL admin credentials into a namespace the database Jobs left precisely to avoid them."""
-    db = ctx.spec.database
-    if db is None or db.namespace is None or db.adminSecret not in ctx.spec.secrets:
-        return
-    where = ctx.spec.secrets[db.adminSecret].namespace or ctx.spec.namespace.name
-    if where != db.namespace:
-        ctx.error(
-            "database-credentials",
-            ("secrets", db.adminSecret),
-            f"Secret {db.adminSecret} is the database's adminSecret, read in namespace {db.namespace} "
-            f"(database.namespace), but would be built in {where}; remove it here ({db.adminSecret}: null) "
-            f"or build it in {db.namespace}",
-        )
+rule(database_credentials)  # the database component's own rule, last as before
