@@ -199,3 +199,13 @@ def test_validate_checks_a_patched_object_against_the_schema(tmp_path: Path, mon
     monkeypatch.chdir(root)
     problems, _, _ = validate_environments(["demo"], root=root)
     assert any("Deployment demo/web: .spec.replicas" in str(p) for p in problems), [str(p) for p in problems]
+
+
+def test_a_raw_namespaced_object_without_a_namespace_lands_in_the_environments(tmp_path: Path) -> None:
+    root = project(tmp_path, """objects:
+  - {apiVersion: v1, kind: ConfigMap, metadata: {name: loose}, data: {a: b}}
+  - {apiVersion: scheduling.k8s.io/v1, kind: PriorityClass, metadata: {name: high}, value: 10}
+""")
+    objects = {o["metadata"]["name"]: o for o in compile_environment("demo", root=root).objects}
+    assert objects["loose"]["metadata"]["namespace"] == "demo"
+    assert "namespace" not in objects["high"]["metadata"]
