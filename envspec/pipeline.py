@@ -92,7 +92,7 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
         (s.namespace or spec.namespace.name, sname): s.model_dump(mode="json", exclude_defaults=True)
         for sname, s in spec.secrets.items()
     }
-    objects, sources = normalize(rendered, labels, secret_sources)
+    objects, sources = normalize(rendered, labels, secret_sources, spec.namespace.name)
     origins = [r.origin for r in sources]
     for dupe in duplicate_ids(objects):
         problems.error(f"two objects render as {dupe}", resolved.locate())

@@ -199,3 +199,10 @@ def test_the_database_create_job_is_named_by_the_spec(tmp_path: Path) -> None:
     )
     jobs = [o["metadata"]["name"] for o in compile_environment("demo", root=tmp_path).objects if o["kind"] == "Job"]
     assert jobs == ["init-db", "migrate"]
+
+
+def test_a_component_object_without_a_namespace_lands_in_the_environments(tmp_path: Path) -> None:
+    template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\ndata:\n  text: {{ params.text }}\n"
+    root = project(tmp_path, "  a: {use: greeting, with: {text: hi}}", template=template)
+    (config,) = [o for o in compile_environment("demo", root=root).objects if o["kind"] == "ConfigMap"]
+    assert config["metadata"]["namespace"] == "demo"

@@ -87,9 +87,12 @@ def normalize(
     rendered: list[RenderedObject],
     labels: dict[str, str],
     secret_sources: dict[tuple[str, str], Any],
+    namespace: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[RenderedObject]]:
     """Labels, checksums, canonical key order and kind order. `secret_sources` maps (namespace, name) to
     the declaration of a Secret built at apply time: its checksum covers the declaration, never a value.
+    A namespaced object rendered without a namespace gets `namespace` (the environment's), so nothing
+    lands in whatever namespace a kubeconfig happens to default to.
     Returns the objects and, index for index, what each was rendered from (its spec origin, its file)."""
     objects = [dict(r.obj) for r in rendered]
     config_data = {
@@ -102,6 +105,8 @@ def normalize(
         meta["labels"] = {**(meta.get("labels") or {}), **labels}
         if is_cluster_scoped(obj["kind"]):
             meta.pop("namespace", None)
+        elif namespace and not meta.get("namespace"):
+            meta["namespace"] = namespace
         pod_spec = pod_spec_of(obj)
         if pod_spec is None or obj["kind"] == "Pod":
             continue

@@ -50,17 +50,6 @@ def _load_stream(text: str, display: str, problems: Problems) -> list[tuple[Any,
     return out
 
 
-def _in_namespace(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """A namespaced object without `metadata.namespace` belongs to the environment's namespace, as if
-    `kubectl apply -n` had been given: never to whatever namespace a kubeconfig happens to default to."""
-    from envspec.kinds import is_cluster_scoped
-
-    meta = obj.get("metadata")
-    if is_cluster_scoped(str(obj.get("kind", ""))) or not isinstance(meta, dict) or meta.get("namespace"):
-        return obj
-    return {**obj, "metadata": {**meta, "namespace": namespace}}
-
-
 def raw_objects(
     spec: Environment, root: Path, problems: Problems, locate: Callable[[SpecPath], Location | None]
 ) -> list[RenderedObject]:
@@ -73,7 +62,7 @@ def raw_objects(
         if reason:
             problems.error(f"this is {reason}", locate(origin), dotted(origin))
             continue
-        out.append(RenderedObject(_in_namespace(dict(obj), spec.namespace.name), "", origin))
+        out.append(RenderedObject(dict(obj), "", origin))
     base = root.resolve()
     for index, name in enumerate(spec.objectFiles):
         origin = ("objectFiles", index)
@@ -88,5 +77,5 @@ def raw_objects(
             if reason:
                 problems.error(f"this is {reason}", location)
                 continue
-            out.append(RenderedObject(_in_namespace(doc, spec.namespace.name), "", origin, location))
+            out.append(RenderedObject(doc, "", origin, location))
     return out
