@@ -16,10 +16,7 @@ from envspec.spec.resolve import ResolvedSpec
 
 
 def run_rules(
-    resolved: ResolvedSpec,
-    objects: list[dict[str, Any]],
-    problems: Problems,
-    origins: list[tuple[str | int, ...]] | None = None,
+    resolved: ResolvedSpec, objects: list[dict[str, Any]], problems: Problems, origins: list[tuple[str | int, ...]] | None = None
 ) -> None:
     ctx = RuleContext(resolved, objects, problems, list(origins or []))
     for rule in RULES:

@@ -305,6 +305,12 @@ def _origin_path(ctx: RuleContext, index: int) -> tuple[str | int, ...]:
     return origin or ("namespace",)
 
 
+def _rendered_apart(ctx: RuleContext, index: int) -> bool:
+    """Objects a project template, project component or raw object writes (their namespace included)."""
+    origin = ctx.origins[index] if index < len(ctx.origins) else ()
+    return bool(origin) and origin[0] in ("templates", "components", "objects", "objectFiles")
+
+
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -324,7 +330,7 @@ def name_limits(ctx: RuleContext) -> None:
             if not ok:
                 ctx.error(
                     "name-limits",
-                    _origin_path(ctx, index) if where == "name" else ("namespace", "name"),
+                    _origin_path(ctx, index) if where == "name" or _rendered_apart(ctx, index) else ("namespace", "name"),
                     f"{obj['kind']} {where} {ns_name!r} is not a valid DNS-1123 {'label' if strict else 'subdomain'}"
                     f"{' (at most 63 characters)' if strict else ''}",
                 )

@@ -29,25 +29,26 @@ def _display(root: Path, path: Path) -> str:
 
 
 def _load_stream(text: str, display: str, problems: Problems) -> list[tuple[Any, Location]]:
+    """Each document of a YAML stream with the position it starts at (values and nodes read apart)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from envspec.spec.loader import Positions, _plain
-
-    out: list[tuple[Any, Location]] = []
     try:
-        for node in YAML(typ="safe", pure=False).compose_all(text):
-            if node is None:
-                continue
-            location = Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
-            out.append((_plain(node, (), Positions(default=location), display), location))
+        values = [v for v in YAML(typ="safe", pure=False).load_all(text)]
+        nodes = list(YAML(typ="safe", pure=False).compose_all(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
         problems.error(f"YAML syntax error: {(exc.problem or exc.context or '').strip()}", where)
+        return []
     except YAMLError as exc:
         problems.error(f"invalid YAML: {exc}", Location(display))
-    return out
+        return []
+    return [
+        (value, Location(display, node.start_mark.line + 1, node.start_mark.column + 1))
+        for value, node in zip(values, nodes)
+        if node is not None and value is not None
+    ]
 
 
 def raw_objects(
