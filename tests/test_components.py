@@ -207,3 +207,15 @@ def test_a_component_object_without_a_namespace_lands_in_the_environments(tmp_pa
     root = project(tmp_path, "  a: {use: greeting, with: {text: hi}}", template=template)
     (config,) = [o for o in compile_environment("demo", root=root).objects if o["kind"] == "ConfigMap"]
     assert config["metadata"]["namespace"] == "demo"
+
+
+def test_a_rule_on_a_component_object_names_the_instance_and_the_component(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    template = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ params.text }}\nspec: {ports: [{port: 80}]}\n"
+    root = project(tmp_path, "  bad: {use: greeting, with: {text: Not A Label}}", template=template)
+    monkeypatch.chdir(root)
+    problems = problems_of(root)
+    assert any(
+        p.startswith("environments/demo.yaml:4:3: components.bad: Service name 'Not A Label' is not a valid DNS-1123 label")
+        and p.endswith("(rendered by component greeting, components/greeting/) [name-limits]")
+        for p in problems
+    ), problems
