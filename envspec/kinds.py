@@ -7,9 +7,10 @@ kube/destroy.py) all read this table, so a kind is described once. The compiler 
 importing the deployer: readiness rules are named here and implemented in
 `envspec.kube.wait`.
 
-A kind not in the table is namespaced, rendered after routes, applied in the
-last stage, ready as soon as it exists, and named as a DNS subdomain -- which
-is what custom resources need.
+A kind not in the table is rendered after routes, applied in the last stage,
+ready as soon as it exists, and named as a DNS subdomain -- which is what
+custom resources need; its scope is unknown, so its namespace is left as
+written.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ TABLE: tuple[Kind, ...] = (
     Kind("GRPCRoute", "gateway.networking.k8s.io/v1", ROUTES),
     Kind("ReferenceGrant", "gateway.networking.k8s.io/v1beta1", ROUTES),
     Kind("PersistentVolume", "v1", OTHER, cluster_scoped=True),
+    Kind("ValidatingAdmissionPolicy", "admissionregistration.k8s.io/v1", OTHER, cluster_scoped=True),
+    Kind("ValidatingAdmissionPolicyBinding", "admissionregistration.k8s.io/v1", OTHER, cluster_scoped=True),
+    Kind("IngressClass", "networking.k8s.io/v1", OTHER, cluster_scoped=True),
+    Kind("RuntimeClass", "node.k8s.io/v1", OTHER, cluster_scoped=True),
+    Kind("CSIDriver", "storage.k8s.io/v1", OTHER, cluster_scoped=True),
+    Kind("APIService", "apiregistration.k8s.io/v1", OTHER, cluster_scoped=True),
     Kind("Job", "batch/v1", JOBS, 3, readiness="job", verify_destroyed=True, name_limit="label", pod_template="template"),
 )
 
@@ -97,6 +104,12 @@ def info(kind: str) -> Kind:
 
 def is_cluster_scoped(kind: str) -> bool:
     return info(kind).cluster_scoped
+
+
+def is_known_namespaced(kind: str) -> bool:
+    """True for the table's namespaced kinds; False for cluster-scoped ones and kinds it does not know."""
+    row = BY_KIND.get(kind)
+    return row is not None and not row.cluster_scoped
 
 
 def order_of(kind: str) -> int:

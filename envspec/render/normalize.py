@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any, Iterable
 
-from envspec.kinds import JOBS, is_cluster_scoped, order_of
+from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of
 from envspec.objects import object_id, pod_spec_of
 from envspec.render.templates import RenderedObject
 
@@ -91,8 +91,8 @@ def normalize(
 ) -> tuple[list[dict[str, Any]], list[RenderedObject]]:
     """Labels, checksums, canonical key order and kind order. `secret_sources` maps (namespace, name) to
     the declaration of a Secret built at apply time: its checksum covers the declaration, never a value.
-    A namespaced object rendered without a namespace gets `namespace` (the environment's), so nothing
-    lands in whatever namespace a kubeconfig happens to default to.
+    An object of a kind known to be namespaced (envspec.kinds) rendered without a namespace gets
+    `namespace` (the environment's), so nothing lands where a kubeconfig happens to default to.
     Returns the objects and, index for index, what each was rendered from (its spec origin, its file)."""
     objects = [dict(r.obj) for r in rendered]
     config_data = {
@@ -105,7 +105,7 @@ def normalize(
         meta["labels"] = {**(meta.get("labels") or {}), **labels}
         if is_cluster_scoped(obj["kind"]):
             meta.pop("namespace", None)
-        elif namespace and not meta.get("namespace"):
+        elif namespace and not meta.get("namespace") and is_known_namespaced(obj["kind"]):
             meta["namespace"] = namespace
         pod_spec = pod_spec_of(obj)
         if pod_spec is None or obj["kind"] == "Pod":
