@@ -103,3 +103,87 @@ def test_they_pass_the_kubernetes_schemas(objects: list[dict[str, Any]], version
             kubernetes_validate.validate(obj, version, strict=True)
             checked += 1
     assert checked == 1 + 3 + 3 + 3 + 3 + 3
+
+
+# --- what the policies admit, evaluated with a CEL interpreter (cel-python) -------------------------------
+
+LABELS = {"envspec.dev/environment": "preview-pr", "envspec.dev/instance": "preview-pr-107"}
+DROP_JOB = {"envspec.dev/environment": "preview-pr", "envspec.dev/drops-instance": "preview-pr-107"}
+BASE = {"envspec.dev/environment": "preview-base", "envspec.dev/instance": "preview-base"}
+
+
+def admits(spec: dict[str, Any], operation: str, kind: str, name: str, namespace: str = "", *, group: str = "",
+           labels: dict[str, str] | None = None, sub: str = "", dry_run: bool = False) -> bool:
+    """Whether every validation of `spec` holds for this request (the policy's variables evaluated first)."""
+    import celpy
+
+    env = celpy.Environment()
+    obj = {"metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})}}
+    request = {"operation": operation, "kind": {"group": group, "version": "v1", "kind": kind}, "name": name,
+               "namespace": namespace, "subResource": sub, "dryRun": dry_run,
+               "userInfo": {"username": "system:serviceaccount:envspec-ci:x"}}
+    activation: dict[str, Any] = {
+        "request": celpy.json_to_cel(request),
+        "object": celpy.json_to_cel(None if operation == "DELETE" else obj),
+        "oldObject": celpy.json_to_cel(obj if operation in ("DELETE", "UPDATE") else None),
+    }
+    values: dict[Any, Any] = {}
+    for variable in spec.get("variables", []):
+        activation["variables"] = celpy.celtypes.MapType(values)
+        values[celpy.celtypes.StringType(variable["name"])] = env.program(env.compile(variable["expression"])).evaluate(activation)
+    activation["variables"] = celpy.celtypes.MapType(values)
+    return all(bool(env.program(env.compile(v["expression"])).evaluate(activation)) for v in spec["validations"])
+
+
+def test_the_plan_policy_admits_only_dry_runs(objects: list[dict[str, Any]]) -> None:
+    spec = policy(objects, "envspec-plan-dry-run-only")
+    assert admits(spec, "UPDATE", "Deployment", "web", "preview-pr-1", group="apps", labels=LABELS, dry_run=True)
+    assert not admits(spec, "UPDATE", "Deployment", "web", "preview-pr-1", group="apps", labels=LABELS)
+    assert not admits(spec, "DELETE", "Namespace", "preview-pr-1", labels=LABELS)
+
+
+@pytest.mark.parametrize(
+    ("request_", "allowed"),
+    [
+        (("DELETE", "ConfigMap", "web-config", "preview-pr-107", "", LABELS, ""), True),
+        (("DELETE", "Namespace", "preview-pr-107", "", "", LABELS, ""), True),
+        (("DELETE", "Secret", "envspec-preview-pr-107", "preview-pr-107", "", LABELS, ""), True),  # the ApplySet parent
+        (("CREATE", "Job", "envspec-drop-aphiria-pr-107", "default", "batch", DROP_JOB, ""), True),
+        (("DELETE", "Job", "envspec-drop-aphiria-pr-107", "default", "batch", DROP_JOB, ""), True),
+        (("UPDATE", "Namespace", "preview-pr-107", "", "", LABELS, "finalize"), True),
+        (("DELETE", "Secret", "postgres-admin", "default", "", BASE, ""), False),
+        (("DELETE", "Deployment", "db", "default", "apps", BASE, ""), False),
+        (("DELETE", "Namespace", "kube-system", "", "", LABELS, ""), False),  # labelled by hand: still not a preview
+        (("DELETE", "ConfigMap", "unlabelled", "preview-pr-107", "", {}, ""), False),
+        (("UPDATE", "Deployment", "web", "preview-pr-107", "apps", LABELS, ""), False),
+        (("CREATE", "Pod", "shell", "preview-pr-107", "", LABELS, ""), False),
+        (("UPDATE", "Namespace", "default", "", "", LABELS, "finalize"), False),
+    ],
+)
+def test_the_cleanup_policy_admits_only_destroying_previews(
+    objects: list[dict[str, Any]], request_: tuple[Any, ...], allowed: bool
+) -> None:
+    operation, kind, name, namespace, group, labels, sub = request_
+    spec = policy(objects, "envspec-cleanup-previews-only")
+    assert admits(spec, operation, kind, name, namespace, group=group, labels=labels, sub=sub) is allowed
+
+
+@pytest.mark.parametrize(
+    ("request_", "allowed"),
+    [
+        (("CREATE", "Namespace", "preview-pr-107", "", "", LABELS), True),
+        (("UPDATE", "Deployment", "web", "preview-pr-107", "apps", LABELS), True),
+        (("CREATE", "Secret", "db-credentials", "preview-pr-107", "", LABELS), True),
+        (("CREATE", "Job", "create-database", "default", "batch", LABELS), True),
+        (("UPDATE", "Secret", "postgres-admin", "default", "", BASE), False),
+        (("CREATE", "Namespace", "evil", "", "", LABELS), False),
+        (("UPDATE", "Deployment", "nginx-gateway", "nginx-gateway", "apps", LABELS), False),
+        (("CREATE", "Job", "anything", "default", "batch", BASE), False),
+    ],
+)
+def test_the_deploy_policy_admits_only_preview_namespaces(
+    objects: list[dict[str, Any]], request_: tuple[Any, ...], allowed: bool
+) -> None:
+    operation, kind, name, namespace, group, labels = request_
+    spec = policy(objects, "envspec-deploy-previews-only")
+    assert admits(spec, operation, kind, name, namespace, group=group, labels=labels) is allowed
