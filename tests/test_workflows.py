@@ -236,6 +236,16 @@ def test_pull_request_workflows_hold_no_credential() -> None:
                 assert FORK_GUARD in str(job.get("if", "")), f"{name}: {job_id} writes without the fork guard"
 
 
+def test_pull_request_target_jobs_carry_the_fork_guard_and_never_check_out_the_pr() -> None:
+    for name in ALL:
+        workflow = load(name)
+        if "pull_request_target" not in triggers(workflow):
+            continue
+        for job_id, job in workflow["jobs"].items():
+            assert FORK_GUARD in str(job.get("if", "")), f"{name}: {job_id} lacks the fork guard"
+            assert "pull_request.head" not in repr(steps(job)), f"{name}: {job_id} refers to the PR's head"
+
+
 def test_privileged_jobs_run_only_default_branch_code() -> None:
     """Every job that holds a credential runs from a trigger that uses the default branch's files, checks out
     only the workflow's own commit, and installs envspec from the hash-locked requirements."""
