@@ -1,8 +1,9 @@
 """Small, dependency-free helpers on plain Kubernetes object dicts.
 
 Rendering, apply, diff, prune, destroy and the PR comment all need to name an object the same way
-(`Kind/namespace/name`, the id the PR comment shows), to compare what envspec
-wants with what the cluster has, and to know which pod specs an object holds.
+(`Kind/namespace/name`, the id the PR comment shows) and to know which pod
+specs an object holds. Comparing desired with live state is server-side
+apply's business and lives in `envspec.kube.fieldset`.
 Keeping these here avoids each module growing its own slightly different copy.
 """
 
@@ -53,39 +54,6 @@ def object_id(obj: dict[str, Any]) -> str:
 def identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     """A key that tells objects apart across API versions of the same group."""
     return (api_group(obj["apiVersion"]), obj["kind"], namespace_of(obj) or "", name_of(obj))
-
-
-def is_subset(desired: Any, live: Any) -> bool:
-    """True when every field in `desired` has the same value in `live`.
-
-    Extra fields in `live` (server defaults, other managers' fields, status)
-    are fine. Lists must have the same length and match element by element,
-    which is how server-side apply treats most lists envspec sets.
-    """
-    if isinstance(desired, dict):
-        if not isinstance(live, dict):
-            return False
-        return all(key in live and is_subset(value, live[key]) for key, value in desired.items())
-    if isinstance(desired, list):
-        if not isinstance(live, list) or len(desired) != len(live):
-            return False
-        return all(is_subset(d, v) for d, v in zip(desired, live))
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return desired is live
-    if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
-        return desired == live
-    return desired == live
-
-
-def project(live: Any, desired: Any) -> Any:
-    """The part of `live` that `desired` speaks about (same keys, same list positions)."""
-    if isinstance(desired, dict) and isinstance(live, dict):
-        return {key: project(live[key], value) for key, value in desired.items() if key in live}
-    if isinstance(desired, list) and isinstance(live, list):
-        out = [project(v, d) for d, v in zip(desired, live)]
-        out.extend(live[len(desired) :])  # extra live items are a real difference; keep them visible
-        return out
-    return live
 
 
 def spec_hash(obj: dict[str, Any]) -> str:

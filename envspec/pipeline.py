@@ -90,7 +90,8 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
 def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: dict[str, str]) -> "DeployPlan":
     """What apply/diff/destroy need beyond the objects; secret *sources* only, never values."""
-    from envspec.kube.plan import ClusterBinding, DatabaseDrop, DeployPlan, HelmChart, RemoteManifest, SecretSource
+    from envspec.database import plan_parts as database_plan_parts
+    from envspec.kube.plan import ClusterBinding, DeployPlan, HelmChart, RemoteManifest, SecretSource
 
     spec = resolved.spec
     secrets = [
@@ -114,14 +115,8 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
     owned = [spec.namespace.name] if spec.namespace.create else []
     if spec.gateway and spec.gateway.createNamespace:
         owned.append(spec.gateway.namespace)
-    drop = None
-    if spec.database is not None:
-        db = spec.database
-        host_ns = db.host.split(".")[1] if db.host.count(".") >= 1 else spec.namespace.name
-        drop = DatabaseDrop(
-            database=db.name, host=db.host, port=db.port, image=db.image, namespace=host_ns, user_secret=db.adminSecret,
-            role=db.name if db.appSecret else None,
-        )
+    drop, database_secrets = database_plan_parts(spec, labels)
+    secrets += database_secrets
     return DeployPlan(
         environment=resolved.name,
         instance=resolved.instance,
@@ -130,6 +125,8 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
             context=spec.cluster.context,
             server=spec.cluster.server,
             digitalocean_cluster=spec.digitalocean.cluster.name if spec.digitalocean and spec.digitalocean.cluster else None,
+            ca_fingerprint=spec.cluster.caFingerprint,
+            digitalocean=spec.cluster.digitalocean,
         ),
         labels=labels,
         secrets=secrets,

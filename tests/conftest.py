@@ -35,3 +35,12 @@ def crd_dirs() -> list[Path]:
     if not SHARED_CRDS.is_dir():
         pytest.skip(f"upstream CRDs not available at {SHARED_CRDS} (they live only in ../shared, absent in a fresh clone)")
     return sorted(p for p in SHARED_CRDS.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    """A real PostgreSQL server: the one `.ci/run` started (ENVSPEC_TEST_POSTGRES), else a throwaway one."""
+    from tests.postgres import server
+
+    with server() as running:
+        yield running

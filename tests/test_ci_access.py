@@ -113,7 +113,8 @@ BASE = {"envspec.dev/environment": "preview-base", "envspec.dev/instance": "prev
 
 
 def admits(spec: dict[str, Any], operation: str, kind: str, name: str, namespace: str = "", *, group: str = "",
-           labels: dict[str, str] | None = None, sub: str = "", dry_run: bool = False) -> bool:
+           labels: dict[str, str] | None = None, sub: str = "", dry_run: bool = False,
+           old_labels: dict[str, str] | None = None) -> bool:
     """Whether every validation of `spec` holds for this request (the policy's variables evaluated first)."""
     import celpy
 
@@ -125,7 +126,10 @@ def admits(spec: dict[str, Any], operation: str, kind: str, name: str, namespace
     activation: dict[str, Any] = {
         "request": celpy.json_to_cel(request),
         "object": celpy.json_to_cel(None if operation == "DELETE" else obj),
-        "oldObject": celpy.json_to_cel(obj if operation in ("DELETE", "UPDATE") else None),
+        "oldObject": celpy.json_to_cel(
+            None if operation == "CREATE" else
+            {"metadata": {**obj["metadata"], "labels": dict(labels if old_labels is None else old_labels)}}
+        ),
     }
     values: dict[Any, Any] = {}
     for variable in spec.get("variables", []):
@@ -175,6 +179,10 @@ def test_the_cleanup_policy_admits_only_destroying_previews(
         (("UPDATE", "Deployment", "web", "preview-pr-107", "apps", LABELS), True),
         (("CREATE", "Secret", "db-credentials", "preview-pr-107", "", LABELS), True),
         (("CREATE", "Job", "create-database", "default", "batch", LABELS), True),
+        (("CREATE", "Secret", "app-db-verifier", "default", "", LABELS), True),  # the role's SCRAM verifier
+        (("UPDATE", "Secret", "app-db-verifier", "default", "", LABELS), True),
+        (("DELETE", "Secret", "app-db-verifier", "default", "", LABELS), True),
+        (("UPDATE", "ConfigMap", "db-config", "default", "", LABELS), False),
         (("UPDATE", "Secret", "postgres-admin", "default", "", BASE), False),
         (("CREATE", "Namespace", "evil", "", "", LABELS), False),
         (("UPDATE", "Deployment", "nginx-gateway", "nginx-gateway", "apps", LABELS), False),
@@ -187,3 +195,12 @@ def test_the_deploy_policy_admits_only_preview_namespaces(
     operation, kind, name, namespace, group, labels = request_
     spec = policy(objects, "envspec-deploy-previews-only")
     assert admits(spec, operation, kind, name, namespace, group=group, labels=labels) is allowed
+
+
+def test_relabelling_a_shared_object_is_refused(objects: list[dict[str, Any]]) -> None:
+    """Patching preview-base's admin Secret with a preview label does not make it the deploy's to write."""
+    spec = policy(objects, "envspec-deploy-previews-only")
+    assert not admits(spec, "UPDATE", "Secret", "postgres-admin", "default", labels=LABELS, old_labels=BASE)
+    assert admits(spec, "UPDATE", "Secret", "app-db-verifier", "default", labels=LABELS, old_labels=LABELS)
+    cleanup = policy(objects, "envspec-cleanup-previews-only")
+    assert not admits(cleanup, "DELETE", "Secret", "postgres-admin", "default", labels=LABELS, old_labels=BASE)

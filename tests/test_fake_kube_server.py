@@ -210,9 +210,9 @@ def test_several_conflicts_are_listed_per_manager(fake_kube: FakeKube, tmp_path:
         _apply(dyn, _deployment(replicas=3, image="nginx:2"))
     status = json.loads(caught.value.body)
     assert status["message"] == ('Apply failed with 2 conflicts: conflicts with "helm":\n'
-                                 "- .spec.replicas\n- .spec.template.spec.containers")
-    assert sorted(c["field"] for c in status["details"]["causes"]) == [".spec.replicas",
-                                                                        ".spec.template.spec.containers"]
+                                 "- .spec.replicas\n- .spec.template.spec.containers[name=\"web\"].image")
+    assert sorted(c["field"] for c in status["details"]["causes"]) == [
+        ".spec.replicas", '.spec.template.spec.containers[name="web"].image']
 
 
 def test_a_field_taken_by_an_update_names_its_api_version_in_the_conflict(fake_kube: FakeKube, tmp_path: Path):
@@ -664,3 +664,238 @@ def test_kubectl_applyset_prune_works_against_the_fake(fake_kube: FakeKube, tmp_
     parent = fake_kube.get("v1", "Secret", "inst", "default")
     assert parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"] == "ConfigMap"
     assert parent["metadata"]["labels"]["applyset.kubernetes.io/id"].startswith("applyset-")
+
+
+# ---------------------------------------------------------------- merge semantics from the upstream definitions
+# The rules below are the real apiserver's (structured-merge-diff and strategic merge patch), driven by the
+# x-kubernetes-* extensions of the definitions kubernetes-validate ships: if the fake drifts from them,
+# envspec's change detection would be tested against a server that does not exist.
+
+def _container(obj: dict, name: str = "web") -> dict:
+    return next(c for c in obj["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def test_apply_owns_list_items_by_their_map_keys(fake_kube: FakeKube, tmp_path: Path):
+    dyn = _dynamic(fake_kube, tmp_path)
+    body = _deployment()
+    _container(body)["ports"] = [{"containerPort": 80}]
+    _container(body)["env"] = [{"name": "A", "value": "1"}]
+    _container(body)["args"] = ["serve"]
+    _apply(dyn, body)
+    fields = _managers(fake_kube.get("apps/v1", "Deployment", "web", "default"))[MANAGER]["fieldsV1"]
+    assert fields["f:spec"]["f:selector"] == {}  # a LabelSelector is an atomic map
+    item = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"web"}']
+    assert item == {".": {}, "f:name": {}, "f:image": {}, "f:args": {},
+                    "f:ports": {'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}},
+                    "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}}}
+
+
+def test_apply_removes_a_field_the_manager_stopped_setting_inside_a_list_item(fake_kube: FakeKube, tmp_path: Path):
+    dyn = _dynamic(fake_kube, tmp_path)
+    body = _deployment()
+    _container(body)["readinessProbe"] = {"httpGet": {"path": "/", "port": 80}}
+    _container(body)["env"] = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    _apply(dyn, body)
+    del _container(body)["readinessProbe"]
+    _container(body)["env"] = [{"name": "B", "value": "2"}]
+    _apply(dyn, body)
+    live = _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))
+    assert "readinessProbe" not in live
+    assert live["env"] == [{"name": "B", "value": "2"}]
+    assert live["image"] == "nginx:1"
+
+
+def test_fields_another_manager_owns_inside_a_list_item_survive_and_conflict_per_field(
+        fake_kube: FakeKube, tmp_path: Path):
+    dyn = _dynamic(fake_kube, tmp_path)
+    _apply(dyn, _deployment())
+    sidecar = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"template": {"spec": {"containers": [
+                   {"name": "web", "imagePullPolicy": "Always"}, {"name": "proxy", "image": "envoy:1"}]}}}}
+    _apply(dyn, sidecar, manager="mesh")
+    live = fake_kube.get("apps/v1", "Deployment", "web", "default")
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == ["web", "proxy"]
+    assert _container(live)["imagePullPolicy"] == "Always" and _container(live)["image"] == "nginx:1"
+
+    _apply(dyn, _deployment(image="nginx:2"))  # envspec's own fields: no conflict, the mesh's fields stay
+    live = fake_kube.get("apps/v1", "Deployment", "web", "default")
+    assert _container(live) == {"name": "web", "image": "nginx:2", "imagePullPolicy": "Always"}
+    assert _container(live, "proxy")["image"] == "envoy:1"
+
+    taken = _deployment(image="nginx:2")
+    _container(taken)["imagePullPolicy"] = "IfNotPresent"
+    with pytest.raises(DynamicApiError) as caught:
+        _apply(dyn, taken)
+    status = json.loads(caught.value.body)
+    assert status["details"]["causes"] == [{"type": "FieldManagerConflict", "message": 'conflict with "mesh"',
+                                            "field": '.spec.template.spec.containers[name="web"].imagePullPolicy'}]
+    same = _deployment(image="nginx:2")
+    _container(same)["imagePullPolicy"] = "Always"  # the same value is shared ownership, not a conflict
+    _apply(dyn, same)
+    _apply(dyn, _deployment(image="nginx:2"))  # dropping a shared field leaves it with the other owner
+    assert _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))["imagePullPolicy"] == "Always"
+
+
+def test_sets_and_atomic_lists(fake_kube: FakeKube, tmp_path: Path):
+    dyn = _dynamic(fake_kube, tmp_path)
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default",
+                                                              "finalizers": ["a/x"]}, "data": {"k": "v"}}
+    _apply(dyn, cm)
+    _apply(dyn, {**cm, "metadata": {**cm["metadata"], "finalizers": ["b/y"]}}, manager="other")
+    assert fake_kube.get("v1", "ConfigMap", "c", "default")["metadata"]["finalizers"] == ["a/x", "b/y"]  # a set
+    body = _deployment()
+    _container(body)["args"] = ["a", "b"]
+    _apply(dyn, body)
+    _container(body)["args"] = ["c"]
+    _apply(dyn, body)
+    assert _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))["args"] == ["c"]  # atomic: replaced
+
+
+def test_quantities_are_stored_in_canonical_form(fake_kube: FakeKube, tmp_path: Path):
+    dyn = _dynamic(fake_kube, tmp_path)
+    resources = {"requests": {"cpu": "0.25", "memory": "1024Mi"}, "limits": {"cpu": 1, "memory": "1.5Gi"}}
+    _apply(dyn, _deployment(resources=resources))
+    stored = _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))["resources"]
+    assert stored == {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1536Mi"}}
+    rv = fake_kube.get("apps/v1", "Deployment", "web", "default")["metadata"]["resourceVersion"]
+    _apply(dyn, _deployment(resources=resources))  # the same values again: a no-op, not a conflict
+    assert fake_kube.get("apps/v1", "Deployment", "web", "default")["metadata"]["resourceVersion"] == rv
+    with pytest.raises(DynamicApiError) as caught:
+        _apply(dyn, _deployment(resources={"limits": {"cpu": "lots"}}))
+    assert caught.value.status == 400
+    assert json.loads(caught.value.body)["message"].startswith(
+        'Deployment in version "v1" cannot be handled as a Deployment: quantities must match the regular expression')
+
+
+def test_strategic_merge_patch_merges_lists_by_their_patch_merge_key(fake_kube: FakeKube, tmp_path: Path):
+    api = client.AppsV1Api(_api(fake_kube, tmp_path))
+    body = _deployment()
+    _container(body)["env"] = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    _container(body)["args"] = ["x"]
+    fake_kube.put(body)
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "env": [{"name": "A", "value": "9"}, {"name": "B", "$patch": "delete"},
+                                {"name": "C", "value": "3"}], "args": ["y"]},
+        {"name": "proxy", "image": "envoy:1"}]}}}}
+    api.patch_namespaced_deployment("web", "default", patch)  # the typed client sends strategic merge patch
+    live = fake_kube.get("apps/v1", "Deployment", "web", "default")
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == ["web", "proxy"]
+    assert _container(live)["env"] == [{"name": "A", "value": "9"}, {"name": "C", "value": "3"}]
+    assert _container(live)["args"] == ["y"] and _container(live)["image"] == "nginx:1"
+    replace = {"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only", "image": "i"}]}}}}
+    api.patch_namespaced_deployment("web", "default", replace)
+    assert fake_kube.get("apps/v1", "Deployment", "web", "default")["spec"]["template"]["spec"]["containers"] == [
+        {"name": "only", "image": "i"}]
+    api.patch_namespaced_deployment("web", "default", {"spec": {"template": {"metadata": {"$patch": "replace",
+                                                                                          "labels": {"n": "1"}}}}})
+    assert fake_kube.get("apps/v1", "Deployment", "web", "default")["spec"]["template"]["metadata"] == {
+        "labels": {"n": "1"}}
+
+
+def test_strategic_merge_patch_is_refused_for_custom_resources(fake_kube: FakeKube, tmp_path: Path):
+    fake_kube.put({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                   "metadata": {"name": "r", "namespace": "default"}, "spec": {"hostnames": ["a"]}})
+    response = urllib3.PoolManager().request(
+        "PATCH", fake_kube.url + "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/r",
+        body=json.dumps({"spec": {"hostnames": ["b"]}}),
+        headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert response.status == 415
+    assert fake_kube.get("gateway.networking.k8s.io/v1", "HTTPRoute", "r", "default")["spec"]["hostnames"] == ["a"]
+
+
+def test_a_crd_schema_with_a_map_list_type_keys_its_items(fake_kube: FakeKube, tmp_path: Path):
+    listeners = {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                 "items": {"type": "object", "properties": {"name": {"type": "string"},
+                                                            "port": {"type": "integer"}}}}
+    fake_kube.put({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": "widgets.example.com"},
+                   "spec": {"group": "example.com", "scope": "Namespaced",
+                            "names": {"kind": "Widget", "plural": "widgets"},
+                            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                                "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                                    "type": "object", "properties": {"listeners": listeners}}}}}}]}})
+    dyn = _dynamic(fake_kube, tmp_path)
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"},
+              "spec": {"listeners": [{"name": "a", "port": 1}]}}
+    _apply(dyn, widget)
+    _apply(dyn, {**widget, "spec": {"listeners": [{"name": "b", "port": 2}]}}, manager="other")
+    live = fake_kube.get("example.com/v1", "Widget", "w", "default")
+    assert live["spec"]["listeners"] == [{"name": "a", "port": 1}, {"name": "b", "port": 2}]
+    assert 'k:{"name":"a"}' in _managers(live)[MANAGER]["fieldsV1"]["f:spec"]["f:listeners"]
+    # Without a schema (the preinstalled Gateway API kinds here) lists stay atomic, as on a server without one.
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "r", "namespace": "default"}, "spec": {"hostnames": ["a"]}}
+    _apply(dyn, route)
+    assert _managers(fake_kube.get("gateway.networking.k8s.io/v1", "HTTPRoute", "r", "default"))[MANAGER][
+        "fieldsV1"] == {"f:spec": {"f:hostnames": {}}}
+
+
+def test_kubectl_server_side_apply_removes_a_dropped_field_inside_a_list_item(fake_kube: FakeKube, tmp_path: Path):
+    run = _kubectl(fake_kube, tmp_path)
+    body = _deployment()
+    _container(body)["readinessProbe"] = {"httpGet": {"path": "/", "port": 80}}
+    _container(body)["resources"] = {"limits": {"cpu": "0.5", "memory": "1024Mi"}}
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(yaml.safe_dump(body))
+    first = run("apply", "--server-side", "--validate=false", "-f", str(manifest))
+    assert first.returncode == 0, first.stderr
+    live = _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))
+    assert live["readinessProbe"] and live["resources"] == {"limits": {"cpu": "500m", "memory": "1Gi"}}
+    del _container(body)["readinessProbe"]
+    manifest.write_text(yaml.safe_dump(body))
+    second = run("apply", "--server-side", "--validate=false", "-f", str(manifest))
+    assert second.returncode == 0, second.stderr
+    assert "readinessProbe" not in _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))
+
+    patched = run("patch", "deployment", "web", "-n", "default", "--type", "strategic", "-p",
+                  json.dumps({"spec": {"template": {"spec": {"containers": [{"name": "web", "env": [
+                      {"name": "A", "value": "1"}]}]}}}}))
+    assert patched.returncode == 0, patched.stderr
+    live = fake_kube.get("apps/v1", "Deployment", "web", "default")
+    assert _container(live)["env"] == [{"name": "A", "value": "1"}] and _container(live)["image"] == "nginx:1"
+    assert _managers(live)["kubectl-patch"]["operation"] == "Update"
+
+
+def test_apply_refuses_keyed_items_without_a_key_or_with_the_same_key(fake_kube: FakeKube, tmp_path: Path):
+    dyn = _dynamic(fake_kube, tmp_path)
+    body = _deployment()
+    _container(body)["env"] = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    with pytest.raises(DynamicApiError) as caught:
+        _apply(dyn, body)
+    assert caught.value.status == 422
+    assert 'duplicate entries for key [name="A"]' in json.loads(caught.value.body)["message"]
+    _container(body)["env"] = [{"value": "1"}]
+    with pytest.raises(DynamicApiError) as caught:
+        _apply(dyn, body)
+    assert 'omits key field "name"' in json.loads(caught.value.body)["message"]
+    assert fake_kube.get("apps/v1", "Deployment", "web", "default") is None
+
+
+def test_kubectl_client_side_apply_deletes_a_list_item_by_strategic_merge_patch(fake_kube: FakeKube, tmp_path: Path):
+    run = _kubectl(fake_kube, tmp_path)
+    body = _deployment()
+    _container(body)["env"] = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(yaml.safe_dump(body))
+    assert run("apply", "--validate=false", "-f", str(manifest)).returncode == 0
+    _container(body)["env"] = [{"name": "B", "value": "3"}]
+    manifest.write_text(yaml.safe_dump(body))
+    second = run("apply", "--validate=false", "-f", str(manifest))
+    assert second.returncode == 0, second.stderr
+    patch = next(r for r in fake_kube.requests if r.method == "PATCH")
+    assert patch.content_type == "application/strategic-merge-patch+json"  # with $patch: delete for "A"
+    assert _container(fake_kube.get("apps/v1", "Deployment", "web", "default"))["env"] == [{"name": "B", "value": "3"}]
+
+
+def test_strategic_merge_patch_directives_for_primitive_lists_and_retained_keys(fake_kube: FakeKube):
+    from envspec.kube.typeinfo import type_of
+    from tests.fakes.kube_server import strategic_merge
+
+    t = type_of("apps/v1", "Deployment")
+    live = {"metadata": {"finalizers": ["a", "b"]},
+            "spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
+    patched = strategic_merge(live, {"metadata": {"finalizers": ["c"], "$deleteFromPrimitiveList/finalizers": ["a"]},
+                                     "spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}, t)
+    assert patched["metadata"]["finalizers"] == ["b", "c"]  # finalizers merge as a set of strings
+    assert patched["spec"]["strategy"] == {"type": "Recreate"}  # retainKeys drops rollingUpdate
+    assert strategic_merge(live, {"spec": {"strategy": None}}, t)["spec"] == {}

@@ -445,11 +445,18 @@ def _deploy_previews(fake: FakeKube, kubeconfig: Path, prs: tuple[int, ...]) -> 
         assert result.exit_code == 0, result.output
 
 
+def _bound_digitalocean(fake_do: FakeDigitalOcean, fake_kube: FakeKube) -> None:  # noqa: F811
+    """preview-pr is bound to the DigitalOcean cluster: the fake account holds it, at the fake API server."""
+    fake_do.add_cluster("aphiria-com-preview-cluster")
+    fake_do.kubeconfig_server = fake_kube.url
+
+
 def test_gc_command_with_the_project_dry_run_then_destroy(
-    fake_kube: FakeKube, tmp_path: Path, repo_root: Path  # noqa: F811
+    fake_kube: FakeKube, fake_do: FakeDigitalOcean, tmp_path: Path, repo_root: Path  # noqa: F811
 ) -> None:
     from envspec.cli import main
 
+    _bound_digitalocean(fake_do, fake_kube)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", context=PREVIEW_CONTEXT)
     _deploy_previews(fake_kube, kubeconfig, (1, 2))
     closed = tmp_path / "closed.txt"
@@ -500,9 +507,8 @@ def test_gc_command_with_a_kubeconfig_from_digitalocean(
     from envspec.cli import main
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    _bound_digitalocean(fake_do, fake_kube)
     _deploy_previews(fake_kube, fake_kube.write_kubeconfig(tmp_path / "kubeconfig", context=PREVIEW_CONTEXT), (3,))
-    fake_do.add_cluster("aphiria-com-preview-cluster")
-    fake_do.kubeconfig_server = fake_kube.url
     result = CliRunner().invoke(main, ["gc", "--closed-prs", "-", "--kubeconfig-from-do", "--dry-run"], input="3\n")
     assert result.exit_code == 0, result.output
     assert f"target: context {PREVIEW_CONTEXT} at {fake_kube.url}" in result.stderr

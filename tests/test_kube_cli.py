@@ -4,7 +4,7 @@ Nothing is stubbed between the command line and HTTP: the repository's own
 environments are compiled by the real pipeline, the kubeconfig is read, the
 cluster binding is enforced, and the official kubernetes and DigitalOcean
 clients talk to tests/fakes over loopback. preview-pr is rebound to the fake
-cluster with `--set cluster.context=fake` and gets pinned images by `--param`,
+cluster with `--set cluster.context=fake --set cluster.digitalocean=false` and gets pinned images by `--param`,
 exactly as the deploy workflow passes them.
 """
 
@@ -22,6 +22,7 @@ from envspec.cli import main
 from tests.fakes.do_server import FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
+    BIND_TO_FAKE,
     CANARY,
     GATEWAY_IP,
     GATEWAY_NS,
@@ -70,9 +71,11 @@ def summary(created: int = 0, updated: int = 0, unchanged: int = 0, pruned: int 
 
 @pytest.fixture
 def total() -> int:
-    """Objects apply writes for preview-pr 107: the render plus the Secrets built from the environment."""
+    """Objects apply writes for preview-pr 107: the render plus the Secrets apply builds (the checksum key too)."""
+    from envspec.kube.secrets import sources
+
     compiled = compile_preview_pr()
-    return len(compiled.objects) + len(compiled.plan.secrets)
+    return len(compiled.objects) + len(sources(compiled.plan))
 
 
 # --- the commands' contract ----------------------------------------------------------------
@@ -81,7 +84,7 @@ def total() -> int:
 def test_apply_prints_target_first_then_summary(fake_kube: FakeKube, kubeconfig: Path, total: int) -> None:  # noqa: F811
     result = pr_cmd("apply", kubeconfig)
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[0] == f"target: context fake at {fake_kube.url}"
+    assert result.stderr.splitlines()[0] == f"target: context fake at {fake_kube.url} (context from {kubeconfig})"
     assert result.stdout == summary(created=total)
     assert fake_kube.get("apps/v1", "Deployment", "web", NS)["spec"]["template"]["spec"]["containers"][0]["image"] \
         == "ghcr.io/aphiria/aphiria.com-web@sha256:" + "b" * 64
@@ -95,7 +98,7 @@ def test_context_mismatch_exits_2_after_printing_target(fake_kube: FakeKube, kub
         result = pr_cmd(command, kubeconfig, bind=False)  # preview-pr as committed: bound to the DO cluster
         assert result.exit_code == 2, (command, result.stderr)
         lines = result.stderr.splitlines()
-        assert lines[0] == f"target: context fake at {fake_kube.url}"
+        assert lines[0] == f"target: context fake at {fake_kube.url} (context from {kubeconfig})"
         assert "environment preview-pr is bound to kube context 'do-nyc3-aphiria-com-preview-cluster'" in result.stderr
         assert "pass --context do-nyc3-aphiria-com-preview-cluster" in result.stderr
         assert "Traceback" not in result.stderr
@@ -103,7 +106,7 @@ def test_context_mismatch_exits_2_after_printing_target(fake_kube: FakeKube, kub
 
 
 def test_unpinned_app_image_is_refused_before_any_write(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
-    result = run(["apply", "preview-pr", "--pr", "107", "--set", "cluster.context=fake",
+    result = run(["apply", "preview-pr", "--pr", "107", *BIND_TO_FAKE,
                   "--kubeconfig", str(kubeconfig), "--timeout", "5"])
     assert result.exit_code == 2
     assert "uses image 'ghcr.io/aphiria/aphiria.com-web:pr-107', which is not pinned" in result.stderr
@@ -114,7 +117,7 @@ def test_production_without_yes_is_refused(
     fake_kube: FakeKube, kubeconfig: Path, fake_helm: Path, manifest_cache: Path  # noqa: F811
 ) -> None:
     def prod(command: str, *extra: str) -> Result:
-        return run([command, "production", "--set", "cluster.context=fake", "--kubeconfig", str(kubeconfig),
+        return run([command, "production", *BIND_TO_FAKE, "--kubeconfig", str(kubeconfig),
                     "--timeout", "5", *extra], env={"DIGITALOCEAN_TOKEN": "do-token-for-cert-manager"})
 
     result = prod("apply", "--skip-dns")
@@ -176,8 +179,7 @@ def test_diff_in_the_plan_job_needs_no_secret_variables(fake_kube: FakeKube, kub
     assert result.stdout == ""  # the Secrets exist with their keys (generated app-db password included)
     assert f"note: Secret {NS}/ghcr-pull: data not compared (GHCR_TOKEN not set); compared by keys only" \
         in result.stderr
-    assert f"note: Secret {NS}/postgres-admin: data not compared (POSTGRES_PASSWORD, POSTGRES_USER not set)" \
-        in result.stderr
+    assert "postgres-admin" not in result.stderr  # a PR namespace holds no admin credentials
 
 
 def test_api_refusal_exits_3_without_a_traceback(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
@@ -232,14 +234,14 @@ def test_canary_secret_never_appears_in_output_or_logs(
         assert result.exit_code in (0, 1), (command, result.stderr)
         outputs += [result.stdout, result.stderr]
     # An API error that echoes the value must be scrubbed too.
-    fake_kube.add_fault(method="PATCH", path_regex=f"/namespaces/{NS}/secrets/postgres-admin$", status=422,
-                        body={"kind": "Status", "code": 422, "reason": "Invalid", "message": f"bad value {CANARY}"})
+    fake_kube.add_fault(method="PATCH", path_regex=f"/namespaces/{NS}/secrets/ghcr-pull$", status=422,
+                        body={"kind": "Status", "code": 422, "reason": "Invalid", "message": f"bad value {GHCR_CANARY}"})
     failed = pr_cmd("apply", kubeconfig)
     assert failed.exit_code == 3 and "bad value <masked>" in failed.stderr
     outputs += [failed.stdout, failed.stderr, caplog.text]
 
     text = "\n".join(outputs)
-    assert f"Secret/{NS}/postgres-admin" in text and f"Secret/{NS}/ghcr-pull" in text  # the scan saw real output
+    assert f"Secret/{NS}/app-db" in text and f"Secret/{NS}/ghcr-pull" in text  # the scan saw real output
 
     def b64(value: str) -> str:
         return base64.b64encode(value.encode()).decode()
@@ -248,9 +250,6 @@ def test_canary_secret_never_appears_in_output_or_logs(
                    b64(f"aphiria-bot:{GHCR_CANARY}"), b64(f"aphiria-bot:{GHCR_CANARY}-rotated")):
         assert needle not in text
     # while the cluster did receive them (the test would be vacuous otherwise)
-    sent = [r.body for r in fake_kube.requests
-            if r.method == "PATCH" and r.path.endswith(f"/namespaces/{NS}/secrets/postgres-admin")]
-    assert sent and base64.b64decode(sent[0]["data"]["password"]).decode() == CANARY
     pulls = [r.body for r in fake_kube.requests if r.method == "PATCH" and r.path.endswith("/secrets/ghcr-pull")]
     assert pulls and GHCR_CANARY in base64.b64decode(pulls[0]["data"][".dockerconfigjson"]).decode()
 
@@ -306,7 +305,10 @@ def test_preview_pr_lifecycle_apply_noop_change_prune_destroy(
     assert fake_kube.get("v1", "Namespace", NS) is None
     for kind in (("v1", "Secret"), ("v1", "ConfigMap"), ("batch/v1", "Job"), ("gateway.networking.k8s.io/v1", "HTTPRoute")):
         assert fake_kube.list(*kind, label_selector=f"envspec.dev/instance={INSTANCE}") == []
-    assert fake_kube.list("batch/v1", "Job", "default") == []  # the drop Job cleans up after itself
+    # The drop Job cleans up after itself; only PR 108's database Job is left in the shared namespace.
+    assert [j["metadata"]["name"] for j in fake_kube.list("batch/v1", "Job", "default")] == [
+        "envspec-create-aphiria-pr-108-7285cd27"]
+    assert fake_kube.list("v1", "Secret", "default", label_selector=f"envspec.dev/instance={INSTANCE}") == []
 
     # The other preview, the shared infrastructure and the protected namespaces are untouched.
     assert fake_kube.get("apps/v1", "Deployment", "web", "preview-pr-108") is not None
@@ -321,7 +323,7 @@ def test_preview_pr_lifecycle_apply_noop_change_prune_destroy(
 
 
 def _apply_preview_base(kubeconfig: Path, *extra: str) -> Result:  # noqa: F811
-    return run(["apply", "preview-base", "--set", "cluster.context=fake", "--kubeconfig", str(kubeconfig),
+    return run(["apply", "preview-base", *BIND_TO_FAKE, "--kubeconfig", str(kubeconfig),
                 "--timeout", "5", *extra])
 
 

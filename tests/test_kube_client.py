@@ -30,8 +30,9 @@ def _two_context_kubeconfig(fake: FakeKube, tmp_path: Path) -> Path:
 def test_target_names_context_and_server(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
     target, api = load_target(kubeconfig, None)
     api.close()
-    assert target == KubeTarget(context="fake", server=fake_kube.url, kubeconfig=str(kubeconfig))
-    assert target.describe() == f"target: context fake at {fake_kube.url}"
+    assert target == KubeTarget(context="fake", server=fake_kube.url, kubeconfig=str(kubeconfig),
+                                context_file=str(kubeconfig))
+    assert target.describe() == f"target: context fake at {fake_kube.url} (context from {kubeconfig})"
 
 
 def test_context_mismatch_is_refused_with_the_fix(fake_kube: FakeKube, tmp_path: Path) -> None:  # noqa: F811

@@ -310,8 +310,8 @@ def test_strays_without_a_parent_are_still_found_and_deleted(fake_kube: FakeKube
 # --- the drop Job's script, run by sh against a stand-in psql --------------------------------
 
 FAKE_PSQL = r"""#!/bin/sh
-# psql -v ON_ERROR_STOP=1 -qtAc SQL: databases and roles are files under $PGSTATE.
-sql="$4"
+# psql [-X] -v ON_ERROR_STOP=1 -qtAc SQL: databases and roles are files under $PGSTATE.
+for a; do sql="$a"; done  # the SQL is the last argument
 name=$(printf '%s' "$sql" | sed -n "s/.*= '\([a-z0-9_]*\)'.*/\1/p; s/.*EXISTS \"\([a-z0-9_]*\)\".*/\1/p")
 case "$sql" in
   *"FROM pg_database"*) [ -e "$PGSTATE/db_$name" ] && echo 1 || echo 0 ;;

@@ -8,7 +8,7 @@ Two kinds of input:
   need exact, minimal objects they can mutate one field at a time;
 * the repository's real environments, compiled by `envspec.pipeline`, for the
   command-line tests: `preview_pr_args()` rebinds preview-pr to the fake
-  cluster with `--set cluster.context=fake` and pins the app images with
+  cluster with `--set cluster.context=fake --set cluster.digitalocean=false` (BIND_TO_FAKE) and pins the app images with
   `--param`, `seed_shared_infrastructure()` adds what preview-base would have
   installed, and `fake_helm` puts a stand-in `helm` on PATH.
 """
@@ -214,10 +214,14 @@ GATEWAY_SERVICE = "nginx-gateway-nginx-gateway-fabric"  # what the nginx-gateway
 GATEWAY_IP = "203.0.113.7"
 
 
+# Rebinds a bundled environment to the fake cluster: its context, and no DigitalOcean lookup of the endpoint.
+BIND_TO_FAKE = ("--set", "cluster.context=fake", "--set", "cluster.digitalocean=false")
+
+
 def preview_pr_args(pr: int = 107, *, bind_to_fake: bool = True) -> list[str]:
     """--pr, pinned images and (by default) the fake cluster's context, for any preview-pr command."""
     args = ["--pr", str(pr), "--param", f"webImage={WEB_IMAGE}", "--param", f"apiImage={API_IMAGE}"]
-    return [*args, "--set", "cluster.context=fake"] if bind_to_fake else args
+    return [*args, *BIND_TO_FAKE] if bind_to_fake else args
 
 
 def compile_preview_pr(pr: int = 107, sets: tuple[str, ...] = ()) -> Any:
@@ -225,7 +229,7 @@ def compile_preview_pr(pr: int = 107, sets: tuple[str, ...] = ()) -> Any:
     from envspec.pipeline import compile_environment
 
     params = [f"pr={pr}", f"webImage={WEB_IMAGE}", f"apiImage={API_IMAGE}"]
-    return compile_environment("preview-pr", root=REPO, params=params, sets=["cluster.context=fake", *sets])
+    return compile_environment("preview-pr", root=REPO, params=params, sets=["cluster.context=fake", "cluster.digitalocean=false", *sets])
 
 
 def seed_gateway_service(fake: FakeKube) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -57,12 +58,15 @@ def test_render_does_not_depend_on_the_working_directory(repo_root: Path, monkey
 
 
 def test_preview_pr_stays_in_its_namespace(repo_root: Path) -> None:
+    # ...except the create-database Job, which runs next to the shared PostgreSQL's admin Secret.
     objects = compile_environment("preview-pr", params=["pr=107"]).objects
+    elsewhere = []
     for obj in objects:
         if obj["kind"] == "Namespace":
             assert obj["metadata"]["name"] == "preview-pr-107"
-        else:
-            assert obj["metadata"]["namespace"] == "preview-pr-107", obj["kind"]
+        elif obj["metadata"]["namespace"] != "preview-pr-107":
+            elsewhere.append(f"{obj['kind']}/{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+    assert elsewhere == ["Job/default/envspec-create-aphiria-pr-107-0b7eadba"]
 
 
 def test_preview_pr_contents(repo_root: Path) -> None:
@@ -76,12 +80,24 @@ def test_preview_pr_contents(repo_root: Path) -> None:
     assert config["DB_HOST"] == "db.default.svc.cluster.local"
     assert config["DB_NAME"] == "aphiria_pr_107"
     jobs = [o["metadata"]["name"] for o in compiled.objects if o["kind"] == "Job"]
-    assert jobs == ["create-database", "migrate"]  # creation before migration
-    create = by_id[("Job", "create-database")]["spec"]["template"]["spec"]["containers"][0]
+    assert jobs == ["envspec-create-aphiria-pr-107-0b7eadba", "migrate"]  # creation before migration
+    create_job = by_id[("Job", "envspec-create-aphiria-pr-107-0b7eadba")]
+    assert create_job["metadata"]["namespace"] == "default"  # where the admin Secret lives, not the PR namespace
+    create = create_job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in create["env"]}
     assert env["DB_NAME"]["value"] == "aphiria_pr_107"
     assert "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')" in create["command"][-1]  # idempotent
-    assert env["APP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "app-db", "key": "password"}
+    # the role's password: apply's copy of app-db in the Job's namespace
+    assert env["APP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "envspec-role-aphiria-pr-107-0b7eadba",
+                                                               "key": "password"}
+    copy = next(s for s in compiled.plan.secrets if s.copy_of)
+    assert (copy.namespace, copy.name, copy.copy_of) == ("default", "envspec-role-aphiria-pr-107-0b7eadba",
+                                                         ("preview-pr-107", "app-db"))
+    # no PostgreSQL admin credentials in the PR namespace: no Secret built there, none referenced there
+    assert all(s.name != "postgres-admin" for s in compiled.plan.secrets)
+    for obj in compiled.objects:
+        if obj["metadata"].get("namespace") == "preview-pr-107":
+            assert "postgres-admin" not in json.dumps(obj), obj["metadata"]["name"]
     # the PR's code connects as its own role, never as the PostgreSQL admin
     php = next(c for c in by_id[("Deployment", "api")]["spec"]["template"]["spec"]["containers"] if c["name"] == "php")
     assert [e["name"] for e in php["env"]] == ["DB_PASSWORD"]
@@ -145,7 +161,7 @@ def test_out_dir_has_one_file_per_object_and_a_kustomization(tmp_path: Path, rep
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["render", "preview-pr", "--pr", "107", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(p.name for p in out.iterdir() if p.name != ".envspec-output")  # the marker is not an object
     assert "kustomization.yaml" in files and "deployment_preview-pr-107_web.yaml" in files
     kustomization = YAML(typ="safe").load((out / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == sorted(f for f in files if f != "kustomization.yaml")

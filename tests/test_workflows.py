@@ -31,7 +31,7 @@ FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository
 DEFAULT_BRANCH_GUARD = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
 EXPECTED = {
     "ci.yml", "deploy.yml", "preview.yml", "preview-deploy.yml", "cleanup.yml", "gc.yml",
-    "production.yml", "e2e.yml", "build-images.yml",
+    "production.yml", "e2e.yml", "build-images.yml", "image.yml",
 }
 ALL = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -369,7 +369,8 @@ def test_plan_runs_default_branch_code_without_secret_access() -> None:
     diff, comment = step_running(job, "envspec diff"), step_running(job, "envspec comment")
     assert diff < comment
     assert "--json-out" in steps(job)[diff]["run"] and "--changes" in steps(job)[comment]["run"]
-    assert steps(job)[diff]["env"] == {"PLAN_KUBECONFIG": "${{ secrets.PLAN_KUBECONFIG }}"}
+    assert steps(job)[diff]["env"] == {"PLAN_KUBECONFIG": "${{ secrets.PLAN_KUBECONFIG }}",
+                                       "DIGITALOCEAN_TOKEN": "${{ secrets.DIGITALOCEAN_READ_TOKEN }}"}
     artifacts = [s for s in steps(job) if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert artifacts and artifacts[0]["with"]["name"] == "envspec-diff"
 
@@ -460,7 +461,8 @@ def test_cleanup_checks_the_pr_is_still_closed_then_destroys_verifies_and_commen
     assert destroy < verify < comment
     assert "pipefail" in steps(job)[destroy]["run"]  # a failed database drop fails the step despite `tee`
     assert "--kind destroyed" in steps(job)[comment]["run"]
-    assert "DIGITALOCEAN_TOKEN" not in repr(job)  # the cleanup credential is the cleanup ServiceAccount only
+    # The cleanup credential is the cleanup ServiceAccount; its DigitalOcean token is the read-only one.
+    assert "secrets.DIGITALOCEAN_TOKEN" not in repr(job) and "secrets.DIGITALOCEAN_READ_TOKEN" in repr(job)
 
 
 def test_gc_runs_on_a_schedule_with_the_cleanup_credential() -> None:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from envspec.checks.context import RuleContext
+from envspec.quantity import parse as parse_quantity
 from envspec.spec.models import Container, Environment, Resources
 from envspec.spec.params import parse_image
 
@@ -27,15 +28,9 @@ def rule(func: Rule) -> Rule:
 
 # ------------------------------------------------------------------ helpers
 
-_SUFFIX = {"m": Fraction(1, 1000), "": Fraction(1), "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9),
-           "T": Fraction(10**12), "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40)}
-
-
 def quantity(text: str) -> Fraction:
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|M|G|T)?", str(text))
-    if not match:
-        raise ValueError(text)
-    return Fraction(match.group(1)) * _SUFFIX[match.group(2) or ""]
+    """The exact value of a resource quantity (one parser for all of envspec: `envspec.quantity`)."""
+    return parse_quantity(text)
 
 
 def fmt_cpu(value: Fraction) -> str:
@@ -58,7 +53,7 @@ def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, Container
         inits = [(("apps", name, "initContainers", c), cont.resources) for c, cont in app.initContainers.items()]
         yield ("apps", name), "Deployment", app.namespace or spec.namespace.name, app.replicas + surge, containers, inits
     if spec.database:
-        yield ("database",), "Job", spec.namespace.name, 1, [(("database",), spec.database.resources)], []
+        yield ("database",), "Job", spec.database.namespace or spec.namespace.name, 1, [(("database",), spec.database.resources)], []
     for name, job in spec.jobs.items():
         yield ("jobs", name), "Job", job.namespace or spec.namespace.name, 1, [(("jobs", name), job.resources)], []
 
@@ -334,12 +329,23 @@ def protected_namespaces(ctx: RuleContext) -> None:
     for obj in ctx.objects:
         meta = obj["metadata"]
         target = meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace")
-        if target in protected:
+        if target in protected and not _is_database_job(ctx, obj):
             ctx.error(
                 "protected-namespaces",
                 _origin_path(ctx, obj),
                 f"{obj['kind']} {meta['name']} would be written to protected namespace {target}",
             )
+
+
+def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
+    """The create-database Job runs in `database.namespace` by design (the one place the admin Secret is)."""
+    from envspec.database import create_job_name, jobs_namespace
+
+    db = ctx.spec.database
+    return (
+        db is not None and db.namespace is not None and obj["kind"] == "Job"
+        and obj["metadata"].get("namespace") == jobs_namespace(ctx.spec) and obj["metadata"]["name"] == create_job_name(ctx.spec)
+    )
 
 
 def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:
@@ -422,3 +428,21 @@ def required_env(ctx: RuleContext) -> None:
         for index, var in enumerate(job.requiredEnv):
             if var not in provided:
                 ctx.error("required-env", ("jobs", name, "requiredEnv", index), f"job {name} requires {var}, but it is not set")
+
+
+@rule
+def database_credentials(ctx: RuleContext) -> None:
+    """With `database.namespace`, the admin Secret is read there only: building it anywhere else would put
+    PostgreSQL admin credentials into a namespace the database Jobs left precisely to avoid them."""
+    db = ctx.spec.database
+    if db is None or db.namespace is None or db.adminSecret not in ctx.spec.secrets:
+        return
+    where = ctx.spec.secrets[db.adminSecret].namespace or ctx.spec.namespace.name
+    if where != db.namespace:
+        ctx.error(
+            "database-credentials",
+            ("secrets", db.adminSecret),
+            f"Secret {db.adminSecret} is the database's adminSecret, read in namespace {db.namespace} "
+            f"(database.namespace), but would be built in {where}; remove it here ({db.adminSecret}: null) "
+            f"or build it in {db.namespace}",
+        )

@@ -18,6 +18,7 @@ from envspec.errors import EXIT_CHANGES, SpecError
 
 SCHEMA_PATH = Path("schemas") / "environment.schema.json"
 RENDERED_DIR = "rendered"  # where `render --all` writes (and `--check` compares) by default
+COMPONENTS_DIR = "components"  # a project's reusable components; render --out never writes there
 
 
 def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label: str) -> str:
@@ -66,24 +67,60 @@ def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, p
     click.echo(f"ok: {', '.join(checked)}", err=True)
 
 
+def _env_params(prefix: str | None, argocd: bool) -> list[str]:
+    """NAME=VALUE strings from --param-from-env / --argocd, before the flags so an explicit --param wins."""
+    if prefix is None and not argocd:
+        return []
+    import os
+
+    from envspec.cli.paramenv import ARGOCD_ENV_PREFIX, params_from_argocd_json, params_from_env
+
+    raw = params_from_env(prefix, os.environ) if prefix is not None else []
+    if argocd:
+        raw += params_from_env(ARGOCD_ENV_PREFIX, os.environ) + params_from_argocd_json(os.environ)
+    return raw
+
+
 @main.command()
 @click.argument("environment", required=False)
 @root_option
 @param_options
 @click.option("--all", "all_", is_flag=True, help="Render every environment that needs no parameters (to --out, default rendered/).")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write one file per object here (atomically).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write one file per object into this folder (atomically; only a folder envspec wrote is replaced).")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--check", is_flag=True, help="Don't write; exit 1 with a diff if --out is stale.")
+@click.option("--param-from-env", "param_prefix", default=None, metavar="PREFIX",
+              help="Read parameters from variables PREFIX<NAME> (WEB_IMAGE means webImage); flags win.")
+@click.option("--argocd", is_flag=True,
+              help="As an Argo CD plugin: --param-from-env ARGOCD_ENV_ plus the JSON in ARGOCD_APP_PARAMETERS.")
 @handle_errors
 def render(environment: str | None, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
-           all_: bool, out: Path | None, fmt: str, check: bool) -> None:
-    """Render ENVIRONMENT to Kubernetes manifests (stdout, or --out DIR)."""
+           all_: bool, out: Path | None, fmt: str, check: bool, param_prefix: str | None, argocd: bool) -> None:
+    """Render ENVIRONMENT to Kubernetes manifests (stdout, or --out DIR).
+
+    --out DIR is envspec's own folder: a `.envspec-output` file in it lists what envspec wrote,
+    and a rerun replaces only those files (anything else in the folder is kept). envspec refuses
+    a non-empty folder it did not write, the project root and its source folders. Rendering one
+    environment into a folder written by `render --all` writes DIR/ENVIRONMENT only.
+    """
     from envspec.pipeline import compile_all, compile_environment
-    from envspec.render.output import dump_json, dump_yaml, read_tree, render_files, write_tree_atomically
+    from envspec.render.output import (
+        combined_output,
+        dump_json,
+        dump_yaml,
+        environment_output,
+        output_folder,
+        owned_tree,
+        plan_output,
+        render_files,
+        write_tree_atomically,
+    )
     from envspec.spec.project import find_project
 
     if all_ == bool(environment):
         raise SpecError("give an ENVIRONMENT or --all (not both)")
+    env_params = _env_params(param_prefix, argocd)
     project = find_project(root)
     if all_ and out is None:
         out = project.root / RENDERED_DIR
@@ -91,36 +128,49 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
         raise SpecError("--check needs --out DIR (the committed output to compare with)")
 
     if all_:
-        if pr or params or sets:
+        if pr or params or sets or param_prefix or argocd:
             raise SpecError("--all renders environments without parameters; --pr/--param/--set need one ENVIRONMENT")
         compiled, skipped = compile_all(project)
-        files: dict[str, str] = {}
+        per_environment: dict[str, dict[str, str]] = {}
         for name, result in compiled.items():
             print_problems(result.warnings)
-            for rel, content in render_files(result.objects, fmt).items():
-                files[f"{name}/{rel}"] = content
+            per_environment[name] = render_files(result.objects, fmt)
         for name in skipped:
             click.echo(f"skipped {name}: it needs parameters", err=True)
+        files = combined_output(per_environment)
     else:
         assert environment is not None
-        result = compile_environment(environment, project=project, params=collect_params(pr, params), sets=sets)
+        result = compile_environment(environment, project=project, params=[*env_params, *collect_params(pr, params)],
+                                     sets=sets)
         print_problems(result.warnings)
         if out is None:
             sys.stdout.write(dump_yaml(result.objects) if fmt == "yaml" else dump_json(result.objects))
             return
-        files = render_files(result.objects, fmt)
+        files = environment_output(environment, render_files(result.objects, fmt))
 
+    assert out is not None
+    target = output_folder(
+        out, environment=None if all_ else environment, project_root=project.root,
+        # The project's own sources: environments, templates and reusable components.
+        source_dirs=(project.environments_dir, project.templates_dir, project.root / COMPONENTS_DIR),
+    )
+    shown = out if target == out.resolve() else out / target.name
     if check:
-        current = read_tree(out)
-        diff = _unified(current, files, str(out), "rendered")
+        diff = _unified(owned_tree(target, files), files, str(shown), "rendered")
         if diff:
             sys.stdout.write(diff)
-            click.echo(f"{out} is stale: run the same command without --check", err=True)
+            click.echo(f"{shown} is stale: run the same command without --check", err=True)
             sys.exit(EXIT_CHANGES)
-        click.echo(f"{out} is up to date", err=True)
+        click.echo(f"{shown} is up to date", err=True)
         return
-    write_tree_atomically(out, files)
-    click.echo(f"wrote {len(files)} files to {out}", err=True)
+    try:
+        plan = plan_output(out, target, files)
+        write_tree_atomically(target, files, plan)
+    except OSError as exc:  # the old output is untouched (see write_tree_atomically)
+        raise SpecError(f"--out {out}: cannot write {target}: {exc.filename or target}: {exc.strerror or exc}; "
+                        "nothing was changed") from None
+    kept = f"; kept {len(plan.kept)} file(s) envspec did not write" if plan.kept else ""
+    click.echo(f"wrote {len(files)} files to {shown}{kept}", err=True)
 
 
 @main.command()

@@ -1,8 +1,11 @@
 """Compile an environment and connect to *its* cluster: shared by every command that touches one.
 
-The target (context and API server) is printed before anything else, and the
-environment's cluster binding is enforced here, in one place, so no command can
-reach a cluster the spec does not name. `kubernetes` is imported inside.
+The target (context, API server, the kubeconfig file the context came from) is
+printed before anything else, and the environment's cluster binding is enforced
+here, in one place, so no command can reach a cluster the spec does not name:
+the kubeconfig checks first, then (for `cluster.digitalocean: true`) the
+DigitalOcean API's word on the cluster's endpoint, and only then a request to
+the cluster. `kubernetes` is imported inside.
 
 `--kubeconfig-from-do` fetches a credential that expires after an hour (not
 DigitalOcean's default of 7 days) into a private temporary directory that is
@@ -80,7 +83,8 @@ def connect_target(
     With `from_do`, the fetched kubeconfig expires after `expiry_seconds` and
     is deleted when the running click command closes (see module doc).
     """
-    from envspec.kube.client import check_binding, load_target
+    from envspec.kube.binding import enforce_binding
+    from envspec.kube.client import load_target
 
     if from_do:
         do_cluster = compiled.plan.cluster.digitalocean_cluster
@@ -93,8 +97,9 @@ def connect_target(
     target, api_client = load_target(kubeconfig, context)
     info(target.describe())
     try:
-        check_binding(compiled.plan.cluster, target, environment=compiled.name, explicit_context=context)
-    except Exception:
+        for line in enforce_binding(compiled.plan.cluster, target, environment=compiled.name, explicit_context=context):
+            info(line)
+    except BaseException:
         api_client.close()
         raise
     return target, api_client

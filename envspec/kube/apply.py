@@ -45,7 +45,7 @@ from envspec.kube.jobs import job_key, run_job
 from envspec.kube.plan import DeployPlan
 from envspec.kube.preflight import confirm_if_needed, preflight
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
-from envspec.kube.secrets import Redactor, complete_secrets, pending_keys
+from envspec.kube.secrets import Redactor, prepare_secrets
 from envspec.kube.ssa import apply_object, needs_apply
 from envspec.kube.stages import STAGE_NAMES, STAGES, by_stage, desired_objects, stage_of
 from envspec.kube.wait import Readiness, WaitSettings, check, needs_wait, wait_ready
@@ -237,8 +237,6 @@ def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Reda
     extra = {group_kind(o): o["apiVersion"] for o in desired}
     members = list_members(kube, widened, extra_kinds=extra)
     live = _index(members)
-    complete_secrets(secrets_of(desired), pending_keys(plan, options.environ), _live_secret(kube, live), redactor,
-                     generate=True)
     prune = plan_prune(
         members,
         desired,
@@ -260,6 +258,9 @@ def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Reda
 
     stages = by_stage(desired, first=remote)
     for stage in STAGES:
+        if stage == 2:  # the Secrets' namespaces exist now; generated values are created (once) before any pod reads them
+            prepare_secrets(plan, options.environ, desired, _live_secret(kube, live), redactor, kube=kube,
+                            report=options.report)
         if stages[stage]:
             runner.run(stage, stages[stage])
         if stage == 1:

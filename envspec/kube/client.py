@@ -3,9 +3,11 @@
 The seed project once applied a preview to production because the runner's
 current kube context pointed there. So connecting is two explicit steps:
 `load_target` resolves the kubeconfig and context into a `KubeTarget`
-(context name + API server URL) that the CLI prints first, and
-`check_binding` refuses to go on when that target is not the cluster the
-environment declares. Only then does `Kube` send requests, each through the
+(context name, API server URL, the file that supplied the context, the CA
+fingerprint) that the CLI prints first, and `check_binding` (with
+`envspec.kube.binding` for the DigitalOcean check) refuses to go on when that
+target is not the cluster the environment declares. `$KUBECONFIG=a:b` is
+merged by the client library's own `KubeConfigMerger`, as kubectl merges it. Only then does `Kube` send requests, each through the
 official DynamicClient and the `RetryPolicy`.
 
 `Kube` is deliberately thin: get/list/apply/delete on plain dicts. Deciding
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envspec.errors import OperationError, Problem, SpecError
+from envspec.errors import Location, OperationError, Problem, SpecError
 from envspec.kube.plan import ClusterBinding
 from envspec.kube.retry import RetryPolicy
 
@@ -45,54 +47,188 @@ class KubeTarget:
 
     context: str | None
     server: str
-    kubeconfig: str | None
+    kubeconfig: str | None  # what was read: --kubeconfig, or $KUBECONFIG's list (a:b), or ~/.kube/config
+    context_file: str | None = None  # the kubeconfig file whose entry supplied the context
+    ca_fingerprint: str | None = None  # sha256:<hex> of the context's cluster CA certificate (DER), if it has one
 
     def describe(self) -> str:
         context = self.context or "(no context)"
-        return f"target: context {context} at {self.server}"
+        source = f" (context from {self.context_file})" if self.context_file else ""
+        return f"target: context {context} at {self.server}{source}"
 
 
 def _normalise_server(url: str) -> str:
     return url.strip().rstrip("/").lower()
 
 
-def default_kubeconfig() -> str | None:
-    """The first file in $KUBECONFIG, else ~/.kube/config (read at call time, not import time)."""
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return env.split(os.pathsep)[0]
-    home = Path.home() / ".kube" / "config"
-    return str(home)
+def default_kubeconfig() -> str:
+    """$KUBECONFIG (a list of files, as kubectl reads it), else ~/.kube/config; read at call time.
+
+    kubernetes.config's own KUBE_CONFIG_DEFAULT_LOCATION is the same rule, but it is
+    evaluated once, when the library is imported; a long-lived process (or a test)
+    that sets KUBECONFIG later would not see it.
+    """
+    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def kubeconfig_files(spec: str) -> list[str]:
+    """The files a kubeconfig list names, split with the library's own separator (':' or ';' on Windows)."""
+    from kubernetes.config.kube_config import ENV_KUBECONFIG_PATH_SEPARATOR
+
+    return [os.path.expanduser(p) for p in spec.split(ENV_KUBECONFIG_PATH_SEPARATOR) if p]
+
+
+_SECTIONS = {"clusters": "cluster", "contexts": "context", "users": "user"}
+
+
+def _shape_problems(path: str) -> list[Problem]:
+    """What in one kubeconfig file the library's merge would trip over (it assumes a well-formed file)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = Location(path, mark.line + 1, mark.column + 1) if mark is not None else Location(path)
+        return [Problem(f"not valid YAML: {exc.problem or exc}", where)]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return [Problem(f"cannot read kubeconfig: {' '.join(str(exc).split())}", Location(path))]
+    if data is None:
+        return [Problem("the kubeconfig file is empty", Location(path))]
+    if not isinstance(data, dict):
+        return [Problem("not a kubeconfig: expected a mapping with clusters, contexts and users", Location(path))]
+    problems = []
+    for section, inner in _SECTIONS.items():
+        entries = data.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            problems.append(Problem("must be a list", Location(path), section))
+            continue
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                problems.append(Problem("each entry needs a name", Location(path), f"{section}[{i}]"))
+            elif entry.get(inner) is not None and not isinstance(entry[inner], dict):
+                problems.append(Problem("must be a mapping", Location(path), f"{section}[{i}].{inner}"))
+            elif section == "clusters" and not isinstance((entry.get(inner) or {}).get("server", ""), str):
+                problems.append(Problem("must be a URL", Location(path), f"{section}[{i}].{inner}.server"))
+    current = data.get("current-context")
+    if current is not None and not isinstance(current, str):
+        problems.append(Problem("must be a context name", Location(path), "current-context"))
+    return problems
+
+
+def _current_context(merger: Any) -> str | None:
+    """kubectl's rule: the first file that sets current-context wins (the library's merger keeps the last)."""
+    for path in merger.paths:
+        current = (merger.config_files.get(path) or {}).get("current-context")
+        if current:
+            return str(current)
+    return None
+
+
+def _first_file_with(merger: Any, section: str, name: str | None) -> str | None:
+    """Which file supplied the named entry: the first that has it, as in the library's (and kubectl's) merge."""
+    for path in merger.paths:
+        entries = (merger.config_files.get(path) or {}).get(section) or []
+        if any(isinstance(e, dict) and e.get("name") == name for e in entries):
+            return str(path)
+    return None
+
+
+def ca_fingerprint(pem: str) -> str:
+    """`sha256:<hex>` of a PEM certificate's DER bytes: what `openssl x509 -outform der | sha256sum` prints."""
+    import hashlib
+    import ssl
+
+    return "sha256:" + hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.strip() + "\n")).hexdigest()
+
+
+def _cluster_ca_fingerprint(merger: Any, context: str | None) -> str | None:
+    """The CA fingerprint of the context's cluster entry (certificate-authority-data, or the file it names)."""
+    import base64
+
+    def named(section: str, name: Any) -> Any:
+        return next((e for e in merger.config.value.get(section) or [] if e.value.get("name") == name), None)
+
+    ctx = named("contexts", context)
+    cluster = named("clusters", (ctx.value.get("context") or {}).get("cluster")) if ctx is not None else None
+    if cluster is None:
+        return None
+    entry = cluster.value.get("cluster") or {}
+    try:
+        if entry.get("certificate-authority-data"):
+            pem = base64.b64decode(entry["certificate-authority-data"]).decode("ascii")
+        elif entry.get("certificate-authority"):
+            ca_path = Path(os.path.expanduser(entry["certificate-authority"]))
+            if not ca_path.is_absolute() and cluster.path:
+                ca_path = Path(cluster.path).parent / ca_path
+            pem = ca_path.read_text(encoding="ascii")
+        else:
+            return None
+        return ca_fingerprint(pem)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return None  # a CA that cannot be read proves nothing; a declared fingerprint then refuses
 
 
 def load_target(kubeconfig: str | os.PathLike[str] | None, context: str | None) -> tuple[KubeTarget, "ApiClient"]:
-    """Read the kubeconfig and build an ApiClient for the chosen (or current) context."""
+    """Read the kubeconfig (merging $KUBECONFIG's files as kubectl does) and build an ApiClient for the context."""
     from kubernetes import config as kube_config
     from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigMerger
 
-    path = str(kubeconfig) if kubeconfig else default_kubeconfig()
-    if path is None or not Path(path).exists():
-        raise SpecError(f"kubeconfig {path} does not exist; pass --kubeconfig PATH or set KUBECONFIG")
+    import yaml
+
+    spec = str(kubeconfig) if kubeconfig else default_kubeconfig()
+    files = kubeconfig_files(spec)
+    if kubeconfig is not None and len(files) > 1:
+        raise SpecError(f"--kubeconfig {spec}: takes one file (as kubectl's does); "
+                        "to merge several, set KUBECONFIG=a:b instead")
+    if not any(Path(f).exists() for f in files):
+        if len(files) == 1:
+            raise SpecError(f"kubeconfig {files[0]} does not exist; pass --kubeconfig PATH or set KUBECONFIG")
+        raise SpecError(f"none of the kubeconfig files in KUBECONFIG exists ({', '.join(files)}); "
+                        "pass --kubeconfig PATH or fix KUBECONFIG")
+    shape = [problem for f in files if Path(f).exists() for problem in _shape_problems(f)]
+    if shape:
+        raise SpecError(shape)
     try:
-        contexts, current = kube_config.list_kube_config_contexts(config_file=path)
-    except ConfigException as exc:
-        raise SpecError(f"cannot read kubeconfig {path}: {exc}") from None
-    names = [c["name"] for c in contexts or []]
-    chosen = context or (current or {}).get("name")
+        # The library's own merge (first file wins for each named cluster, context and user, as in kubectl).
+        merger = KubeConfigMerger(spec)
+    except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
+        raise SpecError(f"cannot read kubeconfig {spec}: {' '.join(str(exc).split())}") from None
+    if merger.config is None:
+        raise SpecError(f"cannot read kubeconfig {spec}: no configuration found")
+    contexts = [e.value for e in merger.config.value.get("contexts") or []]
+    names = [c.get("name") for c in contexts if isinstance(c, dict)]
+    read = ", ".join(merger.paths)
+    chosen = context or _current_context(merger)
     if context is not None and context not in names:
-        raise SpecError(f"context {context!r} is not in kubeconfig {path} (known: {', '.join(names) or 'none'})")
+        raise SpecError(f"context {context!r} is not in kubeconfig {read} (known: {', '.join(map(str, names)) or 'none'})")
+    if chosen is None:
+        raise SpecError(f"kubeconfig {read} sets no current-context; pass --context NAME (known: {', '.join(map(str, names)) or 'none'})")
+    if chosen not in names:
+        raise SpecError(f"the current context {chosen!r} is not defined in kubeconfig {read} "
+                        f"(known: {', '.join(map(str, names)) or 'none'}); pass --context NAME")
     from kubernetes.client import Configuration
 
     configuration = Configuration()
     # Our RetryPolicy owns retries; urllib3's own silent retries would multiply attempts.
     configuration.retries = False
     try:
-        api_client = kube_config.new_client_from_config(
-            config_file=path, context=chosen, persist_config=False, client_configuration=configuration
+        api_client = kube_config.new_client_from_config_dict(
+            config_dict=merger.config, context=chosen, persist_config=False, client_configuration=configuration
         )
-    except ConfigException as exc:
-        raise SpecError(f"cannot use context {chosen!r} from {path}: {exc}") from None
-    return KubeTarget(context=chosen, server=api_client.configuration.host, kubeconfig=path), api_client
+    except (ConfigException, TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise SpecError(f"cannot use context {chosen!r} from {read}: {' '.join(str(exc).split())}") from None
+    target = KubeTarget(
+        context=chosen,
+        server=api_client.configuration.host,
+        kubeconfig=spec,
+        context_file=_first_file_with(merger, "contexts", chosen),
+        ca_fingerprint=_cluster_ca_fingerprint(merger, chosen),
+    )
+    return target, api_client
 
 
 def check_binding(
@@ -102,11 +238,15 @@ def check_binding(
     environment: str,
     explicit_context: str | None = None,
 ) -> None:
-    """Refuse to touch a cluster the environment is not bound to.
+    """Refuse to touch a cluster the environment is not bound to (what the kubeconfig alone can tell).
 
     The resolved context must be the declared one (naming it with --context is
-    how an operator picks it when it is not current), and when a server URL is
-    declared the context must point at exactly that server.
+    how an operator picks it when it is not current); a declared server URL
+    must be exactly the context's; a declared CA fingerprint must be the
+    context's cluster CA's. A context name alone identifies nothing (doctl
+    names every context `do-<region>-<cluster name>`, in every account), so the
+    bundled environments also bind by what identifies the cluster; the
+    DigitalOcean check is `envspec.kube.binding`.
     """
     problems: list[str] = []
     if binding.context and target.context != binding.context:
@@ -120,6 +260,15 @@ def check_binding(
         problems.append(
             f"environment {environment} is bound to API server {binding.server}, "
             f"but context {target.context!r} points at {target.server}; refusing"
+        )
+    if binding.ca_fingerprint and (target.ca_fingerprint or "").lower() != binding.ca_fingerprint.lower():
+        found = (
+            f"its cluster's CA certificate has fingerprint {target.ca_fingerprint}" if target.ca_fingerprint
+            else "its cluster entry has no readable certificate-authority-data or certificate-authority file"
+        )
+        problems.append(
+            f"environment {environment} is bound to the cluster whose CA certificate has fingerprint "
+            f"{binding.ca_fingerprint}, but context {target.context!r} ({target.server}): {found}; refusing"
         )
     if problems:
         raise SpecError([Problem(p) for p in problems])
@@ -374,6 +523,33 @@ class Kube:
         )
         return got.to_dict()
 
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """POST: create only, never overwrite (KubeApiError status 409 when the object already exists)."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj.get("metadata", {})
+        ns = meta.get("namespace") if res.namespaced else None
+        got = self._call(
+            lambda: self.dyn.create(
+                res, body=obj, namespace=ns, field_manager=self.field_manager, _request_timeout=self.request_timeout
+            ),
+            "create", obj["kind"], meta.get("name"), ns,
+        )
+        return got.to_dict()
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT with the object's resourceVersion as a precondition (KubeApiError 409 when it moved on)."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj.get("metadata", {})
+        ns = meta.get("namespace") if res.namespaced else None
+        got = self._call(
+            lambda: self.dyn.replace(
+                res, body=obj, name=meta["name"], namespace=ns, field_manager=self.field_manager,
+                _request_timeout=self.request_timeout,
+            ),
+            "replace", obj["kind"], meta.get("name"), ns,
+        )
+        return got.to_dict()
+
     def delete(
         self,
         api_version: str,
@@ -452,11 +628,13 @@ def connect(
     request_timeout: float = 30.0,
 ) -> tuple[KubeTarget, Kube]:
     """Resolve the target, enforce the binding, and return a ready `Kube` (no request sent yet)."""
+    from envspec.kube.binding import enforce_binding
+
     target, api_client = load_target(kubeconfig, context)
     if binding is not None:
         try:
-            check_binding(binding, target, environment=environment, explicit_context=context)
-        except SpecError:
+            enforce_binding(binding, target, environment=environment, explicit_context=context)
+        except BaseException:
             api_client.close()
             raise
     return target, Kube(api_client, retry=retry, request_timeout=request_timeout)

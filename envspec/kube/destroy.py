@@ -10,7 +10,8 @@ step safe to repeat:
    EXISTS ... WITH (FORCE)` on a re-validated name, then a check against
    `pg_database` that fails the Job if the database is still there, then
    `DROP ROLE IF EXISTS` for the instance's login role; the admin credentials
-   reach the Job only through `secretKeyRef`. The Job runs whenever the plan
+   reach the Job only through `secretKeyRef`, and the Job masks them in all it
+   prints (`envspec.database`, where the script lives). The Job runs whenever the plan
    names a database, even when no object is left: a namespace deleted by hand
    must not strand the database (the seed project's failure). Its last log
    line says `dropped` or `absent`;
@@ -28,13 +29,11 @@ passes through the `Redactor`, so a log tail cannot carry a secret value out.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from envspec.errors import EnvspecError, OperationError, Problem, SpecError
+from envspec.errors import EnvspecError, OperationError, Problem
 from envspec.kube.stages import stage_of
 from envspec.kube.inventory import (
     ENVIRONMENT_LABEL,
@@ -49,6 +48,7 @@ from envspec.kube.inventory import (
     read_inventory,
 )
 from envspec.objects import group_kind, name_of, namespace_of, object_id
+from envspec.database import ABSENT, DROPPED, drop_database_job, drop_job_name, drop_script  # noqa: F401
 from envspec.kube.plan import DatabaseDrop, DeployPlan
 from envspec.kube.secrets import Redactor, learn_live_secrets, redactor_for
 from envspec.kube.ssa import apply_object
@@ -57,10 +57,8 @@ from envspec.kube.wait import WaitSettings, wait_ready
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
 
-DATABASE_NAME = re.compile(r"^[a-z0-9_]{1,63}$")
-
 # The drop Job's last log line: what it found (anything else, e.g. an unreadable log, counts as "gone").
-DROPPED, ABSENT, GONE = "dropped", "absent", "gone"
+GONE = "gone"
 
 # Kinds searched for leftovers after a destroy, besides whatever the inventory recorded.
 VERIFY_KINDS: tuple[tuple[str, str], ...] = (
@@ -120,92 +118,6 @@ def list_instances(kube: "Kube", environment: str | None = None) -> list[Instanc
             )
         )
     return sorted(found, key=lambda i: i.instance)
-
-
-def drop_job_name(database: str) -> str:
-    digest = hashlib.sha256(database.encode()).hexdigest()[:8]
-    return f"envspec-drop-{database.replace('_', '-')}"[:50].rstrip("-") + f"-{digest}"
-
-
-def _checked_name(what: str, name: str) -> str:
-    if not DATABASE_NAME.fullmatch(name):
-        raise SpecError(f"refusing to drop {what} {name!r}: name must match ^[a-z0-9_]{{1,63}}$")
-    return name
-
-
-def drop_script(drop: DatabaseDrop) -> str:
-    """The Job's shell script; ends by printing `dropped` or `absent`, and fails if anything is left.
-
-    Names are validated before they are quoted into SQL, so quoting them is safe.
-    """
-    db = _checked_name("database", drop.database)
-    role = _checked_name("role", drop.role) if drop.role else None
-    lines = [
-        "set -eu",
-        'q() { psql -v ON_ERROR_STOP=1 -qtAc "$1"; }',
-        f"db_before=$(q \"SELECT count(*) FROM pg_database WHERE datname = '{db}'\")",
-        f"q 'DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE);'",
-        f"left=$(q \"SELECT count(*) FROM pg_database WHERE datname = '{db}'\")",
-        f'if [ "$left" != "0" ]; then echo "database {db} still exists" >&2; exit 1; fi',
-        "role_before=0",
-    ]
-    if role:
-        lines += [
-            f"role_before=$(q \"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'\")",
-            f"q 'DROP ROLE IF EXISTS \"{role}\";'",
-            f"left=$(q \"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'\")",
-            f'if [ "$left" != "0" ]; then echo "role {role} still exists" >&2; exit 1; fi',
-        ]
-    lines.append(
-        f'if [ "$db_before" = "0" ] && [ "$role_before" = "0" ]; then echo {ABSENT}; else echo {DROPPED}; fi'
-    )
-    return "\n".join(lines)
-
-
-def drop_database_job(drop: DatabaseDrop, plan: DeployPlan) -> dict[str, Any]:
-    """The Job that drops and verifies the per-instance database (and role); SpecError on an unsafe name."""
-    db = drop.database
-    script = drop_script(drop)
-    labels = {
-        MANAGED_BY_LABEL: "envspec",
-        ENVIRONMENT_LABEL: plan.environment,
-        "envspec.dev/drops-instance": plan.instance,
-    }
-
-    def secret_env(name: str, key: str) -> dict[str, Any]:
-        return {"name": name, "valueFrom": {"secretKeyRef": {"name": drop.user_secret, "key": key}}}
-
-    resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": drop_job_name(db), "namespace": drop.namespace, "labels": labels},
-        "spec": {
-            "backoffLimit": 2,
-            "ttlSecondsAfterFinished": 3600,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": "drop-database",
-                            "image": drop.image,
-                            "command": ["sh", "-c", script],
-                            "env": [
-                                {"name": "PGHOST", "value": drop.host},
-                                {"name": "PGPORT", "value": str(drop.port)},
-                                {"name": "PGDATABASE", "value": "postgres"},
-                                secret_env("PGUSER", "username"),
-                                secret_env("PGPASSWORD", "password"),
-                            ],
-                            "resources": resources,
-                        }
-                    ],
-                },
-            },
-        },
-    }
 
 
 @dataclass

@@ -24,10 +24,20 @@ from envspec.errors import EnvspecError, SpecError
 from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
 from envspec.kube.plan import DeployPlan
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
-from envspec.kube.secrets import MASK, Redactor, build_secrets, complete_secrets, pending_keys, unset_variables
-from envspec.kube.ssa import ApplyConflictError, ImmutableFieldError, apply_object, needs_apply, owned_paths
+from envspec.kube.secrets import MASK, Redactor, build_secrets, prepare_secrets, unset_variables
+from envspec.kube.fieldset import FieldPath, Tree, encode, extract, user_fields
+from envspec.kube.ssa import (
+    ApplyConflictError,
+    ImmutableFieldError,
+    applied_fields,
+    apply_object,
+    list_hints,
+    needs_apply,
+    owned_fields,
+)
+from envspec.kube.typeinfo import type_of
 from envspec.kube.stages import desired_objects
-from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, project
+from envspec.objects import group_kind, identity, name_of, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -113,33 +123,13 @@ def unified(oid: str, before: dict[str, Any] | None, after: dict[str, Any] | Non
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def _owned_view(live: dict[str, Any]) -> dict[str, Any]:
-    """A skeleton of `live` holding only the fields envspec's apply owns (to show removals)."""
-    view: dict[str, Any] = {}
-    for entry in live.get("metadata", {}).get("managedFields") or []:
-        if entry.get("manager") != "envspec" or entry.get("operation") != "Apply":
-            continue
-        for path in owned_paths(entry.get("fieldsV1") or {}):
-            node, src = view, live
-            for i, part in enumerate(path):
-                if not isinstance(src, dict) or part not in src:
-                    break
-                src = src[part]
-                if i == len(path) - 1:
-                    node[part] = src
-                else:
-                    node = node.setdefault(part, {})
-    return view
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+def _view(obj: dict[str, Any], paths: set[FieldPath], hints: Tree) -> dict[str, Any]:
+    """The part of `obj` that `paths` (fields envspec owns now or will own) name, plus its identity."""
+    t = type_of(obj["apiVersion"], obj["kind"])
+    body = extract(user_fields(obj), encode(paths), t, hints)
+    meta = {k: obj.get("metadata", {})[k] for k in ("name", "namespace") if k in obj.get("metadata", {})}
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], **body,
+            "metadata": {**meta, **(body.get("metadata") or {})}}
 
 
 # --- against the live cluster -------------------------------------------------------------
@@ -240,8 +230,7 @@ def _diff_live(
         found = live_index.get(("", "Secret", namespace, name))
         return found if found is not None else kube.get("v1", "Secret", name, namespace)
 
-    built = [o for o in desired if o.get("kind") == "Secret" and o.get("apiVersion") == "v1"]
-    complete_secrets(built, pending_keys(plan, environ), live_secret, redactor, generate=False)
+    prepare_secrets(plan, environ, desired, live_secret, redactor)
     changes = ChangeSet(notes=_secret_notes(plan, environ))
     if kube.refused:  # type: ignore[attr-defined]
         changes.notes.append(SECRETS_UNREADABLE_NOTE)
@@ -261,21 +250,23 @@ def _diff_live(
             continue
         if not needs_apply(obj, live):
             continue
-        template = _merge(_owned_view(live), obj)
-        before = project(live, template)
+        # Fields envspec owns now or will own: removals show as well as additions (lists by key).
+        hints = list_hints(live)
+        paths = owned_fields(live) | applied_fields(obj, live)
+        before = _view(live, paths, hints)
         try:
-            after = project(apply_object(kube, obj, dry_run=True), template)
+            after = _view(apply_object(kube, obj, dry_run=True), paths, hints)
         except ApplyConflictError as exc:
             changes.changed.append(oid)
             changes.conflicts.append(oid)
             message = exc.problems[0].message if exc.problems else str(exc)
             texts.append(f"# conflict: {message}\n")
-            texts.append(unified(oid, before, project(obj, template)))
+            texts.append(unified(oid, before, _view(obj, paths, hints)))
             continue
         except ImmutableFieldError:
             changes.changed.append(oid)
             texts.append(f"# {oid}: immutable fields changed; apply will delete and recreate it\n")
-            texts.append(unified(oid, before, project(obj, template)))
+            texts.append(unified(oid, before, _view(obj, paths, hints)))
             continue
         if before != after:
             changes.changed.append(oid)

@@ -62,7 +62,9 @@ def chart_source(chart: HelmChart) -> list[str]:
 
 def _target_flags(target: HelmTarget) -> list[str]:
     flags: list[str] = []
-    if target.kubeconfig:
+    # helm's --kubeconfig takes one file; a list (KUBECONFIG=a:b) is already in helm's environment,
+    # which helm merges the way apply did, and --kube-context picks the same context.
+    if target.kubeconfig and os.pathsep not in target.kubeconfig:
         flags += ["--kubeconfig", target.kubeconfig]
     if target.context:
         flags += ["--kube-context", target.context]

@@ -15,11 +15,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ClusterBinding:
-    """The cluster an environment may touch: a kube context, an API server URL, or both."""
+    """The cluster an environment may touch: a kube context, an API server URL, a CA fingerprint, a DigitalOcean cluster."""
 
     context: str | None = None
     server: str | None = None
     digitalocean_cluster: str | None = None  # name of the DigitalOcean cluster, if declared
+    ca_fingerprint: str | None = None  # sha256:<hex> of the cluster CA certificate (DER)
+    digitalocean: bool = False  # the server must be digitalocean_cluster's endpoint, per the DigitalOcean API
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class SecretSource:
     # Keys whose values apply generates (random, 32 URL-safe characters) when the live Secret lacks them,
     # and keeps unchanged afterwards -- e.g. a per-instance database password nobody has to supply.
     generate: tuple[str, ...] = ()
+    # (namespace, name) of another Secret of the plan whose data this one repeats once apply has completed
+    # it -- e.g. a database role's password, needed by a Job in the shared database's namespace.
+    copy_of: tuple[str, str] | None = None
+    # With copy_of: hold, instead of each value, its PostgreSQL SCRAM-SHA-256 verifier (which ALTER ROLE ...
+    # PASSWORD accepts in place of the password): the copy's namespace then holds no usable credential.
+    scram_verifier: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,12 @@
 The seed project turned server-side apply off after a conflict it could not
 read. Here a 409 names each contested field and the manager that owns it, and
 says that `--force-conflicts` takes ownership. `needs_apply` decides whether a
-live object already matches what envspec wants: every field envspec sets has
-the same value, and no field envspec owned earlier has been dropped from the
-spec (SSA would remove those, so they need a patch too).
+live object already matches what envspec wants, compared the way server-side
+apply compares: the fields envspec's apply would own (list items by their map
+keys, sets by value, atomic lists whole; `envspec.kube.fieldset`) are exactly
+the fields its managedFields entry owns, so nothing is added or dropped (SSA
+removes dropped fields, so they need a patch too), and every value matches,
+resource quantities by value (`250m` is `0.25`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from envspec.errors import OperationError
 from envspec.kube.client import FIELD_MANAGER, KubeApiError, api_body, api_message
-from envspec.objects import is_subset, object_id
+from envspec.kube.fieldset import FieldPath, Tree, decode, fieldset, merge_trees, path_text, same_values, user_fields
+from envspec.kube.typeinfo import type_of
+from envspec.objects import object_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -57,44 +62,39 @@ def apply_object(kube: "Kube", obj: dict[str, Any], *, force: bool = False, dry_
         raise OperationError(f"{object_id(obj)}: apply failed: {message}") from None
 
 
-def owned_paths(fields: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Leaf paths of a FieldsV1 tree (`f:` keys); list entries (`k:`, `v:`, `i:`) count as their whole list."""
-    if not isinstance(fields, dict):
-        return [prefix]
-    children = {k: v for k, v in fields.items() if k != "."}
-    if not children:
-        return [prefix]
-    if any(not k.startswith("f:") for k in children):
-        return [prefix]
-    out: list[tuple[str, ...]] = []
-    for key, value in children.items():
-        out.extend(owned_paths(value, prefix + (key[2:],)))
+def owned_fields(live: dict[str, Any], manager: str = FIELD_MANAGER) -> set[FieldPath]:
+    """The paths `manager`'s server-side apply owns on `live`, as its managedFields entry records them."""
+    out: set[FieldPath] = set()
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
+            out |= decode(entry.get("fieldsV1") or {})
     return out
 
 
-def _has_path(obj: Any, path: tuple[str, ...]) -> bool:
-    for part in path:
-        if not isinstance(obj, dict) or part not in obj:
-            return False
-        obj = obj[part]
-    return True
+def list_hints(live: dict[str, Any] | None) -> Tree:
+    """Every manager's FieldsV1 tree in one: how the server keys lists the schema does not describe."""
+    entries = ((live or {}).get("metadata", {}).get("managedFields") or [])
+    return merge_trees(e.get("fieldsV1") or {} for e in entries)
+
+
+def applied_fields(desired: dict[str, Any], live: dict[str, Any] | None = None) -> set[FieldPath]:
+    """The paths an apply of `desired` will own (the set the server will record for envspec)."""
+    t = type_of(desired["apiVersion"], desired["kind"])
+    return fieldset(user_fields(desired), t, list_hints(live))
 
 
 def dropped_fields(desired: dict[str, Any], live: dict[str, Any], manager: str = FIELD_MANAGER) -> list[str]:
-    """Fields envspec's apply owns on `live` that `desired` no longer sets."""
-    dropped = []
-    for entry in live.get("metadata", {}).get("managedFields") or []:
-        if entry.get("manager") != manager or entry.get("operation") != "Apply":
-            continue
-        for path in owned_paths(entry.get("fieldsV1") or {}):
-            if path and not _has_path(desired, path):
-                dropped.append("." + ".".join(path))
-    return dropped
+    """Fields envspec's apply owns on `live` that `desired` no longer sets (the apply removes them)."""
+    gone = owned_fields(live, manager) - applied_fields(desired, live)
+    return sorted(path_text(path) for path in gone)
 
 
 def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
+    """False only when an apply would change nothing: envspec already owns exactly the fields it
+    sets, and each holds the wanted value (lists matched by key, quantities by value)."""
     if live is None:
         return True
-    if not is_subset(desired, live):
+    if applied_fields(desired, live) != owned_fields(live):
         return True
-    return bool(dropped_fields(desired, live))
+    t = type_of(desired["apiVersion"], desired["kind"])
+    return not same_values(user_fields(desired), user_fields(live), t, list_hints(live))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from envspec.database import create_job_view
 from envspec.render.templates import RenderUnit
 from envspec.spec.models import App, Container, Environment, Job, Resources
 
@@ -107,57 +108,6 @@ def job_view(name: str, job: Job, spec: Environment) -> dict[str, Any]:
     }
 
 
-# Idempotent SQL, with the names passed as psql variables and quoted by format(%I/%L): nothing from the
-# spec is spliced into SQL text (the model also restricts database names to ^[a-z0-9_]+$).
-CREATE_DATABASE = """set -e
-psql -v ON_ERROR_STOP=1 -v db="$DB_NAME" <<'SQL'
-SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\\gexec
-SQL
-"""
-
-CREATE_WITH_ROLE = """set -e
-psql -v ON_ERROR_STOP=1 -v db="$DB_NAME" -v pw="$APP_PASSWORD" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN', :'db') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'db')\\gexec
-SELECT format('ALTER ROLE %I PASSWORD %L', :'db', :'pw')\\gexec
-SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'db') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\\gexec
-SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db')\\gexec
-SQL
-"""
-
-
-def database_job_view(spec: Environment) -> dict[str, Any]:
-    """The idempotent create-database Job; the name is validated ^[a-z0-9_]+$ by the model."""
-    db = spec.database
-    assert db is not None
-    script = CREATE_WITH_ROLE if db.appSecret else CREATE_DATABASE
-    return {
-        "name": "create-database",
-        "namespace": spec.namespace.name,
-        "image": db.image,
-        "imagePullPolicy": None,
-        "command": ["sh", "-c", script],
-        "args": None,
-        "env": [
-            {"name": "PGHOST", "value": db.host},
-            {"name": "PGPORT", "value": str(db.port)},
-            {"name": "PGDATABASE", "value": "postgres"},
-            {"name": "PGUSER", "valueFrom": {"secretKeyRef": {"name": db.adminSecret, "key": "username"}}},
-            {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": db.adminSecret, "key": "password"}}},
-            {"name": "DB_NAME", "value": db.name},
-        ]
-        + ([{"name": "APP_PASSWORD", "valueFrom": {"secretKeyRef": {"name": db.appSecret, "key": "password"}}}] if db.appSecret else []),
-        "envFrom": [],
-        "resources": _resources(db.resources),
-        "backoffLimit": 3,
-        "ttlSecondsAfterFinished": 3600,
-        "imagePullSecrets": [],
-        "after": [],
-        "port": None,
-        "volumeMounts": [],
-        "readinessPath": None,
-    }
-
-
 def route_views(name: str, spec: Environment) -> list[dict[str, Any]]:
     route = spec.routes[name]
     namespace = route.namespace or spec.namespace.name
@@ -222,7 +172,7 @@ def build_units(spec: Environment, name: str, instance: str) -> list[RenderUnit]
             add("httproute.yaml.j2", view, ("routes", route_name), view["name"])
     for job_name in spec.job_order():
         if job_name == "create-database":
-            add("job.yaml.j2", database_job_view(spec), ("database",), job_name)
+            add("job.yaml.j2", create_job_view(spec), ("database",), job_name)
         else:
             add("job.yaml.j2", job_view(job_name, spec.jobs[job_name], spec), ("jobs", job_name), job_name)
     for index, template in enumerate(spec.templates):

@@ -8,6 +8,14 @@ literal blocks, for readable scripts and config files in reviews.
 
 Output to a directory is atomic: everything is written to a temporary sibling
 and swapped in with renames, so a failed run leaves the old output untouched.
+
+An output folder is envspec's own only when envspec wrote it: each one holds a
+manifest (`.envspec-output`) listing the files envspec wrote there. A rerun
+replaces exactly those files and carries every other file over unchanged (a
+user's notes.txt survives); a non-empty folder without a manifest, the project
+root, a folder that contains it, and the project's source folders are refused
+(see `plan_output`). A folder written by `render --all` holds one folder per
+environment; rendering one environment into it writes only `<folder>/<env>/`.
 """
 
 from __future__ import annotations
@@ -19,9 +27,11 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envspec.errors import Location, Problem, SpecError
 from envspec.objects import object_id
 
 # Strings any YAML 1.1 or 1.2 resolver could read as something other than a string.
@@ -152,16 +162,249 @@ def render_files(objects: list[dict[str, Any]], fmt: str = "yaml") -> dict[str, 
     return files
 
 
-def write_tree_atomically(target: Path, files: dict[str, str]) -> None:
-    """Replace `target` with exactly `files` (relative paths), or leave it untouched on any failure."""
+MANIFEST = ".envspec-output"  # the marker that makes a folder envspec's own (no .yaml suffix: not a manifest)
+_ABOUT = (
+    "Written by `envspec render --out`. envspec replaces only the files listed here on the next run "
+    "and leaves every other file in this folder alone. Delete this file and envspec will refuse to write here."
+)
+
+
+@dataclass(frozen=True)
+class OutputManifest:
+    """What a `.envspec-output` file says: which environment(s) the folder holds and which files envspec wrote."""
+
+    files: tuple[str, ...]
+    environment: str | None = None  # `render ENV --out`
+    environments: tuple[str, ...] = ()  # `render --all --out`: one folder per environment
+
+    @property
+    def combined(self) -> bool:
+        return self.environment is None
+
+    def text(self) -> str:
+        body: dict[str, Any] = {"about": _ABOUT}
+        if self.environment is not None:
+            body["environment"] = self.environment
+        else:
+            body["environments"] = list(self.environments)
+        body["files"] = sorted(self.files)
+        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_manifest(folder: Path) -> OutputManifest | None:
+    """The folder's manifest, or None when it has none (or one envspec cannot read: then it is not ours)."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        return None
+    files = tuple(f for f in data["files"] if isinstance(f, str))
+    if isinstance(data.get("environment"), str):
+        return OutputManifest(files, environment=data["environment"])
+    if isinstance(data.get("environments"), list):
+        return OutputManifest(files, environments=tuple(str(e) for e in data["environments"]))
+    return None
+
+
+def environment_output(environment: str, files: dict[str, str]) -> dict[str, str]:
+    """One environment's files plus the manifest that marks the folder as envspec's."""
+    return {**files, MANIFEST: OutputManifest(tuple(files), environment=environment).text()}
+
+
+def combined_output(per_environment: dict[str, dict[str, str]]) -> dict[str, str]:
+    """`render --all`: a folder per environment (each with its own manifest), and a manifest listing them all."""
+    files: dict[str, str] = {}
+    for name, env_files in per_environment.items():
+        for rel, content in environment_output(name, env_files).items():
+            files[f"{name}/{rel}"] = content
+    files[MANIFEST] = OutputManifest(tuple(files), environments=tuple(per_environment)).text()
+    return files
+
+
+def _refuse(out: Path, message: str) -> SpecError:
+    return SpecError([Problem(message, Location(f"--out {out}"))])
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def output_folder(out: Path, *, environment: str | None, project_root: Path, source_dirs: tuple[Path, ...]) -> Path:
+    """Where `render` writes: `out`, or `out/<environment>` when `out` holds a `render --all` tree.
+
+    Refuses the project root, any folder that contains it, and the project's
+    source folders (environments/, templates/ ...) or anything inside them.
+    """
+    target = out.resolve()
+    root = project_root.resolve()
+    how = "pass a new or empty folder, e.g. --out rendered"
+    if _is_within(root, target):
+        what = "the project root" if target == root else f"a folder that contains the project root {root}"
+        raise _refuse(out, f"refusing to write into {what}: envspec replaces its output folder; {how}")
+    if _is_within(Path.cwd().resolve(), target):
+        raise _refuse(out, "refusing to write into the current directory or a folder that contains it: envspec "
+                           f"swaps its output folder in as a whole; {how}")
+    for source in source_dirs:
+        if _is_within(target, source.resolve()):
+            raise _refuse(out, f"refusing to write into the project's {source.name}/ folder ({source}); {how}")
+    if target.exists() and not target.is_dir():
+        raise _refuse(out, f"{out} is a file, not a folder; {how}")
+    manifest = read_manifest(target) if target.is_dir() else None
+    if environment is not None and manifest is not None and manifest.combined:
+        return target / environment
+    if environment is not None and manifest is None and target.is_dir():
+        inner = read_manifest(target / environment)
+        if inner is not None and inner.environment == environment:
+            return target / environment  # a folder of environment folders, each written by `render ENV`
+    return target
+
+
+def _walk(folder: Path) -> tuple[set[str], set[str]]:
+    """Every file (and symlink) and every empty directory under `folder`, relative to it."""
+    files: set[str] = set()
+    empty: set[str] = set()
+    def unreadable(error: OSError) -> None:
+        raise error  # a folder envspec cannot list could hold a user's files: never swap it away
+
+    for here, dirs, names in os.walk(folder, onerror=unreadable):
+        base = Path(here)
+        for name in list(dirs):
+            if (base / name).is_symlink():
+                dirs.remove(name)  # never followed; carried over as a link
+                names.append(name)
+        for name in names:
+            files.add(str((base / name).relative_to(folder)))
+        if not dirs and not names and base != folder:
+            empty.add(str(base.relative_to(folder)))
+    return files, empty
+
+
+def _owned(folder: Path, manifest: OutputManifest, new_paths: set[str]) -> set[str]:
+    """The files envspec wrote in `folder` and may replace: its manifest's list, plus the files of an
+    environment folder inside it (with its own manifest) that this run writes again."""
+    owned = {MANIFEST, *manifest.files}
+    for sub_manifest in folder.rglob(MANIFEST):
+        sub = sub_manifest.parent
+        if sub == folder:
+            continue
+        rel = str(sub.relative_to(folder))
+        inner = read_manifest(sub)
+        if inner is not None and any(p.startswith(rel + "/") for p in new_paths):
+            owned |= {f"{rel}/{MANIFEST}", *(f"{rel}/{f}" for f in inner.files)}
+    return owned
+
+
+def _clashes(kept: set[str], new_paths: set[str]) -> list[str]:
+    """Kept paths that a new file would overwrite, or that sit where a new file needs a folder (or vice versa)."""
+    new_dirs = {str(parent) for p in new_paths for parent in Path(p).parents if str(parent) != "."}
+    clashes = []
+    for path in sorted(kept):
+        parents = {str(parent) for parent in Path(path).parents if str(parent) != "."}
+        if path in new_paths or path in new_dirs or parents & new_paths:
+            clashes.append(path)
+    return clashes
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What writing `files` into `target` does: the files carried over untouched, and the files replaced."""
+
+    target: Path
+    kept: tuple[str, ...] = ()
+    kept_dirs: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+
+
+def _interrupted(target: Path) -> list[Path]:
+    """Folders a render moved aside and did not get to remove (it was killed between its two renames)."""
+    return sorted(target.parent.glob(f".{target.name}.envspec-old-*")) if target.parent.is_dir() else []
+
+
+def plan_output(out: Path, target: Path, files: dict[str, str]) -> OutputPlan:
+    """Check that envspec may write `files` into `target`, and what it keeps there. SpecError (exit 2) when not."""
+    if not target.exists() and _interrupted(target):
+        raise _refuse(
+            out,
+            f"an earlier render was interrupted while replacing {target}; its previous content is in "
+            f"{_interrupted(target)[0]}: move that folder back to {target.name} (or delete it), then run again",
+        )
+    if not target.exists() or not any(target.iterdir()):
+        return OutputPlan(target)
+    manifest = read_manifest(target)
+    folder = "the folder" if target == out.resolve() else str(target)
+    if manifest is None:
+        raise _refuse(
+            out,
+            f"{folder} is not empty and was not written by envspec (it has no {MANIFEST} file); "
+            "envspec only replaces folders it wrote. Pass a new or empty folder, or move the folder's "
+            "contents away yourself",
+        )
+    existing, empty_dirs = _walk(target)
+    new_paths = set(files)
+    owned = _owned(target, manifest, new_paths)
+    kept = existing - owned
+    clashes = _clashes(kept, new_paths)
+    if clashes:
+        shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+        raise _refuse(
+            out,
+            f"{folder} holds {shown}, which envspec did not write and would overwrite; "
+            "move or rename it, then run again",
+        )
+    kept_dirs = {d for d in empty_dirs if not any(p.startswith(d + "/") for p in new_paths) and d not in new_paths}
+    return OutputPlan(target, tuple(sorted(kept)), tuple(sorted(kept_dirs)), tuple(sorted(existing & owned)))
+
+
+def _late_arrivals(target: Path, plan: OutputPlan, new_paths: set[str]) -> tuple[str, ...]:
+    """Files that appeared in `target` after it was planned: carried over too, or the write is abandoned."""
+    existing, _ = _walk(target)
+    late = existing - set(plan.kept) - set(plan.replaced)
+    if _clashes(late, new_paths):
+        raise SpecError(f"{target} changed while envspec was writing it; nothing was replaced, run again")
+    return tuple(sorted(late))
+
+
+def _carry_over(source: Path, staging: Path, plan: OutputPlan, files: tuple[str, ...] | None = None) -> None:
+    """Put the files envspec does not own into the new tree: hard links (same file, no copy), else copies."""
+    for rel in plan.kept_dirs if files is None else ():
+        (staging / rel).mkdir(parents=True, exist_ok=True)
+    for rel in plan.kept if files is None else files:
+        src, dst = source / rel, staging / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+            continue
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan | None = None) -> None:
+    """Replace `target` with `files` (relative paths) plus the plan's kept files, or leave it untouched on any failure."""
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.envspec-", dir=target.parent))
     try:
+        # mkdtemp makes the folder private (0700); the output keeps the old folder's mode, or the umask's.
+        os.chmod(staging, target.stat().st_mode & 0o7777 if target.exists() else 0o777 & ~_umask())
         for rel, content in sorted(files.items()):
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
+        if plan is not None and target.exists():
+            _carry_over(target, staging, plan)
+            _carry_over(target, staging, plan, _late_arrivals(target, plan, set(files)))
         old = None
         if target.exists():
             old = target.parent / f".{target.name}.envspec-old-{os.getpid()}"
@@ -174,11 +417,24 @@ def write_tree_atomically(target: Path, files: dict[str, str]) -> None:
         raise
 
 
-def read_tree(target: Path) -> dict[str, str]:
+def read_tree(target: Path, only: set[str] | None = None) -> dict[str, str]:
+    """The folder's files (relative path -> text); with `only`, just those paths."""
     if not target.is_dir():
         return {}
-    return {
-        str(p.relative_to(target)): p.read_text(encoding="utf-8")
-        for p in sorted(target.rglob("*"))
-        if p.is_file()
-    }
+    found: dict[str, str] = {}
+    for p in sorted(target.rglob("*")):
+        rel = str(p.relative_to(target))
+        if p.is_file() and (only is None or rel in only):
+            try:
+                found[rel] = p.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                found[rel] = "(binary file)\n"
+    return found
+
+
+def owned_tree(target: Path, files: dict[str, str]) -> dict[str, str]:
+    """What `--check` compares with: the files envspec wrote in `target` and the ones it would write now.
+    A user's own files in the folder are not envspec's output, so they never make it stale."""
+    manifest = read_manifest(target) if target.is_dir() else None
+    owned = set(files) if manifest is None else _owned(target, manifest, set(files)) | set(files)
+    return read_tree(target, owned)

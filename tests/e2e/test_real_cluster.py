@@ -129,3 +129,37 @@ def test_apply_diff_destroy_round_trip(kube: Kube, capsys: pytest.CaptureFixture
     assert destroy_instance(kube, plan, DestroyOptions(wait=wait)).nothing
     out = capsys.readouterr()
     assert CANARY not in "\n".join(lines) + out.out + out.err
+
+
+def test_a_field_dropped_inside_a_list_item_and_canonical_quantities(kube: Kube) -> None:
+    """The server's own answers: `0.01` comes back as `10m` (no change), a dropped probe is removed."""
+    instance = "e2e-ssa-" + uuid.uuid4().hex[:6]
+    env = {"ENVSPEC_E2E_CANARY": CANARY}
+    wait = WaitSettings(timeout=300, interval=2)
+
+    def objects(probe: bool) -> list[dict[str, Any]]:
+        objs = [o for o in _objects(instance, with_route=False) if o["kind"] in ("Namespace", "Deployment")]
+        for obj in objs:
+            if obj["kind"] == "Deployment":
+                container = obj["spec"]["template"]["spec"]["containers"][0]
+                container["resources"] = {"requests": {"cpu": "0.01", "memory": "0.015625Gi"},
+                                          "limits": {"cpu": "0.05", "memory": "32Mi"}}
+                container["ports"] = [{"containerPort": 80}]
+                if probe:
+                    container["readinessProbe"] = {"tcpSocket": {"port": 80}, "periodSeconds": 5}
+        return objs
+
+    options = ApplyOptions(environ=env, wait=wait, check_helm=False)
+    try:
+        apply_plan(kube, _plan(instance, objects(probe=True)), options)
+        assert not apply_plan(kube, _plan(instance, objects(probe=True)), options).changed
+        changes = diff_live(kube, _plan(instance, objects(probe=False)), environ=env)
+        assert sorted(changes.changed) == sorted([f"Deployment/{instance}/web", f"Deployment/{instance}/api"])
+        assert any(line.startswith("-") and "readinessProbe" in line for line in changes.diff.splitlines())
+        updated = apply_plan(kube, _plan(instance, objects(probe=False)), options)
+        assert sorted(updated.updated) == sorted([f"Deployment/{instance}/web", f"Deployment/{instance}/api"])
+        live = kube.get("apps/v1", "Deployment", "web", instance)
+        assert "readinessProbe" not in live["spec"]["template"]["spec"]["containers"][0]
+        assert not apply_plan(kube, _plan(instance, objects(probe=False)), options).changed
+    finally:
+        destroy_instance(kube, _plan(instance, objects(probe=False)), DestroyOptions(wait=wait, grace_seconds=60))

@@ -65,7 +65,9 @@ class FakeDigitalOcean:
         self.token = token
         self.max_per_page = max_per_page
         self.provision_reads = provision_reads  # GETs of a new cluster before it reports "running"
-        self.kubeconfig_server: str | None = None  # API server URL the kubeconfigs name (e.g. a FakeKube's)
+        # API server URL the kubeconfigs name (e.g. a FakeKube's); the API then reports it as every
+        # cluster's `endpoint` too, as the real API's kubeconfig names the cluster's endpoint.
+        self.kubeconfig_server: str | None = None
         self.state = State()
         self.log: list[Logged] = []
         self.faults: list[Fault] = []
@@ -167,6 +169,9 @@ class FakeDigitalOcean:
         self.state.clusters[cluster_id] = cluster
         self.state.reads_until_running[cluster_id] = self.provision_reads
         return cluster
+
+    def _shown(self, cluster: dict[str, Any]) -> dict[str, Any]:
+        return {**cluster, "endpoint": self.kubeconfig_server} if self.kubeconfig_server else cluster
 
     def _kubeconfig(self, cluster: dict[str, Any]) -> str:
         context = f"do-{cluster['region']}-{cluster['name']}"
@@ -300,10 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(204)
         elif path == "/v2/kubernetes/clusters":
             if method == "GET":
-                self._send(200, _page(fake, path, query, "kubernetes_clusters", list(state.clusters.values())))
+                self._send(200, _page(fake, path, query, "kubernetes_clusters", [fake._shown(c) for c in state.clusters.values()]))
             elif method == "POST":
                 _check_cluster(body, state)
-                self._send(201, {"kubernetes_cluster": fake._new_cluster(body)})
+                self._send(201, {"kubernetes_cluster": fake._shown(fake._new_cluster(body))})
             else:
                 raise _Reply(405, {"id": "method_not_allowed", "message": method})
         elif m := re.fullmatch(r"/v2/kubernetes/clusters/([^/]+)", path):
@@ -315,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
                 state.reads_until_running[m[1]] = left - 1
                 if left == 1:
                     cluster["status"] = {"state": "running", "message": "Cluster is running"}
-            self._send(200, {"kubernetes_cluster": cluster})
+            self._send(200, {"kubernetes_cluster": fake._shown(cluster)})
         elif m := re.fullmatch(r"/v2/kubernetes/clusters/([^/]+)/node_pools/([^/]+)", path):
             cluster = state.clusters.get(m[1])
             pool = next((p for p in (cluster or {}).get("node_pools", []) if p["id"] == m[2]), None)

@@ -8,10 +8,20 @@ port, so the real client, and `kubectl`, run unchanged against it.
 What it fakes: discovery (`/version`, `/api`, `/apis`, per-group resource
 lists, no aggregated discovery, no OpenAPI), GET/LIST (label and simple field
 selectors), POST, PUT, DELETE (single and collection, owner-reference and
-namespace cascade), JSON merge patch (strategic merge patch is treated as JSON
-merge patch), server-side apply with per-manager field ownership (lists are
-atomic; maps merge), dry runs, pod logs, a Table response for `kubectl get`,
-CRD registration, and `auto_ready` status for workload kinds.
+namespace cascade), JSON patch, JSON merge patch, strategic merge patch (lists
+merge by their patch merge key; `$patch: delete|replace`, `$retainKeys`,
+`$deleteFromPrimitiveList`; refused for custom resources, as upstream),
+server-side apply with per-manager field ownership per list item
+(`k:{"name":"web"}`), removal of fields a manager stopped applying unless
+another owns them, and conflicts per field, dry runs, pod logs, a Table
+response for `kubectl get`, CRD registration, and `auto_ready` status for
+workload kinds. Merge semantics come from the upstream definitions
+kubernetes-validate ships (`envspec.kube.typeinfo`: list types and map keys,
+atomic maps, patch strategies); a CRD's own openAPIV3Schema when it was
+created here; otherwise lists are atomic, like a server without a schema.
+Resource quantities are stored canonicalised (`0.25` -> `250m`, `1024Mi` ->
+`1Gi`; `envspec.quantity`, which follows apimachinery and is checked against
+its examples in tests/test_kube_ssa.py).
 
 What it does not fake: watches, authentication, defaulting, validation
 beyond Job template immutability and the optional ResourceQuota/LimitRange
@@ -40,9 +50,22 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from envspec import quantity
+from envspec.kube.fieldset import (
+    OWNERLESS_METADATA,
+    FieldPath,
+    decode,
+    encode,
+    fieldset,
+    item_key,
+    list_shape,
+    path_text,
+    user_fields,
+)
+from envspec.kube.typeinfo import TypeInfo, type_of
+
 FAKE_NOW = "2025-01-01T00:00:00Z"  # fixed clock: no-op applies stay byte-identical
-_IGNORED_METADATA = ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-                     "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
+SERVER_VERSION = "1.32"  # the schema version served (kubernetes-validate ships its definitions)
 _INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -163,45 +186,7 @@ class ApiError(Exception):
 
 # ---------------------------------------------------------------- field paths
 
-Path_ = tuple[str, ...]
-
-
-def _leaf_paths(obj: dict, prefix: Path_ = ()) -> set[Path_]:
-    """Fields an applied config sets; maps recurse, lists and scalars are atomic leaves."""
-    out: set[Path_] = set()
-    for key, value in obj.items():
-        path = prefix + (key,)
-        if isinstance(value, dict) and value:
-            out |= _leaf_paths(value, path)
-        else:
-            out.add(path)
-    return out
-
-
-def _encode_fields(paths: set[Path_]) -> dict:
-    tree: dict = {}
-    for path in sorted(paths):
-        node = tree
-        for key in path:
-            node = node.setdefault(f"f:{key}", {})
-    return tree
-
-
-def _decode_fields(tree: dict, prefix: Path_ = ()) -> set[Path_]:
-    children = [k for k in tree if k != "."]
-    if prefix and (not children or any(not k.startswith("f:") for k in children)):
-        return {prefix}  # a leaf, or a list described element-wise (treated atomically here)
-    out: set[Path_] = set()
-    for key in children:
-        out |= _decode_fields(tree[key], prefix + (key[2:],))
-    return out
-
-
-def _related(a: Path_, b: Path_) -> bool:
-    short = min(len(a), len(b))
-    return a[:short] == b[:short]
-
-
+Path_ = tuple[str, ...]  # plain keys (field selectors, JSON patch)
 _MISSING = object()
 
 
@@ -213,22 +198,8 @@ def _lookup(obj: Any, path: Path_) -> Any:
     return obj
 
 
-def _remove(obj: dict, path: Path_) -> None:
-    parents = [obj]
-    for key in path[:-1]:
-        nxt = parents[-1].get(key)
-        if not isinstance(nxt, dict):
-            return
-        parents.append(nxt)
-    parents[-1].pop(path[-1], None)
-    for depth in range(len(parents) - 1, 0, -1):  # drop maps the removal emptied
-        if parents[depth]:
-            break
-        parents[depth - 1].pop(path[depth - 1], None)
-
-
 def _merge(live: dict, patch: dict) -> None:
-    """JSON merge patch (RFC 7386); SSA uses it too since lists are atomic here."""
+    """JSON merge patch (RFC 7386): maps merge, lists and scalars replace, null deletes."""
     for key, value in patch.items():
         if value is None:
             live.pop(key, None)
@@ -238,26 +209,254 @@ def _merge(live: dict, patch: dict) -> None:
             live[key] = copy.deepcopy(value)
 
 
-def _changed_paths(old: dict, new: dict, prefix: Path_ = ()) -> set[Path_]:
-    out: set[Path_] = set()
-    for key, value in new.items():
-        path = prefix + (key,)
-        before = old.get(key, _MISSING) if isinstance(old, dict) else _MISSING
-        if isinstance(value, dict) and value and isinstance(before, dict):
-            out |= _changed_paths(before, value, path)
-        elif before != value:
-            out |= _leaf_paths(value, path) if isinstance(value, dict) and value else {path}
+def _user_fields(obj: dict) -> dict:
+    """The part of an object field managers can own: no identity, bookkeeping or status."""
+    return copy.deepcopy(user_fields(obj))
+
+
+def _at(value: Any, path: FieldPath, t: TypeInfo) -> Any:
+    """The value a FieldsV1 path names (a list item for `k:`/`v:` keys), or _MISSING."""
+    for pe in path:
+        if pe.startswith("f:"):
+            if not isinstance(value, dict) or pe[2:] not in value:
+                return _MISSING
+            value, t = value[pe[2:]], t.field(pe[2:])
+        else:
+            if not isinstance(value, list):
+                return _MISSING
+            shape, keys = list_shape(t, None)
+            value = next((i for i in value if item_key(i, shape, keys) == pe), _MISSING)
+            if value is _MISSING:
+                return _MISSING
+            t = t.item()
+    return value
+
+
+def _remove_at(root: dict, path: FieldPath, t: TypeInfo) -> None:
+    """Remove one field or list item; maps and lists the removal empties go too (the server omits them)."""
+    trail: list[tuple[Any, str, TypeInfo]] = []  # (container, key, type of the container)
+    value: Any = root
+    for pe in path:
+        trail.append((value, pe, t))
+        nxt = _at(value, (pe,), t)
+        if nxt is _MISSING:
+            return
+        value, t = nxt, (t.field(pe[2:]) if pe.startswith("f:") else t.item())
+    for depth in range(len(trail) - 1, -1, -1):
+        container, pe, ct = trail[depth]
+        if pe.startswith("f:"):
+            container.pop(pe[2:], None)
+        else:
+            shape, keys = list_shape(ct, None)
+            container[:] = [i for i in container if item_key(i, shape, keys) != pe]
+        if container or depth == 0:
+            break
+
+
+def _is_item(path: FieldPath) -> bool:
+    return bool(path) and not path[-1].startswith("f:")
+
+
+def _covers(a: FieldPath, b: FieldPath) -> bool:
+    """True when owning `a` means owning `b` too: the same path, or `a` a whole (atomic) value above `b`."""
+    return a == b or (len(a) < len(b) and b[: len(a)] == a and not _is_item(a))
+
+
+def _changed(before: Any, after: Any, path: FieldPath, t: TypeInfo) -> bool:
+    old, new = _at(before, path, t), _at(after, path, t)
+    if _is_item(path):
+        return old is _MISSING  # an item exists or not; its fields change one by one
+    return old != new
+
+
+# ---------------------------------------------------------------- quantities
+
+def canonicalize(value: Any, t: TypeInfo) -> Any:
+    """Every resource.Quantity in canonical form, as the real server stores it; QuantityError if malformed."""
+    if t.is_quantity and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return quantity.canonical(value)
+    if isinstance(value, dict):
+        return {k: canonicalize(v, t.field(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonicalize(v, t.item()) for v in value]
+    return value
+
+
+def _undecodable(k: "Kind", exc: Exception) -> ApiError:
+    """The real server's answer to a body it cannot decode (e.g. `cpu: lots`)."""
+    return ApiError(400, f'{k.kind} in version "{k.version}" cannot be handled as a {k.kind}: {exc}')
+
+
+def _check_keys(value: Any, t: TypeInfo, where: str = "") -> None:
+    """What server-side apply refuses in an applied config: an item of a keyed list without its key,
+    or two items with the same key (422, in the apiserver's words)."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _check_keys(sub, t.field(key), f"{where}.{key}")
+    elif isinstance(value, list):
+        shape, keys = list_shape(t, None)
+        seen: set[str] = set()
+        for item in value:
+            pe = item_key(item, shape, keys)
+            if shape == "map" and pe is None:
+                missing = next((k for k in keys if not isinstance(item, dict) or k not in item), keys[0])
+                raise ApiError(422, f"{where}: associative list with keys has an element that omits key field "
+                                    f'"{missing}" (and doesn\'t have default value)')
+            if pe is not None and pe in seen:
+                raise ApiError(422, f"{where}: duplicate entries for key {path_text((pe,))}")
+            if pe is not None:
+                seen.add(pe)
+            if shape != "set":
+                _check_keys(item, t.item(), f"{where}{path_text((pe,)) if pe else '[]'}")
+
+
+# ---------------------------------------------------------------- server-side apply merge
+
+def _ssa_merge(live: Any, applied: Any, t: TypeInfo) -> Any:
+    """Merge an applied config into live state: maps by field, associative lists by key, sets by value."""
+    if isinstance(applied, dict) and isinstance(live, dict) and not t.map_atomic:
+        out = copy.deepcopy(live)
+        for key, value in applied.items():
+            out[key] = _ssa_merge(live[key], value, t.field(key)) if key in live else copy.deepcopy(value)
+        return out
+    if isinstance(applied, list) and isinstance(live, list):
+        shape, keys = list_shape(t, None)
+        if shape != "atomic" and None not in [item_key(i, shape, keys) for i in applied]:
+            return _merge_items(live, applied, t.item(), shape, keys)
+    return copy.deepcopy(applied)
+
+
+def _merge_items(live: list, applied: list, item_type: TypeInfo, shape: str, keys: tuple[str, ...]) -> list:
+    """structured-merge-diff's order for a keyed list or set: items both sides hold follow the applied
+    order, items only live holds keep their place, new items go where the applied config puts them."""
+    lpes = [item_key(i, shape, keys) for i in live]
+    rpes = [item_key(i, shape, keys) for i in applied]
+    lhs, rhs = {}, {}
+    for pe, item in zip(lpes, live):
+        lhs.setdefault(pe, item)
+    for pe, item in zip(rpes, applied):
+        rhs.setdefault(pe, item)
+
+    def merged(pe: Any) -> Any:
+        if shape == "map" and pe in lhs:
+            return _ssa_merge(lhs[pe], rhs[pe], item_type)
+        return copy.deepcopy(rhs[pe])
+
+    shared = [pe for pe in rpes if pe in lhs]
+    upcoming = shared.pop(0) if shared else None
+    out: list = []
+    done: set = set()
+    li = ri = 0
+    while li < len(lpes) or ri < len(rpes):
+        if li < len(lpes) and ri < len(rpes):
+            pe = lpes[li]
+            if pe == rpes[ri]:
+                if pe not in done:
+                    out.append(merged(pe))
+                done.add(pe)
+                li, ri = li + 1, ri + 1
+                upcoming = shared.pop(0) if shared else None
+                continue
+            if pe in rhs and upcoming is not None and upcoming != pe:
+                li += 1  # a shared item, but not the one due now: it comes with the applied order
+                continue
+        if li < len(lpes):
+            pe = lpes[li]
+            if pe not in rhs:
+                out.append(copy.deepcopy(live[li]))
+                li += 1
+                continue
+            if pe in done:
+                li += 1
+                continue
+        if ri < len(rpes):
+            pe = rpes[ri]
+            if pe not in done:
+                out.append(merged(pe))
+            done.add(pe)
+            ri += 1
+            if upcoming is not None and upcoming == pe:
+                upcoming = shared.pop(0) if shared else None
     return out
 
 
-def _user_fields(obj: dict) -> dict:
-    """The part of an object field managers can own: no identity, bookkeeping or status."""
-    out = {k: copy.deepcopy(v) for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
-    meta = {k: v for k, v in out.get("metadata", {}).items() if k not in _IGNORED_METADATA}
-    if meta:
-        out["metadata"] = meta
-    else:
-        out.pop("metadata", None)
+# ---------------------------------------------------------------- strategic merge patch
+
+_DELETE = object()
+
+
+def _strip_directives(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [_strip_directives(v) for v in value]
+    return value
+
+
+def strategic_merge(live: Any, patch: Any, t: TypeInfo) -> Any:
+    """Kubernetes strategic merge patch: lists with patch strategy `merge` merge by their patch merge
+    key (primitive lists by value); `$patch: replace|delete`, `$retainKeys`,
+    `$deleteFromPrimitiveList/<field>` and `$setElementOrder/<field>` directives; null deletes."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    directive = patch.get("$patch")
+    if directive == "delete":
+        return _DELETE
+    if directive == "replace":
+        return _strip_directives(patch)
+    if directive not in (None, "merge"):
+        raise ApiError(400, f"unknown patch type: {directive}")
+    out = copy.deepcopy(live) if isinstance(live, dict) else {}
+    for key, value in patch.items():
+        if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
+            continue
+        if key.startswith("$deleteFromPrimitiveList/"):
+            name = key.split("/", 1)[1]
+            if isinstance(out.get(name), list):
+                out[name] = [v for v in out[name] if v not in (value or [])]
+            continue
+        ft = t.field(key)
+        if value is None:
+            out.pop(key, None)
+            continue
+        if isinstance(value, list):
+            result = _strategic_list(out.get(key), value, ft)
+        elif isinstance(value, dict):
+            result = strategic_merge(out.get(key), value, ft)
+        else:
+            result = value
+        if result is _DELETE:
+            out.pop(key, None)
+        else:
+            out[key] = result
+    retain = patch.get("$retainKeys")
+    if isinstance(retain, list):
+        out = {k: v for k, v in out.items() if k in retain}
+    return out
+
+
+def _strategic_list(live: Any, patch: list, t: TypeInfo) -> Any:
+    live = live if isinstance(live, list) else []
+    if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
+        return [_strip_directives(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
+    if "merge" not in t.patch_strategy:
+        return _strip_directives(patch)
+    key = t.patch_merge_key
+    out = copy.deepcopy(live)
+    if key is None:  # a list of scalars merges as a union
+        out += [copy.deepcopy(v) for v in patch if v not in out]
+        return out
+    for item in patch:
+        if not isinstance(item, dict) or key not in item:
+            raise ApiError(400, f"map: {item!r} does not contain declared merge key: {key}")
+        idx = next((n for n, x in enumerate(out) if isinstance(x, dict) and x.get(key) == item[key]), None)
+        if item.get("$patch") == "delete":
+            if idx is not None:
+                del out[idx]
+        elif idx is None:
+            out.append(_strip_directives(item))
+        else:
+            out[idx] = strategic_merge(out[idx], item, t.item())
     return out
 
 
@@ -265,14 +464,14 @@ def _user_fields(obj: dict) -> dict:
 
 def _entries(obj: dict | None) -> list[dict]:
     """managedFields with their fieldsV1 decoded into path sets (the only ownership state kept)."""
-    return [dict(e, paths=_decode_fields(e.get("fieldsV1", {})))
+    return [dict(e, paths=decode(e.get("fieldsV1", {})))
             for e in (obj or {}).get("metadata", {}).get("managedFields", [])]
 
 
 def _set_managed(obj: dict, entries: list[dict], api_version: str) -> None:
     managed = [{"manager": e["manager"], "operation": e.get("operation", "Update"),
                 "apiVersion": e.get("apiVersion", api_version), "time": FAKE_NOW,
-                "fieldsType": "FieldsV1", "fieldsV1": _encode_fields(e["paths"])}
+                "fieldsType": "FieldsV1", "fieldsV1": encode(e["paths"])}
                for e in entries if e["paths"]]
     if managed:
         obj.setdefault("metadata", {})["managedFields"] = managed
@@ -280,26 +479,31 @@ def _set_managed(obj: dict, entries: list[dict], api_version: str) -> None:
         obj.get("metadata", {}).pop("managedFields", None)
 
 
-def apply_fields(live: dict, body: dict, manager: str, api_version: str, *, force: bool
-                 ) -> list[tuple[dict, Path_]]:
+def apply_fields(live: dict, body: dict, manager: str, api_version: str, *, force: bool,
+                 schema: TypeInfo | None = None) -> list[tuple[dict, FieldPath]]:
     """Server-side apply `body` onto `live` in place; returns the conflicts instead when not forced.
 
-    A conflict is a field another manager owns that the applier sets to a different value; equal
-    values become shared ownership. Fields the applier owned before and now omits are removed
-    unless another manager still owns them.
+    The applier owns the field set of its config (list items by key, `k:{"name":"web"}`). A
+    conflict is a field another manager owns that the apply changes; equal values become shared
+    ownership. Fields the applier owned before and now omits are removed unless another manager
+    still owns them (or something beneath them).
     """
-    applied = _user_fields(body)
-    mine = _leaf_paths(applied)
+    t = schema or TypeInfo(None)
+    applied = canonicalize(_user_fields(body), t)
+    _check_keys(applied, t)
+    mine = fieldset(applied, t)
     entries = _entries(live)
     own = next((e for e in entries if e["manager"] == manager and e.get("operation") == "Apply"), None)
-    conflicts: list[tuple[dict, Path_]] = []
-    taken: list[tuple[dict, Path_]] = []
+    current = _user_fields(live)
+    merged = _ssa_merge(current, applied, t)
+    changed = {p for p in mine if _changed(current, merged, p, t)}
+    conflicts: list[tuple[dict, FieldPath]] = []
+    taken: list[tuple[dict, FieldPath]] = []
     for entry in entries:
         if entry is own:
             continue
         for theirs in sorted(entry["paths"]):
-            path = next((p for p in sorted(mine) if _related(p, theirs)
-                         and _lookup(applied, p) != _lookup(live, p)), None)
+            path = next((p for p in sorted(changed) if _covers(p, theirs) or _covers(theirs, p)), None)
             if path is not None:
                 conflicts.append((entry, path))
                 taken.append((entry, theirs))
@@ -307,13 +511,21 @@ def apply_fields(live: dict, body: dict, manager: str, api_version: str, *, forc
         return conflicts
     for entry, theirs in taken:
         entry["paths"].discard(theirs)
+    others = set().union(*(e["paths"] for e in entries if e is not own))
     previous = own["paths"] if own else set()
-    for path in sorted(previous):
-        still_applied = any(_related(path, p) for p in mine)
-        shared = any(_related(path, q) for e in entries if e is not own for q in e["paths"])
-        if not still_applied and not shared:
-            _remove(live, path)
-    _merge(live, applied)
+    kept = others | mine
+    gone = {p for p in previous - mine
+            if not any(_covers(p, q) or _covers(q, p) or q[: len(p)] == p for q in kept)}
+    for path in sorted(gone, key=len, reverse=True):
+        if not any(len(g) < len(path) and path[: len(g)] == g for g in gone):  # an item goes as a whole
+            _remove_at(merged, path, t)
+    for key in [k for k in live if k not in ("apiVersion", "kind", "metadata", "status")]:
+        live.pop(key)
+    meta = live.setdefault("metadata", {})
+    for key in [k for k in meta if k not in OWNERLESS_METADATA]:
+        meta.pop(key)
+    meta.update(merged.pop("metadata", {}))
+    live.update(merged)
     if own is None:
         own = {"manager": manager, "operation": "Apply"}
         entries.append(own)
@@ -322,12 +534,19 @@ def apply_fields(live: dict, body: dict, manager: str, api_version: str, *, forc
     return []
 
 
-def record_update(api_version: str, old: dict | None, new: dict, manager: str) -> None:
-    """Non-apply writes (POST, PUT, merge patch) take the fields they change, as operation Update."""
-    changed = _changed_paths(_user_fields(old or {}), _user_fields(new))
+def record_update(api_version: str, old: dict | None, new: dict, manager: str,
+                  schema: TypeInfo | None = None) -> None:
+    """Non-apply writes (POST, PUT, patches) take the fields they add or change, as operation Update;
+    fields they remove leave every owner."""
+    t = schema or TypeInfo(None)
+    before, after = _user_fields(old or {}), _user_fields(new)
+    had, has = fieldset(before, t), fieldset(after, t)
+    changed = (has - had) | {p for p in has & had if _changed(before, after, p, t)}
+    removed = had - has
     entries = _entries(old)
     for entry in entries:
-        entry["paths"] = {p for p in entry["paths"] if not any(_related(p, c) for c in changed)}
+        entry["paths"] = {p for p in entry["paths"]
+                          if p not in removed and not any(_covers(c, p) for c in changed)}
     own = next((e for e in entries if e["manager"] == manager and e.get("operation") == "Update"), None)
     if own is None and changed:
         own = {"manager": manager, "operation": "Update", "paths": set()}
@@ -337,12 +556,12 @@ def record_update(api_version: str, old: dict | None, new: dict, manager: str) -
     _set_managed(new, entries, api_version)
 
 
-def _conflict_error(k: Kind, name: str, conflicts: list[tuple[dict, Path_]]) -> ApiError:
+def _conflict_error(k: Kind, name: str, conflicts: list[tuple[dict, FieldPath]]) -> ApiError:
     """The apiserver's wording: Apply failed with N conflict(s): conflict with "mgr"[ using v]: .path"""
     def who(entry: dict) -> str:
         text = '"' + entry["manager"] + '"'
         return text if entry.get("operation") == "Apply" else f"{text} using {entry.get('apiVersion')}"
-    causes = [{"type": "FieldManagerConflict", "message": f"conflict with {who(e)}", "field": "." + ".".join(p)}
+    causes = [{"type": "FieldManagerConflict", "message": f"conflict with {who(e)}", "field": path_text(p)}
               for e, p in conflicts]
     if len(conflicts) == 1:
         text = f"conflict with {who(conflicts[0][0])}: {causes[0]['field']}"
@@ -547,6 +766,20 @@ class FakeKube:
                 self.register_crd_kind(spec.get("group", ""), ver["name"], names.get("kind", ""),
                                        names.get("plural", ""), namespaced=spec.get("scope") != "Cluster",
                                        short_names=tuple(names.get("shortNames", [])))
+
+    def _schema(self, k: Kind) -> TypeInfo:
+        """The type server-side apply and patches follow: the upstream definition of a built-in kind,
+        a registered CRD's own openAPIV3Schema, or none (maps granular, lists atomic)."""
+        if not k.custom:
+            return type_of(k.api_version, k.kind, SERVER_VERSION)
+        for (g, kd, _, _), crd in self._objects.items():
+            spec = crd.get("spec", {})
+            if kd == "CustomResourceDefinition" and spec.get("group") == k.group \
+                    and spec.get("names", {}).get("kind") == k.kind:
+                for ver in spec.get("versions", []):
+                    if ver.get("name") == k.version:
+                        return TypeInfo.from_openapi((ver.get("schema") or {}).get("openAPIV3Schema"))
+        return TypeInfo(None)
 
     # ------------------------------------------------------------ state helpers (no request logged)
     def _key(self, k: Kind, name: str, namespace: str | None) -> tuple[str, str, str, str]:
@@ -865,7 +1098,11 @@ class FakeKube:
                                                "metadata": {"name": name}}
         if k.namespaced:
             live["metadata"]["namespace"] = namespace
-        conflicts = apply_fields(live, body, manager, k.api_version, force=query.get("force", "").lower() == "true")
+        try:
+            conflicts = apply_fields(live, body, manager, k.api_version,
+                                     force=query.get("force", "").lower() == "true", schema=self._schema(k))
+        except quantity.QuantityError as exc:
+            raise _undecodable(k, exc) from None
         if conflicts:
             raise _conflict_error(k, name, conflicts)
         return self._write(k, old, live, dry_run=query.get("dryRun") == "All")
@@ -903,7 +1140,8 @@ class FakeKube:
         new["metadata"]["name"] = name
         if k.namespaced:
             new["metadata"]["namespace"] = namespace
-        record_update(k.api_version, None, new, self._manager(query, headers))
+        new = self._canonical(k, new)
+        record_update(k.api_version, None, new, self._manager(query, headers), self._schema(k))
         return self._write(k, None, new, dry_run=query.get("dryRun") == "All")
 
     def _replace(self, k: Kind, name: str, namespace: str | None, body: Any, query: dict[str, str],
@@ -934,8 +1172,16 @@ class FakeKube:
         new["metadata"]["managedFields"] = old["metadata"].get("managedFields", [])
         if "status" in old:
             new["status"] = old["status"]  # the main resource ignores status, as real PUTs do
-        record_update(k.api_version, old, new, self._manager(query, headers))
+        new = self._canonical(k, new)
+        record_update(k.api_version, old, new, self._manager(query, headers), self._schema(k))
         return self._write(k, old, new, dry_run=query.get("dryRun") == "All")
+
+    def _canonical(self, k: Kind, obj: dict) -> dict:
+        """Quantities as the server stores them (built-in kinds only; a CRD's are plain strings)."""
+        try:
+            return obj if k.custom else canonicalize(obj, self._schema(k))
+        except quantity.QuantityError as exc:
+            raise _undecodable(k, exc) from None
 
     def _store_status(self, k: Kind, new: dict) -> dict:
         new["metadata"]["resourceVersion"] = self._next_rv()
@@ -951,10 +1197,14 @@ class FakeKube:
         new = copy.deepcopy(old)
         if content_type == "application/json-patch+json":
             new = _json_patch(new, body)
-        elif content_type in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+        elif content_type == "application/merge-patch+json":
             if not isinstance(body, dict):
                 raise ApiError(400, "the body of the request was in an unknown format")
             _merge(new, body)
+        elif content_type == "application/strategic-merge-patch+json" and not k.custom:
+            if not isinstance(body, dict):
+                raise ApiError(400, "the body of the request was in an unknown format")
+            new = strategic_merge(new, body, self._schema(k))
         else:
             raise ApiError(415, "the body of the request was in an unknown format - accepted media types "
                                 "include: application/json-patch+json, application/merge-patch+json, "
@@ -967,7 +1217,8 @@ class FakeKube:
         new["metadata"].update(name=name, **({"namespace": namespace} if k.namespaced else {}))
         if "status" in old:
             new["status"] = old["status"]
-        record_update(k.api_version, old, new, self._manager(query, headers))
+        new = self._canonical(k, new)
+        record_update(k.api_version, old, new, self._manager(query, headers), self._schema(k))
         return self._write(k, old, new, dry_run=query.get("dryRun") == "All")
 
     def _existing(self, k: Kind, name: str, namespace: str | None) -> dict:
