@@ -118,7 +118,9 @@ def _prepare(fake: FakeKube, plan: DeployPlan) -> None:
     for ns in plan.protected_namespaces:
         if fake.get("v1", "Namespace", ns) is None:
             fake.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "status": {"phase": "Active"}})
-    if plan.applyset_namespace and fake.get("v1", "Namespace", plan.applyset_namespace) is None:
+    # Not one the plan creates: apply refuses to adopt a namespace it did not create.
+    if plan.applyset_namespace and plan.applyset_namespace not in plan.owned_namespaces \
+            and fake.get("v1", "Namespace", plan.applyset_namespace) is None:
         fake.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": plan.applyset_namespace},
                   "status": {"phase": "Active"}})
 

@@ -49,7 +49,7 @@ class Compiled:
     @functools.cached_property
     def plan(self) -> "DeployPlan":
         """What apply, diff and destroy need; built on first use, so rendering never pays for it."""
-        return build_plan(self.resolved, self.objects, self.labels)
+        return build_plan(self.resolved, self.objects, self.labels, self.origins)
 
 
 def compile_environment(
@@ -88,7 +88,47 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
     return Compiled(name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins)
 
 
-def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: dict[str, str]) -> "DeployPlan":
+def job_gates(spec: Environment, objects: list[dict[str, Any]], origins: Sequence[tuple[str | int, ...]]) -> dict[str, list[str]]:
+    """Each object an app with `after:` rendered -> the ids of the Jobs it waits for (found by spec origin)."""
+    from envspec.objects import object_id
+
+    jobs: dict[str, str] = {}
+    for obj, origin in zip(objects, origins):
+        if obj.get("kind") == "Job" and origin[:1] == ("jobs",) and len(origin) > 1:
+            jobs[str(origin[1])] = object_id(obj)
+        elif obj.get("kind") == "Job" and tuple(origin) == ("database",):
+            jobs["create-database"] = object_id(obj)
+    gates: dict[str, list[str]] = {}
+    for obj, origin in zip(objects, origins):
+        if origin[:1] == ("apps",) and len(origin) > 1 and str(origin[1]) in spec.apps:
+            needs = [jobs[j] for j in spec.apps[str(origin[1])].after if j in jobs]
+            if needs:
+                gates[object_id(obj)] = needs
+    return gates
+
+
+def object_sources(
+    resolved: ResolvedSpec, objects: list[dict[str, Any]], origins: Sequence[tuple[str | int, ...]]
+) -> dict[str, tuple[Location | None, str]]:
+    """Each object's id -> where the spec asks for it (a namespace: the key that names it)."""
+    from envspec.objects import object_id
+    from envspec.spec.resolve import dotted
+
+    out: dict[str, tuple[Location | None, str]] = {}
+    for obj, origin in zip(objects, origins):
+        path = tuple(origin)
+        if obj.get("kind") == "Namespace" and path == ("namespace",):
+            path = ("namespace", "name")
+        out[object_id(obj)] = (resolved.positions.lookup(path), dotted(path))
+    return out
+
+
+def build_plan(
+    resolved: ResolvedSpec,
+    objects: list[dict[str, Any]],
+    labels: dict[str, str],
+    origins: Sequence[tuple[str | int, ...]] = (),
+) -> "DeployPlan":
     """What apply/diff/destroy need beyond the objects; secret *sources* only, never values."""
     from envspec.database import plan_parts as database_plan_parts
     from envspec.kube.plan import ClusterBinding, DeployPlan, HelmChart, RemoteManifest, SecretSource
@@ -140,6 +180,8 @@ def build_plan(resolved: ResolvedSpec, objects: list[dict[str, Any]], labels: di
         database_drop=drop,
         outputs={k: v if isinstance(v, str) else str(v) for k, v in spec.outputs.items()},
         applyset_namespace=spec.namespace.name,
+        after=job_gates(spec, objects, origins),
+        sources=object_sources(resolved, objects, origins),
     )
 
 

@@ -59,6 +59,7 @@ def test_the_cleanup_account_may_only_delete_plus_the_drop_job_and_finalize(obje
             assert (rule["apiGroups"], rule["resources"], writes) in (
                 ([""], ["namespaces/finalize"], {"update"}),
                 (["batch"], ["jobs"], {"delete", "create"}),
+                (["coordination.k8s.io"], ["leases"], {"create", "update", "delete"}),  # the instance's lock
             ), rule
 
 
@@ -162,6 +163,9 @@ def test_the_plan_policy_admits_only_dry_runs(objects: list[dict[str, Any]]) -> 
         (("UPDATE", "Deployment", "web", "preview-pr-107", "apps", LABELS, ""), False),
         (("CREATE", "Pod", "shell", "preview-pr-107", "", LABELS, ""), False),
         (("UPDATE", "Namespace", "default", "", "", LABELS, "finalize"), False),
+        (("CREATE", "Lease", "envspec-lock-preview-pr-107", "default", "coordination.k8s.io", {}, ""), True),
+        (("UPDATE", "Lease", "envspec-lock-preview-pr-107", "default", "coordination.k8s.io", {}, ""), True),
+        (("UPDATE", "Lease", "envspec-lock-production", "default", "coordination.k8s.io", {}, ""), False),
     ],
 )
 def test_the_cleanup_policy_admits_only_destroying_previews(
@@ -187,6 +191,8 @@ def test_the_cleanup_policy_admits_only_destroying_previews(
         (("CREATE", "Namespace", "evil", "", "", LABELS), False),
         (("UPDATE", "Deployment", "nginx-gateway", "nginx-gateway", "apps", LABELS), False),
         (("CREATE", "Job", "anything", "default", "batch", BASE), False),
+        (("UPDATE", "Lease", "envspec-lock-preview-pr-107", "default", "coordination.k8s.io", {}), True),
+        (("UPDATE", "Lease", "envspec-lock-preview-base", "default", "coordination.k8s.io", {}), False),
     ],
 )
 def test_the_deploy_policy_admits_only_preview_namespaces(

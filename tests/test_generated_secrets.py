@@ -302,8 +302,10 @@ def test_a_generated_key_missing_from_an_existing_secret_is_added_and_nothing_el
     fake_kube: FakeKube, kube: Kube  # noqa: F811
 ) -> None:
     seed_shared_infrastructure(fake_kube)
-    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}, "status": {"phase": "Active"}})
     set_id = ApplySetRef.for_instance("preview-pr-107", NS).id
+    # The namespace as an earlier apply left it: a member of this instance's ApplySet (never adopted).
+    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "status": {"phase": "Active"},
+                   "metadata": {"name": NS, "labels": {**compile_preview_pr().labels, PART_OF_LABEL: set_id}}})
     fake_kube.put({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                    "metadata": {"name": "app-db", "namespace": NS,
                                 "labels": {**compile_preview_pr().labels, PART_OF_LABEL: set_id}},

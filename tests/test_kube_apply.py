@@ -48,8 +48,10 @@ def options(**overrides: Any) -> ApplyOptions:
     return ApplyOptions(**fields)
 
 
-def writes(fake: FakeKube) -> list[str]:
-    return [f"{r.method} {r.path}" for r in fake.requests if r.method in WRITES]
+def writes(fake: FakeKube, *, leases: bool = False) -> list[str]:
+    """Write requests; without those that take and release the instance's Lease unless `leases`."""
+    return [f"{r.method} {r.path}" for r in fake.requests
+            if r.method in WRITES and (leases or "/leases" not in r.path)]
 
 
 def lists_per_kind(fake: FakeKube) -> Counter[str]:
@@ -794,12 +796,13 @@ def test_parent_is_written_before_any_member_on_a_first_apply(fake_kube: FakeKub
     fake_kube.add_fault(method="PATCH", path_regex=f"/namespaces/{NS}/secrets/applyset-{INSTANCE}$", status=403)
     with pytest.raises(OperationError, match="HTTP 403"):
         apply_plan(kube, plan(applyset_namespace=NS), options())
-    patches = [r for r in fake_kube.requests if r.method == "PATCH"]
-    assert [r.path for r in patches] == [f"/api/v1/namespaces/{NS}", f"/api/v1/namespaces/{NS}/secrets/applyset-{INSTANCE}"]
+    assert writes(fake_kube) == ["POST /api/v1/namespaces", f"PATCH /api/v1/namespaces/{NS}/secrets/applyset-{INSTANCE}"]
     assert PART_OF_LABEL not in fake_kube.get("v1", "Namespace", NS)["metadata"]["labels"]  # not a member yet
 
     result = apply_plan(kube, plan(applyset_namespace=NS), options())
-    assert f"Namespace/{NS}" in result.created
+    assert f"Namespace/{NS}" in result.updated  # the bare namespace of the first run, known as its own
+    parent = fake_kube.get("v1", "Secret", "applyset-" + INSTANCE, NS)
+    assert parent["metadata"]["annotations"]["envspec.dev/created-namespaces"] == NS
     set_id = applyset_id("applyset-" + INSTANCE, NS)
     assert fake_kube.get("v1", "Namespace", NS)["metadata"]["labels"][PART_OF_LABEL] == set_id
     assert fake_kube.get("v1", "Secret", "applyset-" + INSTANCE, NS)["metadata"]["labels"][ID_LABEL] == set_id

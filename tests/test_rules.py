@@ -436,7 +436,7 @@ def test_required_env_complete(tmp_path: Path) -> None:
 def test_rule_names_are_unique() -> None:
     from envspec.checks import RULES
 
-    assert len({rule.__name__ for rule in RULES}) == len(RULES) == 12
+    assert len({rule.__name__ for rule in RULES}) == len(RULES) == 13
 
 
 def test_external_secret_is_rendered_not_built_at_apply(tmp_path: Path) -> None:

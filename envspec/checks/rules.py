@@ -348,6 +348,29 @@ def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
     )
 
 
+@rule
+def system_namespaces(ctx: RuleContext) -> None:
+    """The cluster's own namespaces are never the environment's, whatever protectedNamespaces says."""
+    from envspec.kube.system import SYSTEM_NAMESPACES, system_reason
+
+    spec = ctx.spec
+    if spec.namespace.name in SYSTEM_NAMESPACES:
+        ctx.error("system-namespaces", ("namespace", "name"),
+                  f"namespace {spec.namespace.name} belongs to the cluster; envspec never writes into it")
+    for obj in ctx.objects:
+        reason = system_reason(obj)
+        if reason is None:
+            continue
+        inside = obj["kind"] != "Namespace"
+        if inside and obj["metadata"].get("namespace") == spec.namespace.name:
+            continue  # reported once, at namespace.name, above
+        if inside:
+            ctx.error("system-namespaces", _origin_path(ctx, obj), f"{obj['kind']} {obj['metadata']['name']}: {reason}")
+        else:
+            hint = "; use it without creating it (create: false)" if obj["metadata"]["name"] == "default" else ""
+            ctx.error("system-namespaces", _origin_path(ctx, obj), reason + hint)
+
+
 def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:
     """The spec path that produced `obj`, for a message that points at the line to change."""
     name = obj["metadata"]["name"]

@@ -21,6 +21,7 @@ from envspec.cli.target import compile_for_cli as _compile
 from envspec.cli.target import connect_target, kube_options
 from envspec.cli.target import info as _info
 from envspec.errors import EXIT_CHANGES
+from envspec.kube.lease import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.apply import RoutesReadyHook
@@ -61,6 +62,13 @@ def _dns_hook(compiled: "Compiled", kube: "Kube") -> "RoutesReadyHook | None":
     return sync
 
 
+def lock_option(func: Any) -> Any:
+    return click.option(
+        "--lock-timeout", type=click.FloatRange(min=0), default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+        help="Seconds to wait while another run holds the instance's lease; then exit 3 naming the holder.",
+    )(func)
+
+
 def cluster_options(func: Any) -> Any:
     func = click.option(
         "--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
@@ -79,13 +87,17 @@ def cluster_options(func: Any) -> Any:
 @click.option("--dangerous-prune", is_flag=True,
               help="Allow pruning Namespaces, PVCs and CRDs, and more than half of the inventory.")
 @click.option("--skip-dns", is_flag=True, help="Don't sync DigitalOcean DNS after routes are ready.")
+@click.option("--adopt", is_flag=True,
+              help="Take over existing objects and namespaces that belong to no ApplySet (refused otherwise).")
+@lock_option
 @handle_errors
 def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
           kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float, yes: bool,
-          force_conflicts: bool, dangerous_prune: bool, skip_dns: bool) -> None:
+          force_conflicts: bool, dangerous_prune: bool, skip_dns: bool, adopt: bool, lock_timeout: float) -> None:
     """Create or update ENV on its cluster (server-side apply), wait for it, prune what left the spec."""
     from envspec.kube.apply import ApplyOptions, apply_plan
     from envspec.kube.helm import HelmTarget
+    from envspec.kube.lease import LeaseSettings
     from envspec.kube.wait import WaitSettings
 
     compiled = _compile(env, root, pr, params, sets)
@@ -94,6 +106,8 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
         options = ApplyOptions(
             force_conflicts=force_conflicts,
             dangerous_prune=dangerous_prune,
+            adopt=adopt,
+            lease=LeaseSettings(timeout=lock_timeout),
             yes=yes,
             confirm=_confirm(),
             target_description=f"context {target.context} at {target.server}",
@@ -155,12 +169,14 @@ def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], s
 @click.option("--yes", "-y", is_flag=True, help="Don't ask for confirmation (production asks otherwise).")
 @click.option("--grace-period", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds a namespace may stay Terminating before it is force-finalized.")
+@lock_option
 @handle_errors
 def destroy(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
             kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float,
-            dry_run: bool, yes: bool, grace_period: float) -> None:
-    """Delete ENV's objects and namespace, drop its database, and verify nothing is left."""
+            dry_run: bool, yes: bool, grace_period: float, lock_timeout: float) -> None:
+    """Delete ENV's objects and the namespaces it created, drop its database, and verify nothing is left."""
     from envspec.kube.destroy import DestroyOptions, destroy_instance
+    from envspec.kube.lease import LeaseSettings
     from envspec.kube.preflight import confirm_if_needed
     from envspec.kube.wait import WaitSettings
 
@@ -171,7 +187,8 @@ def destroy(env: str, root: Path | None, pr: str | None, params: tuple[str, ...]
             confirm_if_needed(compiled.plan, yes=yes, confirm=_confirm(),
                               target=f"context {target.context} at {target.server}", action="Destroy")
         options = DestroyOptions(dry_run=dry_run, grace_seconds=grace_period,
-                                 wait=WaitSettings(timeout=timeout), report=_info)
+                                 wait=WaitSettings(timeout=timeout), report=_info,
+                                 lease=LeaseSettings(timeout=lock_timeout))
         result = destroy_instance(kube, compiled.plan, options)
     if result.nothing:
         click.echo(f"nothing to destroy for {compiled.plan.instance}")

@@ -123,6 +123,8 @@ def pr_check(pr: int, head_sha: str, repo: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Only print what would be destroyed.")
 @kube_options
 @click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds per destroy.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=120.0, show_default=True,
+              help="Seconds to wait for an instance another run holds (its lease); then report it failed.")
 @handle_errors
 def gc(
     root: Path | None,
@@ -134,13 +136,14 @@ def gc(
     context: str | None,
     kubeconfig_from_do: bool,
     timeout: float,
+    lock_timeout: float,
 ) -> None:
     """Destroy preview-pr environments whose PR is closed or not applied for longer than a TTL.
 
     The cluster is the one environments/preview-pr.yaml is bound to, reached like
     `envspec destroy` reaches it (the target is printed to stderr first).
     """
-    from envspec.github.gc import PREVIEW_ENVIRONMENT, decide, parse_duration, run_gc
+    from envspec.github.gc import PREVIEW_ENVIRONMENT, PreviewInstance, decide, parse_duration, run_gc
     from envspec.github.gc_cluster import PROBE_PR, closed_lookup, compiled_plan, destroyer, find_previews
     from envspec.kube.client import Kube
 
@@ -156,10 +159,17 @@ def gc(
     _, api_client = connect_target(probe, kubeconfig, context, from_do=kubeconfig_from_do)
     with Kube(api_client) as kube:
         verdicts = decide(find_previews(kube), is_closed=is_closed, older_than=ttl)
+
+        def recheck(item: PreviewInstance) -> str | None:
+            """Decided again under the lease: an apply may have refreshed the preview while gc waited."""
+            verdict = decide([item], is_closed=is_closed, older_than=ttl)[0]
+            return None if verdict.expired else (verdict.note or verdict.error or "no longer past its end")
+
         outcome = run_gc(
             verdicts,
             dry_run=dry_run,
-            destroy=destroyer(kube, compiled_plan(root), timeout=timeout, report=lambda line: click.echo(f"    {line}")),
+            destroy=destroyer(kube, compiled_plan(root), timeout=timeout, lock_timeout=lock_timeout, recheck=recheck,
+                              report=lambda line: click.echo(f"    {line}")),
             echo=click.echo,
         )
     if not outcome.ok:

@@ -147,10 +147,12 @@ def run_gc(
     verdicts: Sequence[Verdict],
     *,
     dry_run: bool,
-    destroy: Callable[[PreviewInstance], None],
+    destroy: Callable[[PreviewInstance], str | None],
     echo: Callable[[str], None],
 ) -> GcOutcome:
-    """Print each verdict and destroy the expired instances (unless dry-run); keep going past failures."""
+    """Print each verdict and destroy the expired instances (unless dry-run); keep going past failures.
+
+    `destroy` may return a note instead: it decided again under the instance's lease and kept it."""
     destroyed: list[str] = []
     failed: list[str] = []
     kept: list[str] = []
@@ -172,12 +174,16 @@ def run_gc(
             continue
         echo(f"  {name}: destroying ({why})")
         try:
-            destroy(verdict.instance)
+            kept_note = destroy(verdict.instance)
         except Exception as exc:  # noqa: BLE001 - report every instance, then fail the run
             message = "; ".join(str(p) for p in getattr(exc, "problems", [])) or str(exc) or type(exc).__name__
             echo(f"  {name}: FAILED {message}")
             failed.append(name)
         else:
+            if kept_note:
+                echo(f"  {name}: kept ({kept_note})")
+                kept.append(name)
+                continue
             echo(f"  {name}: destroyed")
             destroyed.append(name)
     return GcOutcome(destroyed, failed, kept)

@@ -17,6 +17,7 @@ from envspec.errors import SpecError
 from envspec.github.gc import PREVIEW_ENVIRONMENT, ClosedLookup, PreviewInstance, parse_closed_prs
 from envspec.kube.client import Kube
 from envspec.kube.inventory import parse_time
+from envspec.kube.lease import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.plan import DeployPlan
@@ -78,12 +79,21 @@ def destroyer(
     report: Callable[[str], None] = lambda line: None,
     interval: float = 2.0,
     grace_seconds: float = 30.0,
-) -> Callable[[PreviewInstance], None]:
-    """A function that destroys one preview instance; raises on failure (gc reports and goes on)."""
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    recheck: Callable[[PreviewInstance], str | None] | None = None,
+) -> Callable[[PreviewInstance], str | None]:
+    """A function that destroys one preview instance; raises on failure (gc reports and goes on).
+
+    The destroy engine takes the instance's Lease, so gc never deletes a preview while an apply
+    of it runs: it waits up to `lock_timeout`, then reports the instance as failed, naming the holder.
+    Once the lease is held, `recheck` decides again from the parent as it is then (an apply may have
+    refreshed it while gc waited); a note it returns keeps the instance, and the function returns it.
+    """
     from envspec.kube.destroy import DestroyOptions, destroy_instance
+    from envspec.kube.lease import LeaseSettings
     from envspec.kube.wait import WaitSettings
 
-    def destroy(item: PreviewInstance) -> None:
+    def destroy(item: PreviewInstance) -> str | None:
         if item.pr is None:  # decide() never selects these; refuse anyway
             raise SpecError(f"{item.instance}: not a preview-pr instance")
         plan = plan_for(item.pr)
@@ -93,7 +103,19 @@ def destroyer(
             grace_seconds=grace_seconds,
             wait=WaitSettings(timeout=timeout, interval=interval),
             report=report,
+            lease=LeaseSettings(timeout=lock_timeout),
+            recheck=None if recheck is None else lambda inventory: recheck(_refreshed(item, inventory)),
         )
-        destroy_instance(kube, plan, options)
+        return destroy_instance(kube, plan, options).kept
 
     return destroy
+
+
+def _refreshed(item: PreviewInstance, inventory: Any) -> PreviewInstance:
+    """`item` with the times its ApplySet parent records now."""
+    return PreviewInstance(
+        instance=item.instance,
+        environment=item.environment,
+        created=parse_time(getattr(inventory, "creation_timestamp", None)),
+        last_applied=parse_time(getattr(inventory, "last_applied", None)),
+    )

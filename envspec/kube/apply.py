@@ -12,10 +12,27 @@ to prune, and whether a prune guard refuses. A re-apply with nothing to change
 therefore sends no write at all (Helm releases already current are skipped
 too).
 
+Nothing is taken over that apply did not create (kpt's strict inventory
+policy): a desired object that exists but is not a member of the instance's
+ApplySet is looked up (one GET, skipped when its namespace does not exist
+yet) and refused, all of them listed, before the first write -- unless
+`--adopt`, and never when it belongs to another ApplySet. The cluster's own
+namespaces (`envspec.kube.system`) are refused before any request at all.
+Namespaces apply creates are POSTed (so one created meanwhile by someone else
+is refused, not taken) and recorded in the parent, which is what destroy
+reads before it deletes a namespace.
+
+Writes happen under the instance's Lease (`envspec.kube.lease`), taken after
+the read-only checks: if another run wrote since the Lease was read, or there
+was no Lease yet, everything is read again under it. A re-apply with nothing
+to write does not take it; it reads the Lease before and after, and applies
+again under it when another run wrote meanwhile.
+
 Following the ApplySet KEP, the parent is written before any member: on a
 first apply whose parent lives in a namespace the plan creates, that
-namespace is created bare (no membership label) first, so an interruption
-never leaves a member no parent records.
+namespace is created bare (no membership label, but annotated with the
+ApplySet that created it) first, so an interruption never leaves a member no
+parent records, and the next apply knows the namespace is its own.
 
 Everything apply prints goes through the `Redactor`, which knows every secret
 value (from the environment, generated, or read from live Secrets): progress
@@ -24,30 +41,38 @@ lines carry pod log tails, and CI posts those to pull requests.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-from envspec.errors import EnvspecError, OperationError
+from envspec.errors import EnvspecError, OperationError, Problem, SpecError
 from envspec.kube.helm import HelmTarget, Runner, _run, install_charts
 from envspec.kube.inventory import (
+    CREATED_BY_ANNOTATION,
     ApplySetRef,
     Inventory,
+    Ownership,
     PrunePlan,
+    check_ownership,
+    inventory_current,
     list_members,
     plan_prune,
     read_inventory,
     write_inventory,
 )
 from envspec.kube.jobs import job_key, run_job
+from envspec.kube.lease import InstanceLease, LeaseSettings
 from envspec.kube.plan import DeployPlan
 from envspec.kube.preflight import confirm_if_needed, preflight
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
 from envspec.kube.secrets import Redactor, prepare_secrets
 from envspec.kube.ssa import apply_object, needs_apply
-from envspec.kube.stages import STAGE_NAMES, STAGES, by_stage, desired_objects, stage_of
+from envspec.kube.stages import ROLLOUT_KINDS, STAGE_NAMES, STAGES, by_stage, desired_objects, stage_of
+from envspec.kube.system import SYSTEM_NAMESPACES, system_problems
 from envspec.kube.wait import Readiness, WaitSettings, check, needs_wait, wait_ready
 from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, spec_hash
 
@@ -70,6 +95,9 @@ class RoutesReadyHook(Protocol):
 class ApplyOptions:
     force_conflicts: bool = False
     dangerous_prune: bool = False
+    # Take over existing objects (and namespaces) that belong to no ApplySet; without it apply refuses.
+    adopt: bool = False
+    lease: LeaseSettings = field(default_factory=LeaseSettings)
     yes: bool = False
     confirm: Callable[[str], bool] | None = None  # interactive prompt; None when there is no terminal
     target_description: str = ""
@@ -115,9 +143,14 @@ class _StageRunner:
         options: ApplyOptions,
         deadline: float,
         result: ApplyResult,
+        *,
+        after: Mapping[str, list[str]] | None = None,
+        create_first: Callable[[dict[str, Any]], None] = lambda obj: None,
     ) -> None:
         self.kube, self.live, self.completed, self.options = kube, live, completed, options
         self.deadline, self.result = deadline, result
+        self.after = dict(after or {})  # workload id -> ids of the Jobs that must succeed before it rolls out
+        self.create_first = create_first  # called before the first write of a new object (new namespaces)
 
     def _report_ready(self, readiness: Readiness) -> None:
         self.result.readiness.append(readiness)
@@ -130,60 +163,186 @@ class _StageRunner:
         if not needs_apply(obj, live):
             self.result.unchanged.append(oid)
             return needs_wait(obj) and live is not None and check(live)[0] != "ready"
+        if live is None:
+            self.create_first(obj)
         apply_object(self.kube, obj, force=self.options.force_conflicts)
         (self.result.created if live is None else self.result.updated).append(oid)
         self.options.report(f"{'created' if live is None else 'updated'} {oid}")
         return needs_wait(obj)
 
+    def _gated(self, obj: dict[str, Any]) -> bool:
+        return obj["kind"] in ROLLOUT_KINDS and bool(self.after.get(object_id(obj)))
+
+    def _wait(self, objects: list[dict[str, Any]]) -> None:
+        if objects:
+            wait_ready(self.kube, objects, settings=self.options.wait, deadline=self.deadline, report=self._report_ready)
+
     def run(self, stage: int, objects: list[dict[str, Any]]) -> None:
+        """One stage. A workload whose app declares `after: [jobs]` rolls out only once those Jobs
+        succeeded; the other workloads (and Services) go first and, when some workload is held back,
+        are ready before the Jobs start (a Job may need them, e.g. a database app)."""
         self.options.report(f"stage {stage}: {STAGE_NAMES[stage]} ({len(objects)} objects)")
         jobs = [o for o in objects if o["kind"] == "Job"]
-        to_wait = [o for o in objects if o["kind"] != "Job" and self.apply_one(o)]
+        held = [o for o in objects if o["kind"] != "Job" and self._gated(o)]
+        to_wait = [o for o in objects if o["kind"] != "Job" and not self._gated(o) and self.apply_one(o)]
         if stage == 1 and any(o["kind"] == "CustomResourceDefinition" for o in to_wait):
-            wait_ready(self.kube, to_wait, settings=self.options.wait, deadline=self.deadline, report=self._report_ready)
+            self._wait(to_wait)
             self.kube.refresh_discovery()  # the new kinds must be discoverable for stage 4
             to_wait = []
+        if jobs and held:
+            self._wait(to_wait)
+            to_wait = []
+        done: set[str] = set()
         for job in jobs:
-            outcome = run_job(
-                self.kube,
-                job,
-                self.live.get(identity(job)),
-                completed=self.completed,
-                force=self.options.force_conflicts,
-                settings=self.options.wait,
-                deadline=self.deadline,
-                report=self._report_ready,
-            )
-            bucket = {
-                "created": self.result.created,
-                "updated": self.result.updated,
-                "replaced": self.result.replaced,
-            }.get(outcome.action, self.result.unchanged)
-            bucket.append(outcome.id)
-            if outcome.action != "unchanged":
-                self.options.report(f"{outcome.action} {outcome.id}")
-        if to_wait:
-            wait_ready(self.kube, to_wait, settings=self.options.wait, deadline=self.deadline, report=self._report_ready)
+            self._run_job(job)
+            done.add(object_id(job))
+            ready = [o for o in held if set(self.after[object_id(o)]) <= done]
+            held = [o for o in held if o not in ready]
+            to_wait += [o for o in ready if self.apply_one(o)]
+        to_wait += [o for o in held if self.apply_one(o)]  # gates that name no Job of this plan
+        self._wait(to_wait)
+
+    def _run_job(self, job: dict[str, Any]) -> None:
+        live = self.live.get(identity(job))
+        outcome = run_job(
+            self.kube,
+            job,
+            live,
+            completed=self.completed,
+            force=self.options.force_conflicts,
+            settings=self.options.wait,
+            deadline=self.deadline,
+            report=self._report_ready,
+        )
+        bucket = {
+            "created": self.result.created,
+            "updated": self.result.updated,
+            "replaced": self.result.replaced,
+        }.get(outcome.action, self.result.unchanged)
+        bucket.append(outcome.id)
+        if outcome.action != "unchanged":
+            self.options.report(f"{outcome.action} {outcome.id}")
 
 
-def _ensure_parent_namespace(kube: "Kube", ref: ApplySetRef, current: Inventory, plan: DeployPlan) -> None:
-    """The parent lives in a namespace; on a first apply that namespace may be one the plan creates.
+def _bare_namespace(name: str, plan: DeployPlan, set_id: str) -> dict[str, Any]:
+    """A namespace as envspec creates it: by POST, so one that someone else made is never taken over.
 
-    It is created bare (the plan's labels, no ApplySet membership) so the parent can be written
-    before any member; stage 1 then applies the full Namespace and so makes it a member.
+    Bare (the plan's labels, no membership yet: the parent comes first), but naming the ApplySet that
+    created it, so an apply interrupted before its parent recorded the creation knows on the next run
+    that the namespace is its own.
     """
-    if current.exists or kube.get("v1", "Namespace", ref.namespace) is not None:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": dict(plan.labels), "annotations": {CREATED_BY_ANNOTATION: set_id}},
+    }
+
+
+@dataclass
+class _Snapshot:
+    """Everything apply read before its first write; it decides what apply writes."""
+
+    desired: list[dict[str, Any]]
+    remote: list[dict[str, Any]]
+    current: Inventory
+    widened: Inventory
+    live: dict[tuple[str, str, str, str], dict[str, Any]]
+    prune: PrunePlan
+    ownership: Ownership
+
+
+def _refuse_foreign(ownership: Ownership, ref: ApplySetRef, adopt: bool, plan: DeployPlan) -> None:
+    """kpt's strict inventory policy: an existing object joins this ApplySet only with --adopt.
+
+    One located line per object (the spec line that asks for it), then what to do about them.
+    """
+    refused = sorted(ownership.other_set) + ([] if adopt else sorted(ownership.unowned))
+    if not refused:
         return
-    for obj in plan.objects:
-        if obj["kind"] == "Namespace" and name_of(obj) == ref.namespace:
-            bare = {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": ref.namespace, "labels": dict(plan.labels)},
-            }
-            apply_object(kube, bare)
-            return
-    raise OperationError(f"namespace {ref.namespace} for the ApplySet parent {ref.name} does not exist")
+    located: list[Problem] = []
+    for oid in refused:
+        where, path = plan.sources.get(oid, (None, ""))
+        owner = "another ApplySet" if oid in ownership.other_set else "no ApplySet"
+        located.append(Problem(f"{oid} already exists and belongs to {owner}, not to {plan.instance}'s",
+                               location=where, path=path))
+    problems: list[str] = []
+    if ownership.other_set:
+        problems.append(
+            "refusing to take over " + ", ".join(sorted(ownership.other_set)) + ": they belong to another "
+            "ApplySet (another envspec instance, or kubectl --applyset); remove them from it first"
+        )
+    if ownership.unowned and not adopt:
+        problems.append(
+            "refusing to adopt " + ", ".join(sorted(ownership.unowned)) + ": they exist but are not members "
+            f"of this instance's ApplySet (Secret/{ref.namespace}/{ref.name}), so envspec did not create them; "
+            "pass --adopt to take them over (destroy then deletes adopted objects, never an adopted namespace)"
+        )
+    raise SpecError([*located, *(Problem(p) for p in problems)])
+
+
+def _snapshot(
+    kube: "Kube",
+    plan: DeployPlan,
+    options: ApplyOptions,
+    ref: ApplySetRef,
+    secrets: list[dict[str, Any]],
+    remote: list[dict[str, Any]],
+    redactor: Redactor,
+) -> _Snapshot:
+    """Read the inventory, the members and whatever else the desired objects would touch. No writes."""
+    desired = desired_objects(plan, [copy.deepcopy(o) for o in secrets], ref.id, remote)
+    current = read_inventory(kube, ref)
+    extra = {group_kind(o): o["apiVersion"] for o in desired}
+    members = list_members(kube, current.widen(desired), extra_kinds=extra)
+    live = _index(members)
+    ownership = check_ownership(kube, desired, live, ref.id)
+    _refuse_foreign(ownership, ref, options.adopt, plan)
+    for found in ownership.found:  # adopted (--adopt): from now on compared with, and applied over, the live one
+        live[identity(found)] = found
+    if not current.exists:
+        # A namespace our own interrupted first apply created before the parent could record it.
+        for obj in live.values():
+            annotations = (obj.get("metadata") or {}).get("annotations") or {}
+            if obj["kind"] == "Namespace" and annotations.get(CREATED_BY_ANNOTATION) == ref.id:
+                current.created_namespaces.add(name_of(obj))
+    widened = current.widen(desired)
+    # Recorded before the namespaces are created (by POST, which fails if someone beat us to it).
+    widened.created_namespaces |= ownership.absent_namespaces
+    # Read-only here (as diff does): live values, placeholders for keys still to be generated, and the
+    # pods' keyed checksums, so the no-op check below compares what stage 2 will apply.
+    prepare_secrets(plan, options.environ, desired, _live_secret(kube, live), redactor)
+    prune = plan_prune(
+        members,
+        desired,
+        set_id=ref.id,
+        instance=plan.instance,
+        protected_namespaces=plan.protected_namespaces,
+        dangerous=options.dangerous_prune,
+        created_namespaces=widened.created_namespaces,
+    )
+    return _Snapshot(desired, remote, current, widened, live, prune, ownership)
+
+
+def _writes_nothing(snap: _Snapshot, plan: DeployPlan, options: ApplyOptions) -> bool:
+    """True when applying `snap` sends no write at all (then it needs no lease, see `_apply`)."""
+    if plan.helm or options.after_routes_ready is not None or snap.prune.delete or snap.ownership.absent_namespaces:
+        return False
+    completed = dict(snap.current.completed_jobs)
+    for obj in snap.desired:
+        live = snap.live.get(identity(obj))
+        if obj["kind"] == "Job":
+            if live is None and completed.get(job_key(obj)) == spec_hash(obj):
+                continue
+            if live is None or needs_apply(obj, live) or check(live)[0] != "ready":
+                return False
+            completed[job_key(obj)] = spec_hash(obj)
+        elif needs_apply(obj, live):
+            return False
+    now = datetime.now(timezone.utc)
+    final = _final_inventory(snap.widened, snap.desired, completed)
+    return inventory_current(snap.current, snap.widened, plan.labels, now) and inventory_current(
+        snap.current, final, plan.labels, now
+    )
 
 
 def _prune(kube: "Kube", prune: PrunePlan, result: ApplyResult, report: Callable[[str], None]) -> None:
@@ -198,6 +357,7 @@ def _prune(kube: "Kube", prune: PrunePlan, result: ApplyResult, report: Callable
 
 def _final_inventory(current: Inventory, desired: list[dict[str, Any]], completed: dict[str, str]) -> Inventory:
     final = Inventory(current.ref, exists=current.exists, labels=current.labels).widen(desired)
+    final.created_namespaces = set(current.created_namespaces)
     wanted_jobs = {job_key(o): spec_hash(o) for o in desired if o["kind"] == "Job"}
     final.completed_jobs = {k: v for k, v in completed.items() if wanted_jobs.get(k) == v}
     return final
@@ -226,40 +386,107 @@ def _live_secret(kube: "Kube", live: dict[tuple[str, str, str, str], dict[str, A
 
 def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Redactor) -> ApplyResult:
     secrets, _ = preflight(plan, options.environ, check_helm=options.check_helm and bool(plan.helm), redactor=redactor)
+    ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
+    _refuse_system(plan.objects, ref)
     confirm_if_needed(plan, yes=options.yes, confirm=options.confirm, target=options.target_description)
     deadline = options.wait.clock() + options.wait.timeout
     remote = remote_objects(plan.remote_manifests, plan.labels, fetch=options.fetch, cache_dir=options.cache_dir)
-    ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
-    desired = desired_objects(plan, secrets, ref.id, remote)
+    _refuse_system([*remote, *secrets], ref)
 
-    current = read_inventory(kube, ref)
-    widened = current.widen(desired)
-    extra = {group_kind(o): o["apiVersion"] for o in desired}
-    members = list_members(kube, widened, extra_kinds=extra)
-    live = _index(members)
-    prune = plan_prune(
-        members,
-        desired,
-        set_id=ref.id,
-        instance=plan.instance,
-        protected_namespaces=plan.protected_namespaces,
-        dangerous=options.dangerous_prune,
-    )
+    # Read first, write later: every refusal (here and in _snapshot) comes before any write.
+    lease = InstanceLease(kube, plan.instance, action="apply", settings=options.lease, report=options.report)
+    seen = lease.observe()
+    snap = _snapshot(kube, plan, options, ref, secrets, remote, redactor)
+    if seen.obj is not None and seen.free(options.lease.now()) and _writes_nothing(snap, plan, options):
+        # Nothing to write: the Lease serves as a sequence lock. Unchanged before and after means no
+        # other run wrote while this one read, so "nothing to change" is true, at the cost of no write.
+        try:
+            result = _execute(kube, plan, options, ref, snap, deadline, lease=None, redactor=redactor)
+        except OperationError:
+            if lease.unchanged_since(seen):
+                raise
+        else:
+            if lease.unchanged_since(seen):
+                return result
+        options.report(f"another run took the lease of {plan.instance} meanwhile; applying again under the lease")
+    with lease.held(seen) as still_current:
+        if not still_current:
+            snap = _snapshot(kube, plan, options, ref, secrets, remote, redactor)
+        return _execute(kube, plan, options, ref, snap, deadline, lease=lease, redactor=redactor)
 
+
+def _refuse_system(objects: list[dict[str, Any]], ref: ApplySetRef) -> None:
+    """The built-in guard (`envspec.kube.system`), again at apply time: a plan built by hand gets no further."""
+    lines = system_problems(objects)
+    if ref.namespace in SYSTEM_NAMESPACES:
+        lines.append(f"Secret/{ref.namespace}/{ref.name}: the ApplySet parent would be written into {ref.namespace}")
+    if lines:
+        raise SpecError([Problem(f"refusing to apply {line}") for line in lines])
+
+
+def _execute(
+    kube: "Kube",
+    plan: DeployPlan,
+    options: ApplyOptions,
+    ref: ApplySetRef,
+    snap: _Snapshot,
+    deadline: float,
+    *,
+    lease: InstanceLease | None,
+    redactor: Redactor,
+) -> ApplyResult:
+    current, widened, desired = snap.current, snap.widened, snap.desired
     result = ApplyResult()
     completed = dict(current.completed_jobs)
-    runner = _StageRunner(kube, live, completed, options, deadline, result)
-    # The KEP's order: parent first (widened to the superset), then members.
-    _ensure_parent_namespace(kube, ref, current, plan)
+    to_create = set(snap.ownership.absent_namespaces)
+    parent_written = current.exists
+
+    def create_first(obj: dict[str, Any]) -> None:
+        """A namespace this apply creates is POSTed first: if someone made it since we looked, refuse."""
+        from envspec.kube.client import KubeApiError
+
+        name = name_of(obj)
+        if obj["kind"] != "Namespace" or name not in to_create:
+            return
+        try:
+            kube.create(_bare_namespace(name, plan, ref.id))
+        except KubeApiError as exc:
+            if exc.status != 409:
+                raise
+            found = kube.get("v1", "Namespace", name)
+            annotations = ((found or {}).get("metadata") or {}).get("annotations") or {}
+            if annotations.get(CREATED_BY_ANNOTATION) == ref.id:  # a retried POST whose first answer was lost
+                to_create.discard(name)
+                return
+            widened.created_namespaces.discard(name)
+            if parent_written:  # it recorded the namespace as ours in advance: take that back first
+                write_inventory(kube, widened, plan.labels, current=Inventory(ref))
+            raise SpecError(
+                f"refusing to adopt Namespace/{name}: someone else created it while this apply ran; "
+                "re-run (with --adopt to take it over)"
+            ) from None
+        to_create.discard(name)
+
+    runner = _StageRunner(kube, snap.live, completed, options, deadline, result, after=plan.after,
+                          create_first=create_first)
+    # The KEP's order: parent first (widened to the superset), then members. A parent inside a
+    # namespace this apply creates needs that namespace first.
+    if ref.namespace in to_create:
+        create_first({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ref.namespace}})
+    elif not current.exists and not _namespace_exists(kube, ref, snap):
+        raise OperationError(f"namespace {ref.namespace} for the ApplySet parent {ref.name} does not exist")
     if write_inventory(kube, widened, plan.labels, current=current):
+        parent_written = True
         current = widened  # the superset is now recorded
         current.exists = True
         current.labels = dict(plan.labels)
 
-    stages = by_stage(desired, first=remote)
+    stages = by_stage(desired, first=snap.remote)
     for stage in STAGES:
+        if lease is not None:
+            lease.check()
         if stage == 2:  # the Secrets' namespaces exist now; generated values are created (once) before any pod reads them
-            prepare_secrets(plan, options.environ, desired, _live_secret(kube, live), redactor, kube=kube,
+            prepare_secrets(plan, options.environ, desired, _live_secret(kube, snap.live), redactor, kube=kube,
                             report=options.report)
         if stages[stage]:
             runner.run(stage, stages[stage])
@@ -269,9 +496,17 @@ def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Reda
             remaining = max(0.0, deadline - options.wait.clock())
             options.after_routes_ready(remaining=remaining, report=options.report)
 
-    _prune(kube, prune, result, options.report)
+    if lease is not None:
+        lease.check()
+    _prune(kube, snap.prune, result, options.report)
     write_inventory(kube, _final_inventory(current, desired, completed), plan.labels, current=current)
     return result
+
+
+def _namespace_exists(kube: "Kube", ref: ApplySetRef, snap: _Snapshot) -> bool:
+    if any(o["kind"] == "Namespace" and name_of(o) == ref.namespace for o in snap.live.values()):
+        return True
+    return kube.get("v1", "Namespace", ref.namespace) is not None
 
 
 def secrets_of(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,8 +4,10 @@ The seed project deleted the namespace and left the per-PR database on the
 shared PostgreSQL behind, PR after PR. Destroy here is a fixed sequence, each
 step safe to repeat:
 
+0. take the instance's Lease (`envspec.kube.lease`), so no apply writes while
+   destroy runs; it is deleted once the instance is gone;
 1. delete the ApplySet members (never a protected namespace, never an object
-   another tool manages);
+   another tool manages, never anything `envspec.kube.system` rules out);
 2. drop the database with a Job on the shared PostgreSQL: `DROP DATABASE IF
    EXISTS ... WITH (FORCE)` on a re-validated name, then a check against
    `pg_database` that fails the Job if the database is still there, then
@@ -15,9 +17,12 @@ step safe to repeat:
    names a database, even when no object is left: a namespace deleted by hand
    must not strand the database (the seed project's failure). Its last log
    line says `dropped` or `absent`;
-3. delete the instance's namespaces -- only those whose live labels say envspec
-   manages them for this instance -- and wait for them to go, force-finalizing
-   one stuck in Terminating after a grace period;
+3. delete the instance's namespaces -- only those the ApplySet parent records
+   as created by this instance (`envspec.dev/created-namespaces`) and whose
+   live labels say envspec manages them for it -- and wait for them to go,
+   force-finalizing one stuck in Terminating after a grace period. A namespace
+   it adopted (`apply --adopt`) or found is left in place, with envspec's
+   labels removed;
 4. verify that nothing labelled with the instance remains in the known kinds;
 5. delete the ApplySet parent last, so an interrupted destroy can be re-run.
 
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from envspec.errors import EnvspecError, OperationError, Problem
 from envspec.kube.stages import stage_of
 from envspec.kube.inventory import (
+    CREATED_BY_ANNOTATION,
     ENVIRONMENT_LABEL,
     ID_LABEL,
     INSTANCE_LABEL,
@@ -44,6 +50,7 @@ from envspec.kube.inventory import (
     PART_OF_LABEL,
     TOOLING_ANNOTATION,
     ApplySetRef,
+    Inventory,
     list_members,
     read_inventory,
 )
@@ -51,7 +58,9 @@ from envspec.objects import group_kind, name_of, namespace_of, object_id
 from envspec.database import ABSENT, DROPPED, drop_database_job, drop_job_name, drop_script  # noqa: F401
 from envspec.kube.plan import DatabaseDrop, DeployPlan
 from envspec.kube.secrets import Redactor, learn_live_secrets, redactor_for
+from envspec.kube.lease import InstanceLease, LeaseSettings
 from envspec.kube.ssa import apply_object
+from envspec.kube.system import NEVER_TOUCHED_NAMESPACES, system_reason
 from envspec.kube.wait import WaitSettings, wait_ready
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,6 +137,10 @@ class DestroyOptions:
     report: Callable[[str], None] = lambda line: None
     # Where the plan's secret variables are read from -- only to scrub their values from output.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    lease: LeaseSettings = field(default_factory=LeaseSettings)
+    # Asked once the lease is held, with the parent as read then (gc: is the instance still past its end,
+    # or was it applied again while gc waited?). A returned note keeps the instance: nothing is deleted.
+    recheck: Callable[[Inventory], str | None] | None = None
 
 
 @dataclass
@@ -139,6 +152,7 @@ class DestroyResult:
     database_dropped: str | None = None  # set when the drop Job removed it (or could not say it was absent)
     database_outcome: str | None = None  # "dropped", "absent", or "gone" (verified gone, Job output unreadable)
     skipped: list[str] = field(default_factory=list)
+    kept: str | None = None  # why `recheck` kept the instance (nothing was deleted)
 
 
 def _is_ours(obj: dict[str, Any], set_id: str, instance: str) -> bool:
@@ -240,6 +254,10 @@ def labelled_objects(
     return found
 
 
+def _annotation(obj: dict[str, Any], key: str) -> str | None:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(key)
+
+
 def _is_our_namespace(live: dict[str, Any], instance: str) -> bool:
     labels = (live.get("metadata") or {}).get("labels") or {}
     return labels.get(MANAGED_BY_LABEL) == "envspec" and labels.get(INSTANCE_LABEL) == instance
@@ -260,32 +278,63 @@ def destroy_instance(
     report = options.report
     scrubbed = dataclasses.replace(options, report=lambda line: report(redactor.scrub(line)))
     try:
-        return _destroy(kube, plan, scrubbed, redactor)
+        if options.dry_run:  # reads only: no lease needed
+            return _destroy(kube, plan, scrubbed, redactor)
+        lease = InstanceLease(kube, plan.instance, action="destroy", settings=options.lease, report=scrubbed.report)
+        with lease.held():
+            result = _destroy(kube, plan, scrubbed, redactor, checkpoint=lease.check)
+            if result.kept is None:
+                lease.delete_on_release()  # the instance is gone: leave no Lease behind either
+            return result
     except EnvspecError as exc:
         exc.problems = [dataclasses.replace(p, message=redactor.scrub(p.message)) for p in exc.problems]
         exc.args = ("\n".join(str(p) for p in exc.problems),)
         raise
 
 
-def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: Redactor) -> DestroyResult:
+def _destroy(
+    kube: "Kube",
+    plan: DeployPlan,
+    options: DestroyOptions,
+    redactor: Redactor,
+    *,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> DestroyResult:
+    """The steps of the module docstring; `checkpoint` raises when the lease was lost (before each step)."""
     result = DestroyResult()
     deadline = options.wait.clock() + options.wait.timeout
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
     protected = set(plan.protected_namespaces)
-    inventory = read_inventory(kube, ref).widen(plan.objects)
+    recorded = read_inventory(kube, ref)
+    if options.recheck is not None and recorded.exists and not options.dry_run:
+        kept = options.recheck(recorded)
+        if kept:
+            result.kept = kept
+            options.report(f"kept {plan.instance}: {kept}")
+            return result
+    created = set(recorded.created_namespaces)
+    inventory = recorded.widen(plan.objects)
     members = list_members(kube, inventory)
     all_members = [m for items in members.values() for m in items]
     namespaces = [ns for ns in plan.owned_namespaces if ns not in protected]
     namespaces += [name_of(m) for m in all_members if m["kind"] == "Namespace" and name_of(m) not in namespaces]
-    namespaces = [ns for ns in namespaces if ns not in protected]
+    namespaces = [ns for ns in namespaces if ns not in protected and ns not in NEVER_TOUCHED_NAMESPACES]
     live_ns = {ns: live for ns in namespaces if (live := kube.get("v1", "Namespace", ns)) is not None}
-    existing_ns = [ns for ns in namespaces if ns in live_ns and _is_our_namespace(live_ns[ns], plan.instance)]
+    if not recorded.exists:  # the bare namespace of an apply interrupted before its parent was written
+        created |= {ns for ns, live in live_ns.items() if _annotation(live, CREATED_BY_ANNOTATION) == ref.id}
+    existing_ns = [
+        ns for ns in namespaces if ns in live_ns and _is_our_namespace(live_ns[ns], plan.instance) and ns in created
+    ]
+    release_ns: list[str] = []
     for ns in namespaces:
         if ns in live_ns and ns not in existing_ns:
             result.skipped.append(f"Namespace/{ns}")
-            options.report(
-                f"skipped Namespace/{ns}: its labels do not say envspec manages it for {plan.instance}"
-            )
+            if _is_our_namespace(live_ns[ns], plan.instance):
+                release_ns.append(ns)
+                why = "this instance did not create it (adopted or pre-existing); keeping it, removing envspec's labels"
+            else:
+                why = f"its labels do not say envspec manages it for {plan.instance}"
+            options.report(f"skipped Namespace/{ns}: {why}")
 
     to_delete = [m for m in all_members if m["kind"] != "Namespace"]
     found_nothing = False
@@ -299,7 +348,7 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
         return _nothing(result, plan, options)
 
     for obj in to_delete:
-        if not _is_ours(obj, ref.id, plan.instance):
+        if not _is_ours(obj, ref.id, plan.instance) or system_reason(obj):
             result.skipped.append(object_id(obj))
     to_delete = [m for m in to_delete if object_id(m) not in result.skipped]
 
@@ -312,10 +361,13 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
             options.report(f"would drop database {drop.database}{role} on {drop.host} (if present)")
         for ns in existing_ns:
             options.report(f"would delete Namespace/{ns}")
+        for ns in release_ns:
+            options.report(f"would keep Namespace/{ns} and remove envspec's labels from it")
         if inventory.exists:
             options.report(f"would delete the ApplySet parent Secret/{ref.namespace}/{ref.name}")
         return result
 
+    checkpoint()
     for obj in sorted(to_delete, key=stage_of, reverse=True):
         if kube.delete(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj)):
             result.deleted.append(object_id(obj))
@@ -326,11 +378,16 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
         _record_drop(result, plan.database_drop, _drop_database(kube, plan, options, deadline), options)
         if found_nothing and result.database_outcome == ABSENT:
             return _nothing(result, plan, options)
+    checkpoint()
     for ns in existing_ns:
         if kube.delete("v1", "Namespace", ns):
             result.namespaces.append(ns)
             options.report(f"deleted Namespace/{ns}")
     _wait_namespaces_gone(kube, existing_ns, options, deadline, result)
+    for ns in release_ns:
+        # An empty apply from envspec's field manager removes exactly the fields envspec set.
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, force=True)
+        options.report(f"released Namespace/{ns}: kept, envspec's labels removed")
 
     remaining = leftovers(kube, plan, inventory.kinds, ref)
     if remaining:
@@ -338,6 +395,7 @@ def _destroy(kube: "Kube", plan: DeployPlan, options: DestroyOptions, redactor: 
             f"destroy of {plan.instance} left objects behind: {', '.join(remaining)}; "
             "the ApplySet parent is kept so a re-run can finish"
         )
+    checkpoint()
     if inventory.exists and kube.delete("v1", "Secret", ref.name, ref.namespace):
         options.report(f"deleted ApplySet parent Secret/{ref.namespace}/{ref.name}")
     return result

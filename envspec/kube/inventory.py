@@ -41,6 +41,10 @@ JOBS_ANNOTATION = "envspec.dev/completed-jobs"
 KINDS_VERSIONS_ANNOTATION = "envspec.dev/kind-versions"
 MEMBER_NAMESPACES_ANNOTATION = "envspec.dev/member-namespaces"
 LAST_APPLIED_ANNOTATION = "envspec.dev/last-applied"
+# The namespaces this instance created (it POSTed them): the only namespaces destroy and prune may delete.
+CREATED_NAMESPACES_ANNOTATION = "envspec.dev/created-namespaces"
+# On a namespace envspec creates before its parent can exist: which ApplySet created it (see apply).
+CREATED_BY_ANNOTATION = "envspec.dev/created-by"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 INSTANCE_LABEL = "envspec.dev/instance"
 ENVIRONMENT_LABEL = "envspec.dev/environment"
@@ -90,6 +94,7 @@ class Inventory:
     labels: dict[str, str] = field(default_factory=dict)
     creation_timestamp: str | None = None
     last_applied: str | None = None  # RFC 3339 UTC, stamped by write_inventory
+    created_namespaces: set[str] = field(default_factory=set)  # namespaces this instance created
 
     def widen(self, objects: Iterable[dict[str, Any]]) -> "Inventory":
         merged = Inventory(
@@ -101,6 +106,7 @@ class Inventory:
             dict(self.labels),
             self.creation_timestamp,
             self.last_applied,
+            set(self.created_namespaces),
         )
         for obj in objects:
             merged.kinds.setdefault(group_kind(obj), obj["apiVersion"])
@@ -143,6 +149,7 @@ def read_inventory(kube: "Kube", ref: ApplySetRef) -> Inventory:
         dict(labels),
         meta.get("creationTimestamp"),
         annotations.get(LAST_APPLIED_ANNOTATION),
+        set(filter(None, (annotations.get(CREATED_NAMESPACES_ANNOTATION) or "").split(","))),
     )
 
 
@@ -163,6 +170,8 @@ def parent_object(inventory: Inventory, labels: dict[str, str]) -> dict[str, Any
     }
     if inventory.last_applied:
         annotations[LAST_APPLIED_ANNOTATION] = inventory.last_applied
+    if inventory.created_namespaces:
+        annotations[CREATED_NAMESPACES_ANNOTATION] = ",".join(sorted(inventory.created_namespaces))
     if extra_namespaces:
         annotations[NAMESPACES_ANNOTATION] = ",".join(extra_namespaces)
     return {
@@ -199,6 +208,19 @@ def _stamp_is_fresh(stamp: str | None, now: datetime) -> bool:
     return moment is not None and timedelta(0) <= now - moment < LAST_APPLIED_REFRESH
 
 
+def inventory_current(current: Inventory, inventory: Inventory, labels: dict[str, str], now: datetime) -> bool:
+    """True when the live parent already records `inventory` (and its stamp is fresh): no write needed."""
+    return (
+        current.exists
+        and current.kinds == inventory.kinds
+        and current.namespaces == inventory.namespaces
+        and current.completed_jobs == inventory.completed_jobs
+        and current.created_namespaces == inventory.created_namespaces
+        and all(current.labels.get(k) == v for k, v in labels.items())
+        and _stamp_is_fresh(current.last_applied, now)
+    )
+
+
 def write_inventory(
     kube: "Kube",
     inventory: Inventory,
@@ -213,14 +235,7 @@ def write_inventory(
     `inventory` as its new `current` does not write again for the stamp alone.
     """
     now = now or datetime.now(timezone.utc)
-    if (
-        current.exists
-        and current.kinds == inventory.kinds
-        and current.namespaces == inventory.namespaces
-        and current.completed_jobs == inventory.completed_jobs
-        and all(current.labels.get(k) == v for k, v in labels.items())
-        and _stamp_is_fresh(current.last_applied, now)
-    ):
+    if inventory_current(current, inventory, labels, now):
         return False
     inventory.last_applied = format_time(now)
     kube.apply(parent_object(inventory, labels), force=True)
@@ -275,10 +290,18 @@ def plan_prune(
     instance: str,
     protected_namespaces: Iterable[str] = (),
     dangerous: bool = False,
+    created_namespaces: Iterable[str] | None = None,
 ) -> PrunePlan:
-    """Members that left the spec, after the guards; raises SpecError when a guard refuses."""
+    """Members that left the spec, after the guards; raises SpecError when a guard refuses.
+
+    Never the cluster's own namespaces or objects in them, and, when `created_namespaces` (from
+    the parent) is given, never a namespace this instance did not create.
+    """
+    from envspec.kube.system import system_reason
+
     wanted = {identity(o) for o in desired}
     protected_ns = set(protected_namespaces)
+    created = None if created_namespaces is None else set(created_namespaces)
     total = sum(len(v) for v in members.values())
     delete: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -292,7 +315,10 @@ def plan_prune(
                 or labels.get(MANAGED_BY_LABEL) != "envspec"
                 or labels.get(INSTANCE_LABEL, instance) != instance
             )
-            if foreign or (live["kind"] == "Namespace" and live["metadata"]["name"] in protected_ns):
+            namespace_kept = live["kind"] == "Namespace" and (
+                live["metadata"]["name"] in protected_ns or (created is not None and live["metadata"]["name"] not in created)
+            )
+            if foreign or namespace_kept or system_reason(live):
                 skipped.append(object_id(live))
                 continue
             delete.append(live)
@@ -312,3 +338,57 @@ def plan_prune(
         if problems:
             raise SpecError([Problem(p) for p in problems])
     return PrunePlan(delete=delete, skipped=skipped)
+
+
+@dataclass
+class Ownership:
+    """What apply found for the desired objects that are not live members of its ApplySet."""
+
+    unowned: list[str] = field(default_factory=list)  # exist, belong to no ApplySet: adopted only with --adopt
+    other_set: list[str] = field(default_factory=list)  # exist and belong to another ApplySet: never taken
+    absent_namespaces: set[str] = field(default_factory=set)  # desired Namespaces that do not exist yet
+    found: list[dict[str, Any]] = field(default_factory=list)  # the live objects behind unowned/other_set
+
+
+def check_ownership(
+    kube: "Kube",
+    desired: list[dict[str, Any]],
+    live: dict[tuple[str, str, str, str], dict[str, Any]],
+    set_id: str,
+) -> Ownership:
+    """GET each desired object the member listing did not return (kpt's strict inventory policy).
+
+    Objects in a namespace that does not exist are known absent without a request, so a first
+    apply costs one GET per new namespace and cluster-scoped object, and a re-apply (everything
+    already a member) costs nothing.
+    """
+    out = Ownership()
+    ordered = sorted(desired, key=lambda o: o["kind"] != "Namespace")  # namespaces first
+    for obj in ordered:
+        if identity(obj) in live:
+            continue
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        ns = namespace_of(obj)
+        if ns and ns in out.absent_namespaces:
+            continue
+        if not kube.is_served(api_version, kind):
+            continue  # its CRD comes with this apply: nothing of the kind can exist yet
+        if not kube.is_namespaced(api_version, kind):
+            ns = None
+        found = kube.get(api_version, kind, obj["metadata"]["name"], ns)
+        if found is None:
+            if kind == "Namespace" and api_version == "v1":
+                out.absent_namespaces.add(obj["metadata"]["name"])
+            continue
+        found.setdefault("apiVersion", api_version)
+        found.setdefault("kind", kind)
+        meta = found.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(PART_OF_LABEL)
+        created_by = (meta.get("annotations") or {}).get(CREATED_BY_ANNOTATION) if kind == "Namespace" else None
+        if owner == set_id or (owner is None and created_by == set_id):
+            # labelled ours outside the listed namespaces, or the bare namespace of our own interrupted first apply
+            live[identity(found)] = found
+            continue
+        (out.other_set if owner else out.unowned).append(object_id(obj))
+        out.found.append(found)
+    return out

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from envspec.errors import Location
+
 
 @dataclass(frozen=True)
 class ClusterBinding:
@@ -98,3 +100,7 @@ class DeployPlan:
     database_drop: DatabaseDrop | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     applyset_namespace: str | None = None  # namespace of the ApplySet parent Secret
+    # object id of an app's object -> ids of the Jobs that must succeed before it rolls out (apps.*.after)
+    after: dict[str, list[str]] = field(default_factory=dict)
+    # object id -> (spec position, dotted spec path) of what renders it, so apply's refusals point at a line
+    sources: dict[str, tuple[Location | None, str]] = field(default_factory=dict)

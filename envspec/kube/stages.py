@@ -8,6 +8,10 @@ stages, each waited on before the next:
 1. CRDs and Namespaces (and everything fetched from `manifests:`, e.g. the Gateway API CRDs);
 2. config, Secrets, RBAC (and storage claims);
 3. workloads and Services, then the plan's Jobs one by one in declared order;
+   a workload whose app declares `after: [job, ...]` (the plan's `after`)
+   rolls out only once those Jobs succeeded -- an API never starts before its
+   migrations ran -- and when one is held back, the others are ready before
+   the Jobs start, since a Job may need them (a database app);
 4. routes and every other custom resource.
 
 Destroy walks the same stages backwards. apply, diff and destroy all import
@@ -54,6 +58,8 @@ STAGE_3 = frozenset(
         "HorizontalPodAutoscaler",
     }
 )
+# Kinds that start pods: these are what an app's `after` holds back (its Service and PDB go first).
+ROLLOUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "CronJob"})
 STAGES = (1, 2, 3, 4)
 STAGE_NAMES = {
     1: "CRDs and namespaces",

@@ -160,6 +160,10 @@ class App(SpecModel):
     requiredEnv: list[EnvVarName] = Field(
         default_factory=list, description="Environment variables the app needs; checked against what its containers get."
     )
+    after: list[Name] = Field(
+        default_factory=list,
+        description="Jobs (or create-database) that must succeed before apply rolls this app out, e.g. its migrations.",
+    )
 
 
 class Job(SpecModel):
@@ -405,6 +409,10 @@ class Environment(SpecModel):
             for dep in job.after:
                 if dep not in self.jobs and not (dep == "create-database" and self.database):
                     raise ValueError(f"jobs.{name}.after: unknown job {dep!r}")
+        for name, app in self.apps.items():
+            for dep in app.after:
+                if dep not in self.jobs and not (dep == "create-database" and self.database):
+                    raise ValueError(f"apps.{name}.after: unknown job {dep!r}")
         for name, route in self.routes.items():
             if route.backend and route.backend.app not in self.apps:
                 raise ValueError(f"routes.{name}.backend.app: unknown app {route.backend.app!r}")

@@ -107,6 +107,7 @@ _BUILTIN_KINDS = [
     Kind("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",)),
     Kind("batch", "v1", "Job", "jobs"),
     Kind("batch", "v1", "CronJob", "cronjobs", True, ("cj",)),
+    Kind("coordination.k8s.io", "v1", "Lease", "leases"),
     Kind("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     Kind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",)),
     Kind("rbac.authorization.k8s.io", "v1", "Role", "roles"),
