@@ -32,7 +32,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "kubeconfig": ("envspec.cli.cloud", "Fetch a fresh kubeconfig for the environment's cluster; prints the context name."),
     "comment": ("envspec.cli.pullrequest", "Print the Markdown of the PR comment for ENV (first line: a hidden marker workflows search for)."),
     "pr-check": ("envspec.cli.pullrequest", "Exit 0 only if PR is open and its head is still HEAD_SHA (run right before apply)."),
-    "gc": ("envspec.cli.pullrequest", "Destroy preview-pr environments whose PR is closed or not applied for longer than a TTL."),
+    "gc": ("envspec.cli.pullrequest", "Destroy previews whose PR is closed or not applied for longer than a TTL."),
 }
 
 # Modules whose commands never touch a cluster and end within seconds: no cyclic GC needed (see run()).
