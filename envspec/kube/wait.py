@@ -13,6 +13,11 @@ hiccup: events older than the wait (minus a little clock skew) are ignored,
 and a Deployment's ReplicaSets are found by owner UID and its current
 revision (never by name prefix: `web-` is also the prefix of `web-static-...`),
 so pods of an old ReplicaSet that is being replaced do not count.
+
+Each round reads the objects still pending with one LIST per kind (cluster
+wide, by the ApplySet's part-of label, as the inventory is read), not a GET
+per object: a hundred Deployments cost one request a round, not a hundred. An
+object alone of its kind, or without the label, is read with a GET.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from envspec.errors import OperationError
+from envspec.kube.inventory import PART_OF_LABEL
 from envspec.objects import name_of, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -355,6 +361,34 @@ def _log_tail(kube: "Kube", namespace: str, pod: str) -> str:
     return f"\n  last {len(lines)} log lines of pod {pod}:\n" + "\n".join("    " + line for line in lines)
 
 
+def _part_of(obj: dict[str, Any]) -> str | None:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(PART_OF_LABEL)
+
+
+def read_live(kube: "Kube", objects: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """The live version of each object (None: not found), by object id: one LIST per kind for
+    the kinds of which two or more carry the same ApplySet label, a GET for the others."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for obj in objects:
+        groups.setdefault((obj["apiVersion"], obj["kind"]), []).append(obj)
+    out: dict[str, dict[str, Any] | None] = {}
+    for (api_version, kind), members in groups.items():
+        sets = {_part_of(o) for o in members}
+        set_id = next(iter(sets))
+        if len(members) < 2 or len(sets) != 1 or not set_id:
+            for obj in members:
+                out[object_id(obj)] = kube.get(api_version, kind, name_of(obj), namespace_of(obj))
+            continue
+        namespaced = kube.is_namespaced(api_version, kind)
+        listed = {
+            ((namespace_of(item) or "") if namespaced else "", name_of(item)): item
+            for item in kube.list(api_version, kind, label_selector=f"{PART_OF_LABEL}={set_id}")
+        }
+        for obj in members:
+            out[object_id(obj)] = listed.get(((namespace_of(obj) or "") if namespaced else "", name_of(obj)))
+    return out
+
+
 @dataclass
 class WaitSettings:
     timeout: float = 300.0
@@ -383,9 +417,10 @@ def wait_ready(
     while True:
         diagnostics = Diagnostics(kube, since=since)
         still: list[dict[str, Any]] = []
+        lives = read_live(kube, pending)
         for obj in pending:
             oid = object_id(obj)
-            live = kube.get(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj))
+            live = lives[oid]
             elapsed = settings.clock() - start
             if live is None:
                 state, detail = "pending", "not found"
