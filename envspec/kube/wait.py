@@ -14,10 +14,11 @@ and a Deployment's ReplicaSets are found by owner UID and its current
 revision (never by name prefix: `web-` is also the prefix of `web-static-...`),
 so pods of an old ReplicaSet that is being replaced do not count.
 
-Each round reads the objects still pending with one LIST per kind (cluster
-wide, by the ApplySet's part-of label, as the inventory is read), not a GET
-per object: a hundred Deployments cost one request a round, not a hundred. An
-object alone of its kind, or without the label, is read with a GET.
+Each round reads the objects still pending with one LIST per kind (by the
+ApplySet's part-of label, in their namespace when they share one, else cluster
+wide: as the inventory is read), not a GET per object: a hundred Deployments
+cost one request a round, not a hundred. An object alone of its kind, or
+without the label, is read with a GET.
 """
 
 from __future__ import annotations
@@ -374,18 +375,22 @@ def read_live(kube: "Kube", objects: list[dict[str, Any]]) -> dict[str, dict[str
     out: dict[str, dict[str, Any] | None] = {}
     for (api_version, kind), members in groups.items():
         sets = {_part_of(o) for o in members}
-        set_id = next(iter(sets))
-        if len(members) < 2 or len(sets) != 1 or not set_id:
+        namespaces = {namespace_of(o) for o in members}
+        namespaced = len(members) > 1 and kube.is_namespaced(api_version, kind)
+        if len(members) < 2 or len(sets) != 1 or None in sets or (namespaced and None in namespaces):
             for obj in members:
                 out[object_id(obj)] = kube.get(api_version, kind, name_of(obj), namespace_of(obj))
             continue
-        namespaced = kube.is_namespaced(api_version, kind)
-        listed = {
-            ((namespace_of(item) or "") if namespaced else "", name_of(item)): item
-            for item in kube.list(api_version, kind, label_selector=f"{PART_OF_LABEL}={set_id}")
-        }
+
+        def key(obj: dict[str, Any]) -> tuple[str, str]:
+            return ((namespace_of(obj) or "") if namespaced else "", name_of(obj))
+
+        # As the inventory lists its members: in their namespace when they share one, else cluster-wide.
+        only = next(iter(namespaces)) if namespaced and len(namespaces) == 1 else None
+        selector = f"{PART_OF_LABEL}={next(iter(sets))}"
+        listed = {key(item): item for item in kube.list(api_version, kind, namespace=only, label_selector=selector)}
         for obj in members:
-            out[object_id(obj)] = listed.get(((namespace_of(obj) or "") if namespaced else "", name_of(obj)))
+            out[object_id(obj)] = listed.get(key(obj))
     return out
 
 
