@@ -16,7 +16,7 @@ and a route (Deployment, Service, HTTPRoute and its HTTPS redirect: 4 objects
 per app). `--latency-ms` makes the fake server wait that long before serving
 each request, as a network round trip would (requests wait in parallel).
 
-Usage: `python bench/bench_apply.py [--repeat N] [--apps 100] [--latency-ms 5]`.
+Usage: `python bench/bench_apply.py [--repeat N] [--apps 100] [--latency-ms 5] [--workers 8]`.
 The issue-14 goal is measured with `--apps 100 --latency-ms 5`: envspec's
 first apply (which also waits for readiness) in no more wall time than
 kubectl's, and with at most 1.2x its requests.
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from envspec.kube.apply import ApplyOptions, apply_plan  # noqa: E402
+from envspec.kube.apply import APPLY_WORKERS, ApplyOptions, apply_plan  # noqa: E402
 from envspec.kube.client import Kube, load_target  # noqa: E402
 from envspec.kube.inventory import ApplySetRef  # noqa: E402
 from envspec.kube.plan import DeployPlan  # noqa: E402
@@ -112,14 +112,15 @@ def _counts(fake: FakeKube) -> tuple[int, int]:
     return len(fake.requests), sum(1 for r in fake.requests if r.method in WRITES)
 
 
-def bench_envspec(plan: DeployPlan, workdir: Path, latency: float) -> list[tuple[str, int, int, float]]:
+def bench_envspec(plan: DeployPlan, workdir: Path, latency: float, workers: int) -> list[tuple[str, int, int, float]]:
     rows = []
     with FakeKube(latency=latency) as fake:
         _prepare(fake, plan)
         kc = fake.write_kubeconfig(workdir / "kc-envspec")
         _, api = load_target(kc, None)
         kube = Kube(api)
-        options = ApplyOptions(environ=environ_for(plan), wait=WaitSettings(timeout=30, interval=0.05), check_helm=False)
+        options = ApplyOptions(environ=environ_for(plan), wait=WaitSettings(timeout=30, interval=0.05), check_helm=False,
+                               workers=workers)
         for label in ("first apply", "no-op re-apply"):
             fake.reset_requests()
             start = time.perf_counter()
@@ -179,6 +180,7 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=BASE_APPS,
                         help="apps in the plan (more than 2: preview-pr plus generated routed apps)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="fake server delay per request")
+    parser.add_argument("--workers", type=int, default=APPLY_WORKERS, help="envspec's concurrent writes per stage")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
     best: dict[str, tuple[str, int, int, float]] = {}
@@ -187,11 +189,11 @@ def main() -> None:
     for _ in range(args.repeat):
         # Interleaved, so both tools see the same machine load.
         with tempfile.TemporaryDirectory() as tmp:
-            for row in bench_envspec(plan, Path(tmp), latency) + bench_kubectl(plan, Path(tmp), latency):
+            for row in bench_envspec(plan, Path(tmp), latency, args.workers) + bench_kubectl(plan, Path(tmp), latency):
                 if row[0] not in best or row[3] < best[row[0]][3]:
                     best[row[0]] = row
     print(f"plan: {source}; {len(plan.objects)} rendered objects + {len(plan.secrets)} secrets; "
-          f"{args.latency_ms:g} ms latency per request; best of {args.repeat}")
+          f"{args.latency_ms:g} ms latency per request; {args.workers} envspec workers; best of {args.repeat}")
     print(f"{'run':<38} {'requests':>8} {'writes':>7} {'wall (s)':>9}")
     for name, total, writes, elapsed in best.values():
         print(f"{name:<38} {total:>8} {writes:>7} {elapsed:>9.3f}")
