@@ -437,3 +437,66 @@ def test_discovery_is_read_once_per_run_even_with_concurrent_writers(tmp_path: P
         kube.close()
         discovery = [r.path for r in fake.requests if is_discovery(r.path)]
     assert len(discovery) == len(set(discovery))  # no group read twice, however many threads asked
+
+
+# --- discovery: read once, re-read only when kinds can have appeared --------------------------
+
+TWO_CRDS = "".join(f"""---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.example.com}}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}}}
+  versions: [{{name: v1, served: true, storage: true}}]
+""" for kind, plural in (("Widget", "widgets"), ("Gadget", "gadgets")))
+
+
+def custom(kind: str, name: str = "x") -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": NS, "labels": dict(objects()[0]["metadata"]["labels"])}}
+
+
+def test_kinds_not_served_yet_cost_one_discovery_reread_each_not_one_per_look(
+    fake_kube: FakeKube, kube: Kube  # noqa: F811
+) -> None:
+    import hashlib
+
+    from envspec.kube.plan import RemoteManifest
+
+    url = "https://example.com/crds.yaml"
+    fetch = lambda _url, timeout: TWO_CRDS.encode()  # noqa: E731
+    p = plan([*objects(), custom("Widget"), custom("Gadget")],
+             remote_manifests=[RemoteManifest(url, hashlib.sha256(TWO_CRDS.encode()).hexdigest())])
+    result = apply_plan(kube, p, options(fetch=fetch, cache_dir=None))
+    assert {f"Widget/{NS}/x", f"Gadget/{NS}/x"} <= set(result.created)
+    # The first read; one re-read for each kind missing when first looked up (the second snapshot
+    # knows they are missing); one after the CRDs were established. It was three per kind per look.
+    assert sum(r.path == "/apis" for r in fake_kube.requests) == 4
+
+
+def test_kinds_a_chart_brings_are_found_for_stage_4(
+    fake_kube: FakeKube, kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    import os
+    import subprocess
+
+    from envspec.kube.plan import HelmChart
+
+    helm = tmp_path / "bin" / "helm"
+    helm.parent.mkdir()
+    helm.write_text("#!/bin/sh\nexit 0\n")
+    helm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helm.parent}{os.pathsep}{os.environ['PATH']}")
+
+    def runner(argv: Any) -> "subprocess.CompletedProcess[str]":
+        if argv[1] == "upgrade":  # the chart installs its CRD, as cert-manager's does
+            fake_kube.register_crd_kind("example.com", "v1", "Widget", "widgets")
+        return subprocess.CompletedProcess(list(argv), 0, "[]" if argv[1] == "list" else "null", "")
+
+    chart = HelmChart(release="widgets", namespace="widgets", repository="https://example.com/charts",
+                      chart="widgets", version="1.0.0")
+    result = apply_plan(kube, plan([*objects(), custom("Widget")], helm=[chart]),
+                        options(check_helm=True, helm_runner=runner))
+    assert f"Widget/{NS}/x" in result.created  # missing when the snapshot looked, served after the chart

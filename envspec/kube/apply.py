@@ -587,8 +587,8 @@ def _execute(
                             report=options.report)
         if stages[stage]:
             runner.run(stage, stages[stage])
-        if stage == 1:
-            install_charts(plan.helm, options.helm, runner=options.helm_runner, report=options.report)
+        if stage == 1 and install_charts(plan.helm, options.helm, runner=options.helm_runner, report=options.report):
+            kube.refresh_discovery()  # the charts may have brought kinds (cert-manager's CRDs) stage 4 applies
         if stage == 4 and options.after_routes_ready is not None:
             remaining = max(0.0, deadline - options.wait.clock())
             options.after_routes_ready(remaining=remaining, report=options.report)

@@ -353,8 +353,10 @@ class Kube:
     """get/list/apply/delete on plain dicts, through DynamicClient, with retries.
 
     Safe to share between threads (apply writes concurrently): the connection pool is, and
-    discovery -- read once per Kube, again only when a kind is missing or CRDs were created --
-    is behind a lock.
+    discovery is behind a lock. Discovery is read once per Kube and cached; a kind it does not
+    list makes it re-read once, and is then taken as not served until `refresh_discovery()`
+    (which apply calls after creating CRDs or installing charts), so a plan with kinds the
+    cluster lacks does not re-read discovery on every look.
     """
 
     def __init__(
@@ -372,6 +374,8 @@ class Kube:
         self._dyn: DynamicClient | None = None
         self._resources: dict[tuple[str, str], Resource] = {}
         self._discovery_lock = threading.RLock()
+        # Kinds discovery did not list even when re-read: not served until the next refresh_discovery().
+        self._missing: set[tuple[str, str]] = set()
         # Discovery is cached per Kube, never in a shared /tmp file another run (or port) could leave stale.
         self._cache_dir = tempfile.mkdtemp(prefix="envspec-discovery-")
 
@@ -412,6 +416,7 @@ class Kube:
         """Forget discovered kinds, e.g. after CRDs were created."""
         with self._discovery_lock:
             self._resources.clear()
+            self._missing.clear()
             self._discover(self.dyn.resources.invalidate_cache, "refresh discovery")
 
     def resource(self, api_version: str, kind: str) -> "Resource":
@@ -431,17 +436,20 @@ class Kube:
         def lookup() -> "Resource":
             return self.dyn.resources.get(api_version=api_version, kind=kind)
 
+        def missing() -> NotServedError:
+            self._missing.add(key)
+            return NotServedError(
+                f"the cluster at {self.server} does not serve {kind} ({api_version}); "
+                "is its CRD or API group installed?"
+            )
+
+        if key in self._missing:
+            raise missing()
         try:
+            # On a miss the client's discoverer re-reads discovery itself, once, before it gives up.
             found = self._discover(lookup, f"discover {kind} ({api_version})")
         except ResourceNotFoundError:
-            self.refresh_discovery()
-            try:
-                found = self._discover(lookup, f"discover {kind} ({api_version})")
-            except ResourceNotFoundError:
-                raise NotServedError(
-                    f"the cluster at {self.server} does not serve {kind} ({api_version}); "
-                    "is its CRD or API group installed?"
-                ) from None
+            raise missing() from None
         self._resources[key] = found
         return found
 
