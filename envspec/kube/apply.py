@@ -245,6 +245,7 @@ class _StageRunner:
         self._wait(to_wait)
 
     def _run_job(self, job: dict[str, Any]) -> None:
+        self.before_write()  # a Job may run for minutes: the lease is checked before each one
         live = self.live.get(identity(job))
         outcome = run_job(
             self.kube,
