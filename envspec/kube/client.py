@@ -434,7 +434,12 @@ class Kube:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         def lookup() -> "Resource":
-            return self.dyn.resources.get(api_version=api_version, kind=kind)
+            # Named by prefix and group: a bare "v1" would match every group that serves a v1 and
+            # make the discoverer fetch the resource list of each one.
+            if "/" in api_version:
+                group, version = api_version.split("/", 1)
+                return self.dyn.resources.get(prefix="apis", group=group, api_version=version, kind=kind)
+            return self.dyn.resources.get(prefix="api", api_version=api_version, kind=kind)
 
         def missing() -> NotServedError:
             self._missing.add(key)
