@@ -113,11 +113,11 @@ def normalize(
         template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
         template_meta = template.setdefault("metadata", {})
         template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
-        namespace = meta.get("namespace")
+        obj_namespace = meta.get("namespace")  # not `namespace`: that is the default for every later object
         config_maps, secrets = _references(pod_spec)
         if config_maps or secrets:
-            parts = [["ConfigMap", n, config_data.get((namespace, n))] for n in sorted(config_maps)]
-            parts += [["Secret", n, secret_sources.get((namespace, n))] for n in sorted(secrets)]
+            parts = [["ConfigMap", n, config_data.get((obj_namespace, n))] for n in sorted(config_maps)]
+            parts += [["Secret", n, secret_sources.get((obj_namespace, n))] for n in sorted(secrets)]
             annotations = dict(template_meta.get("annotations") or {})
             annotations[CHECKSUM_ANNOTATION] = _checksum(parts)
             template_meta["annotations"] = annotations

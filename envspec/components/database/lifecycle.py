@@ -89,6 +89,15 @@ def _shared_name(prefix: str, database: str) -> str:
     return f"envspec-{prefix}-{database.replace('_', '-')}"[:50].rstrip("-") + f"-{digest}"
 
 
+def service_namespace(host: str) -> str | None:
+    """The namespace of a cluster Service host (`db.default.svc`, `db.default.svc.cluster.local`), else None.
+
+    Only such a name says where the database runs; `postgres.example.com` is outside the cluster and
+    names no namespace (its second label is a domain, not a namespace envspec could run a Job in)."""
+    labels = host.split(".")
+    return labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
+
+
 def jobs_namespace(spec: "Environment") -> str:
     db = spec.database
     assert db is not None
@@ -157,7 +166,7 @@ def plan_parts(spec: "Environment", labels: dict[str, str]) -> tuple["DatabaseDr
     db = spec.database
     if db is None:
         return None, []
-    namespace = db.namespace or (db.host.split(".")[1] if db.host.count(".") >= 1 else spec.namespace.name)
+    namespace = db.namespace or service_namespace(db.host) or spec.namespace.name
     drop = DatabaseDrop(
         database=db.name, host=db.host, port=db.port, image=db.image, namespace=namespace, user_secret=db.adminSecret,
         role=db.name if db.appSecret else None,
