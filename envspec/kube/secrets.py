@@ -147,6 +147,16 @@ def _secret_data(source: SecretSource, environ: Mapping[str, str], redactor: Red
     return {key: _b64(value) for key, value in sorted(values.items())}
 
 
+def skeleton(source: SecretSource, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The Secret a source builds, without data: through the compiler's normalisation (labels, key
+    order) like every rendered object; apply and diff only fill in its values."""
+    from envspec.render.normalize import normalize_object
+
+    meta = {"name": source.name, "namespace": source.namespace}
+    return normalize_object({"apiVersion": "v1", "kind": "Secret", "type": source.type, "metadata": meta},
+                            {**labels, **source.labels})
+
+
 def build_secrets(
     plan: DeployPlan, environ: Mapping[str, str], redactor: Redactor | None = None, *, missing_ok: bool = False
 ) -> tuple[list[dict[str, Any]], Redactor]:
@@ -163,19 +173,7 @@ def build_secrets(
     objects = []
     for source in sources(plan):
         data = {} if unset_variables(source, environ) else _secret_data(source, environ, redactor)
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": source.type,
-                "metadata": {
-                    "name": source.name,
-                    "namespace": source.namespace,
-                    "labels": {**plan.labels, **source.labels},
-                },
-                "data": data,
-            }
-        )
+        objects.append({**skeleton(source, plan.labels), "data": data})
     return objects, redactor
 
 
