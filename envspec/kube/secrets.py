@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from envspec.errors import EnvspecError, OperationError, Problem, SpecError
 from envspec.kube.plan import DeployPlan, SecretSource
+from envspec.plan import secret_skeleton
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -147,16 +148,6 @@ def _secret_data(source: SecretSource, environ: Mapping[str, str], redactor: Red
     return {key: _b64(value) for key, value in sorted(values.items())}
 
 
-def skeleton(source: SecretSource, labels: Mapping[str, str]) -> dict[str, Any]:
-    """The Secret a source builds, without data: through the compiler's normalisation (labels, key
-    order) like every rendered object; apply and diff only fill in its values."""
-    from envspec.render.normalize import normalize_object
-
-    meta = {"name": source.name, "namespace": source.namespace}
-    return normalize_object({"apiVersion": "v1", "kind": "Secret", "type": source.type, "metadata": meta},
-                            {**labels, **source.labels})
-
-
 def build_secrets(
     plan: DeployPlan, environ: Mapping[str, str], redactor: Redactor | None = None, *, missing_ok: bool = False
 ) -> tuple[list[dict[str, Any]], Redactor]:
@@ -173,7 +164,7 @@ def build_secrets(
     objects = []
     for source in sources(plan):
         data = {} if unset_variables(source, environ) else _secret_data(source, environ, redactor)
-        objects.append({**skeleton(source, plan.labels), "data": data})
+        objects.append({**secret_skeleton(source, plan.labels), "data": data})
     return objects, redactor
 
 
