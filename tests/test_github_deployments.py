@@ -30,6 +30,7 @@ def test_a_preview_deploy_is_a_deployment_of_its_instance_in_progress_then_succe
     assert created["environment"] == "preview-pr-107"
     assert created["ref"] == SHA and created["transient_environment"] is True
     assert "ghcr.io/aphiria/aphiria.com-web:pr-107" in created["payload"]["images"]
+    assert created["payload"]["pr_number"] == 107
     assert fake_github.states_of(deployment_id) == ["in_progress"]
 
     result = run("github-deployment", "preview-pr", "--pr", "107", "--state", "success", "--sha", SHA, "--url-output", "webUrl")

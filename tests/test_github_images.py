@@ -138,3 +138,11 @@ def test_a_failed_delete_is_reported_and_the_rest_still_go(fake_github: FakeGitH
     assert re.search(r"could not delete 1 image version", result.output)
     assert remaining_tags(fake_github, WEB) == {"pr-6-abcdef1"} and remaining_tags(fake_github, API) == set()
     assert first not in [v["id"] for v in fake_github.versions[("aphiria", WEB)]]
+
+
+def test_a_package_never_pushed_is_nothing_to_delete(fake_github: FakeGitHub) -> None:
+    fake_github.add_package_version("aphiria", WEB, ["pr-8"])  # the API package does not exist
+    result = run("delete-images", "preview-pr", "--pr", "8", "--protect-none")
+    assert result.exit_code == 0, result.output
+    assert "ghcr.io/aphiria/aphiria.com-api: no such package" in result.output
+    assert remaining_tags(fake_github, WEB) == set()

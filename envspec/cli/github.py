@@ -90,6 +90,7 @@ def github_deployment(
             images=[use.image for use in collect_images(plan.objects)],
             description=f"envspec apply {env}" + (f" --pr {pr}" if pr else ""),
             transient=pr is not None, production=production_environment, log_url=log_url,
+            pr=int(pr) if pr is not None and pr.isdigit() else None,
         )
         click.echo(str(created.id))
         click.echo(f"deployment {created.id} of {name} at {sha}: in_progress", err=True)
@@ -142,7 +143,7 @@ def delete_images(
     also carries another tag, or that a protected environment references.
     """
     from envspec.github import packages as pkg
-    from envspec.github.api import resolve_repo
+    from envspec.github.api import GitHubError, resolve_repo
     from envspec.github.comment import collect_images
 
     if pr is None or not pr.isdigit() or int(pr) < 1:
@@ -186,7 +187,13 @@ def delete_images(
     scopes: dict[str, str] = {}
     for package in chosen:
         scope = scopes.get(package.owner) or scopes.setdefault(package.owner, pkg.owner_scope(client, package.owner))
-        versions = pkg.list_versions(client, package, scope)
+        try:
+            versions = pkg.list_versions(client, package, scope)
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+            click.echo(f"{package}: no such package (never pushed?); nothing to delete")
+            continue
         verdicts = pkg.decide(package, versions, prefix=prefix, pr=number, protected=protected)
         click.echo(f"{package}: {len(versions)} version(s), {sum(v.delete for v in verdicts)} of PR #{number} to delete")
         for verdict in verdicts:

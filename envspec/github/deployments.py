@@ -57,6 +57,7 @@ def start(
     transient: bool = False,
     production: bool = False,
     log_url: str | None = None,
+    pr: int | None = None,
 ) -> Deployment:
     """Create the deployment and mark it in_progress.
 
@@ -72,7 +73,7 @@ def start(
         "transient_environment": transient,
         "production_environment": production,
         "description": description[:140],
-        "payload": {"images": sorted(set(images))},
+        "payload": {"images": sorted(set(images)), **({"pr_number": int(pr)} if pr is not None else {})},
     }
     created = client.post_json(f"/repos/{check_repo(repo)}/deployments", body)
     deployment = _deployment(created)
