@@ -305,7 +305,7 @@ def _images(images: Sequence[ImageUse]) -> list[str]:
     unpinned = [u for u in images if not u.pinned]
     if unpinned:
         lines += ["", f"> [!WARNING]\n> {len(unpinned)} image(s) are not pinned by a full `sha256:` digest;"
-                  " `envspec apply` refuses them for preview-pr and production."]
+                  " `envspec apply` refuses them where the environment sets `requirePinnedImages`."]
     return lines + [""]
 
 
