@@ -261,3 +261,13 @@ def test_validates_against_kubernetes_schemas_and_shared_crds(env: str, crd_dirs
     args = ["validate", env, "--crds", str(crd_dirs[0].parent)] + (["--pr", "107"] if env == "preview-pr" else [])
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+
+
+def test_the_preview_deploy_and_cleanup_roles_cover_the_new_preview_kinds() -> None:
+    """preview-pr now renders a ServiceMonitor and a RateLimitPolicy: the CI accounts must be allowed them."""
+    found = objects("preview-base")
+    for role in ("envspec-deploy", "envspec-cleanup"):
+        rules = found[("ClusterRole", "", role)]["rules"]
+        granted = {(group, resource) for rule in rules for group in rule["apiGroups"] for resource in rule["resources"]}
+        assert ("monitoring.coreos.com", "servicemonitors") in granted, role
+        assert ("gateway.nginx.org", "ratelimitpolicies") in granted, role
