@@ -583,8 +583,3 @@ def _namespace_exists(kube: "Kube", ref: ApplySetRef, snap: _Snapshot) -> bool:
     if any(o["kind"] == "Namespace" and name_of(o) == ref.namespace for o in snap.live.values()):
         return True
     return kube.get("v1", "Namespace", ref.namespace) is not None
-
-
-def secrets_of(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The Secret objects among `objects` (the built ones are completed in place)."""
-    return [o for o in objects if o.get("kind") == "Secret" and o.get("apiVersion") == "v1"]
