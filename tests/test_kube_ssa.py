@@ -29,7 +29,7 @@ from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.usefixtures("repo_root")
-NO_PROBE = ["--set", "apps.web.containers.web.readinessPath=null"]
+NO_PROBE = ["--set", "apps.web.containers.web.readiness=null"]
 
 
 def _web(fake: FakeKube) -> dict:

@@ -235,6 +235,7 @@ def drop_script(drop: "DatabaseDrop") -> str:
 def drop_database_job(drop: "DatabaseDrop", plan: "DeployPlan") -> dict[str, Any]:
     """The Job that drops and verifies the per-instance database (and role); SpecError on an unsafe name."""
     from envspec.render.context import ENVIRONMENT_LABEL, MANAGED_BY as MANAGED_BY_LABEL
+    from envspec.render.normalize import normalize_object
 
     script = drop_script(drop)
     labels = {
@@ -247,7 +248,9 @@ def drop_database_job(drop: "DatabaseDrop", plan: "DeployPlan") -> dict[str, Any
         return {"name": name, "valueFrom": {"secretKeyRef": {"name": drop.user_secret, "key": key}}}
 
     resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
-    return {
+    # Through the compiler's normalisation like every rendered object (its labels are the drop Job's own:
+    # not the instance label, so destroy's leftover check and the CI policies tell it from the members).
+    return normalize_object({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": drop_job_name(drop.database), "namespace": drop.namespace, "labels": labels},
@@ -276,4 +279,4 @@ def drop_database_job(drop: "DatabaseDrop", plan: "DeployPlan") -> dict[str, Any
                 },
             },
         },
-    }
+    }, labels)
