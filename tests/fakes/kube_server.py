@@ -1237,6 +1237,11 @@ class FakeKube:
         obj = self._existing(k, name, namespace)
         options = body if isinstance(body, dict) else {}
         policy = query.get("propagationPolicy") or options.get("propagationPolicy")
+        for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):  # DeleteOptions.preconditions
+            want, have = (options.get("preconditions") or {}).get(field), obj["metadata"].get(field)
+            if want and want != have:  # the apiserver's wording
+                raise ApiError(409, f"Precondition failed: {label} in precondition: {want}, {label} in object meta: {have}",
+                               details={"name": name, "group": k.group, "kind": k.plural})
         dry_run = query.get("dryRun") == "All" or "All" in (options.get("dryRun") or [])
         if dry_run:
             return copy.deepcopy(obj)
