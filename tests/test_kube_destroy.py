@@ -399,3 +399,12 @@ def test_an_object_recreated_after_listing_is_not_deleted(fake_kube: FakeKube, k
     assert "ConfigMap/shared/shared-config" not in result.deleted and f"Deployment/{NS}/web" in result.deleted
     deletes = [r for r in fake_kube.requests if r.method == "DELETE" and r.path.endswith("/namespaces/shared/configmaps/shared-config")]
     assert len(deletes) == 1 and deletes[0].body["preconditions"] == {"uid": listed_uid}
+
+
+def test_the_drop_job_runs_in_a_services_namespace_never_in_a_domain_label() -> None:
+    from envspec.components.database.lifecycle import service_namespace
+
+    assert service_namespace("db.default.svc.cluster.local") == "default"
+    assert service_namespace("db.shared.svc") == "shared"
+    assert service_namespace("postgres.example.com") is None
+    assert service_namespace("localhost") is None

@@ -273,8 +273,10 @@ from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
 from envspec.components.database.lifecycle import MASK, scrubbed  # noqa: E402
 
+# A value inside the fixed text (e.g. "then" in "authentication") would mask the text the test looks for.
+_FIXED = "FATAL: password authentication failed for user ALTER ROLE x PASSWORD"
 _values = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=4, max_size=24).filter(
-    lambda v: v not in MASK)
+    lambda v: v not in MASK and v not in _FIXED)
 
 
 @settings(max_examples=40, deadline=None)

@@ -167,6 +167,10 @@ class GitHubClient:
         except ValueError:
             raise GitHubError(f"GitHub API {method} {path} returned a body that is not JSON") from None
 
+    def delete(self, path: str) -> None:
+        """DELETE a resource (GitHub answers 204 No Content)."""
+        self._send("DELETE", self._url(path, None), None)
+
 
 class _ApiRedirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects within the API only: urllib copies every header, the token too, to the new URL."""
