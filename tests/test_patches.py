@@ -8,7 +8,7 @@ import pytest
 
 from envspec.errors import SpecError
 from envspec.pipeline import compile_environment
-from envspec.kubedefs import type_of
+from envspec.apidefs import type_of
 from envspec.render.patches import strategic_merge
 
 BASE = """cluster: {context: kind-test}

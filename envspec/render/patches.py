@@ -15,7 +15,7 @@ import copy
 from typing import Any, Callable
 
 from envspec.errors import Location, Problems
-from envspec.kubedefs import TypeInfo, type_of
+from envspec.apidefs import TypeInfo, type_of
 from envspec.render.templates import RenderedObject
 from envspec.spec.models import JsonOp, Patch, PatchTarget
 

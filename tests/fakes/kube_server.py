@@ -17,7 +17,7 @@ another owns them, and conflicts per field, dry runs, pod logs, a Table
 response for `kubectl get`, CRD registration, `auto_ready` status for
 workload kinds, and an optional per-request `latency` (a network round trip,
 for benchmarks). Merge semantics come from the upstream definitions
-kubernetes-validate ships (`envspec.kubedefs`: list types and map keys,
+kubernetes-validate ships (`envspec.apidefs`: list types and map keys,
 atomic maps, patch strategies); a CRD's own openAPIV3Schema when it was
 created here; otherwise lists are atomic, like a server without a schema.
 Resource quantities are stored canonicalised (`0.25` -> `250m`, `1024Mi` ->
@@ -63,7 +63,7 @@ from envspec.kube.fieldset import (
     path_text,
     user_fields,
 )
-from envspec.kubedefs import TypeInfo, type_of
+from envspec.apidefs import TypeInfo, type_of
 
 FAKE_NOW = "2025-01-01T00:00:00Z"  # fixed clock: no-op applies stay byte-identical
 SERVER_VERSION = "1.32"  # the schema version served (kubernetes-validate ships its definitions)
