@@ -24,6 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from envspec.errors import Location, Problems
+from envspec.render.libyaml import load_generated
 from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
 from envspec.timelimit import TimeLimitExceeded, time_limit
 
@@ -245,8 +246,11 @@ def render_units(
             problems.error(f"template error: {_runtime_message(exc)}", _runtime_location(exc, template.filename, display))
             continue
         source = _LazySource(template.filename)
+        fast = load_generated(text)  # libyaml; None (or a document that is no object) sends it to ruamel's messages
+        if fast is not None and any(_object_problem(d) for d in fast):
+            fast = None
         try:
-            documents = [d for d in parser.load_all(text) if d is not None]
+            documents = fast if fast is not None else [d for d in parser.load_all(text) if d is not None]
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             out_line = mark.line + 1 if mark else 0

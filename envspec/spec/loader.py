@@ -8,7 +8,7 @@ the data (a tuple of keys and indexes) to where its value was written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -400,9 +400,41 @@ def read_text(path: Path, display: str) -> str:
 
 def load_document(path: Path, display: str) -> Document:
     text = read_text(path, display)
-    data, positions = parse_yaml_text(text, display)
+    data, positions = _parse_cached(text, display)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise SpecError([Problem("an environment file must be a mapping at the top level", Location(display, 1, 1))])
     return Document(data, positions, path, display)
+
+
+# Parsed spec files by (display path, exact text): `render --all` of many environments that extend the
+# same files parses each once per process. The text is the key, so an edited file is parsed anew;
+# every caller gets its own copy, since later stages merge into the data.
+_PARSED: dict[tuple[str, str], tuple[Any, Positions]] = {}
+_PARSED_MAX = 256
+
+
+def _parse_cached(text: str, display: str) -> tuple[Any, Positions]:
+    key = (display, text)
+    if key not in _PARSED:
+        if len(_PARSED) >= _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[key] = parse_yaml_text(text, display)
+    data, positions = _PARSED[key]
+    # Positions hold immutable Locations (and ints): a shallow copy of each table is a full copy.
+    copied = Positions(**{f.name: _shallow(getattr(positions, f.name)) for f in fields(positions)})
+    return _copy(data), copied
+
+
+def _shallow(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of plain data (dicts, lists, immutable scalars), much cheaper than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
