@@ -23,9 +23,9 @@ RUN pip wheel --no-deps --no-build-isolation --wheel-dir /dist .
 # --- venv: the runtime dependencies from the hash lock, then envspec from the wheel (no resolver) -----
 FROM python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea AS venv
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
-COPY deploy/image/requirements.lock /tmp/requirements.lock
+COPY requirements/deploy.txt /tmp/requirements.txt
 RUN python -m venv /opt/envspec \
- && /opt/envspec/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements.lock
+ && /opt/envspec/bin/pip install --require-hashes --only-binary=:all: -r /tmp/requirements.txt
 COPY --from=wheel /dist/ /tmp/dist/
 RUN /opt/envspec/bin/pip install --no-deps --no-index /tmp/dist/envspec-*.whl \
  && /opt/envspec/bin/envspec --version

@@ -23,6 +23,7 @@ try:
 except SystemExit:
     pass
 heavy = sorted(m for m in ("kubernetes", "digitalocean", "kubernetes_validate", "requests") if m in sys.modules)
+print("DEPLOYER=" + ",".join(sorted(m for m in sys.modules if m == "envspec.kube" or m.startswith("envspec.kube."))))
 print("HEAVY=" + ",".join(heavy))
 """
 
@@ -38,6 +39,8 @@ def test_fast_commands_never_import_cluster_clients(args: list[str], tmp_path: P
     result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "HEAVY="
+    if "--help" not in args or args == ["--help"]:  # compiling and --help never load the deployer either
+        assert result.stdout.strip().splitlines()[-2] == "DEPLOYER="
 
 
 def test_version() -> None:

@@ -498,6 +498,15 @@ def test_the_deploy_lock_pins_every_dependency_by_hash() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     missing = _requirement_names("\n".join(declared)) - _requirement_names(text)
     assert not missing, f"requirements/deploy.txt lacks {sorted(missing)}: regenerate it (see its header)"
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pinned = {canonicalize_name(name): version for name, version, _ in entries}
+    for raw in declared:  # the lock's versions are ones pyproject allows (the image installs it too)
+        requirement = Requirement(raw)
+        version = pinned.get(canonicalize_name(requirement.name))
+        if version:
+            assert requirement.specifier.contains(version), f"{requirement.name}=={version} vs {raw}"
 
 
 def test_dependabot_updates_actions_and_pip() -> None:
