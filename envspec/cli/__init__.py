@@ -34,3 +34,4 @@ from envspec.cli import cloud as _cloud  # noqa: E402,F401  (registers dns, clus
 from envspec.cli import pullrequest as _pullrequest  # noqa: E402,F401  (registers comment, gc)
 from envspec.cli import explain as _explain  # noqa: E402,F401  (registers explain)
 from envspec.cli import authoring as _authoring  # noqa: E402,F401  (registers config, list, init)
+from envspec.cli import completion as _completion  # noqa: E402,F401  (registers completion)

@@ -9,6 +9,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from envspec.cli.completers import complete_param
 from envspec.errors import EnvspecError, Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,7 +59,8 @@ def param_options(func: F) -> F:
         help="Override a spec value, e.g. --set apps.web.replicas=2 (type-checked).",
     )(func)
     func = click.option(
-        "--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Set a declared parameter."
+        "--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Set a declared parameter.",
+        shell_complete=complete_param,
     )(func)
     func = click.option("--pr", type=str, default=None, help="Shorthand for --param pr=N.")(func)
     return func

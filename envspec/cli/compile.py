@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from envspec.cli import main
+from envspec.cli.completers import complete_environment
 from envspec.cli.common import collect_params, handle_errors, param_options, print_problems, root_option
 from envspec.errors import EXIT_CHANGES, SpecError
 
@@ -41,7 +42,7 @@ def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label
 
 
 @main.command()
-@click.argument("environments", nargs=-1)
+@click.argument("environments", nargs=-1, shell_complete=complete_environment)
 @root_option
 @param_options
 @click.option("--kube-version", default=None, help="Kubernetes version whose schemas objects are checked against.")
@@ -82,13 +83,14 @@ def _env_params(prefix: str | None, argocd: bool) -> list[str]:
 
 
 @main.command()
-@click.argument("environment", required=False)
+@click.argument("environment", required=False, shell_complete=complete_environment)
 @root_option
 @param_options
 @click.option("--all", "all_", is_flag=True, help="Render every environment that needs no parameters (to --out, default rendered/).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "--output-dir", "out", type=click.Path(path_type=Path), default=None,
               help="Write one file per object into this folder (atomically; only a folder envspec wrote is replaced).")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--format", "-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True,
+              help="Output format (-o as in kubectl).")
 @click.option("--check", is_flag=True, help="Don't write; exit 1 with a diff if --out is stale.")
 @click.option("--param-from-env", "param_prefix", default=None, metavar="PREFIX",
               help="Read parameters from variables PREFIX<NAME> (WEB_IMAGE means webImage); flags win.")
@@ -201,10 +203,10 @@ def schema(root: Path | None, check: bool) -> None:
 
 
 @main.command()
-@click.argument("environment")
+@click.argument("environment", shell_complete=complete_environment)
 @root_option
 @param_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @handle_errors
 def outputs(environment: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...], fmt: str) -> None:
     """Print ENVIRONMENT's declared outputs (URLs, database name, namespace...)."""

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from envspec.cli import main
+from envspec.cli.completers import complete_environment
 from envspec.cli.common import handle_errors, param_options, root_option
 
 
 @main.command()
-@click.argument("environment")
+@click.argument("environment", shell_complete=complete_environment)
 @click.argument("target", metavar="KIND/NAME")
 @click.argument("field", metavar="[FIELD.PATH]", required=False)
 @root_option
