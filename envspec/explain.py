@@ -311,8 +311,8 @@ def match_spec_key(spec_data: dict[str, Any], origin: PathKey, field: PathKey, v
             parent = str(path[-2]).lower() if len(path) >= 2 else ""
             if path == origin and (field[:1] == ("metadata",) or "labels" in field_words or "matchlabels" in field_words):
                 score += 40  # the object itself is named after its key
-            elif parent in field_words:
-                score += 40  # containers: {php: ...} -> containers[N].name: php
+            elif parent in field_words or any(len(w) >= 3 and w in parent for w in field_words):
+                score += 40  # containers: {php: ...} -> containers[N].name: php; secretEnv: {X: ...} -> env[N].name: X
             if best is None or score > best[0]:
                 best = (score, path)
             continue

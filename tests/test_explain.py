@@ -91,3 +91,25 @@ def test_bad_targets_are_exit_2(repo_root, args: list[str], message: str) -> Non
     code, _, err = _explain("preview-pr", "--pr", "107", *args)
     assert code == 2
     assert message in err
+
+
+def test_the_readme_shows_real_output(repo_root) -> None:
+    """Every `$ envspec explain ...` in the README prints what the README says (line:col numbers aside,
+    which move whenever an environment file is edited)."""
+    import re
+    import shlex
+
+    text = (repo_root / "README.md").read_text()
+    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
+    runs = [chunk for block in blocks for chunk in block.split("\n\n") if chunk.startswith("$ envspec explain ")]
+    assert len(runs) >= 3 and any("preview-pr --pr 107" in r for r in runs)
+
+    def loose(s: str) -> str:
+        return re.sub(r"\.(yaml|j2):\d+(:\d+)?", r".\1:N", s.strip())
+
+    for chunk in runs:
+        command, _, expected = chunk.partition("\n")
+        args = shlex.split(command[2:])[1:]
+        code, out, err = _explain(*args[1:])
+        assert code == 0, err
+        assert loose(out) == loose(expected), command
