@@ -16,8 +16,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def print_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        click.echo(str(problem), err=True)
+    """Problems as text on stderr; under GitHub Actions also as annotations (envspec.report), or as
+    one JSON document when the command was asked for JSON (`--format json` / `-o json`)."""
+    from envspec.report import github_annotation, in_github_actions, problems_document
+
+    if problems and _wants_json():
+        click.echo(problems_document(problems), err=True, nl=False)
+    else:
+        for problem in problems:
+            click.echo(problem_text(problem), err=True)
+    if in_github_actions():
+        for problem in problems:
+            click.echo(github_annotation(problem), err=True)
+
+
+def problem_text(problem: Problem) -> str:
+    """The located text, plus the environments a problem of a shared file was found in."""
+    envs = problem.environments
+    return f"{problem} (in {', '.join(envs)})" if envs else str(problem)
+
+
+def _wants_json() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("fmt") == "json")
 
 
 def handle_errors(func: F) -> F:
