@@ -61,3 +61,14 @@ def test_timeout_help_says_what_it_bounds() -> None:
     for command, words in [("apply", "Helm releases, Jobs, rollouts"), ("destroy", "namespaces"), ("gc", "each preview")]:
         text = " ".join(CliRunner().invoke(main, [command, "--help"]).stdout.split())
         assert words in text, (command, text)
+
+
+@pytest.mark.parametrize("args", [["explain", "preview-pr", "--pr", "107", "Deployment/api", "spec.replicas"],
+                                  ["config", "production"], ["list"], ["completion", "bash"], ["init", "--help"],
+                                  ["validate", "--help"]])
+def test_new_commands_never_import_cluster_clients(args: list[str]) -> None:
+    from tests.test_cli import PROBE
+
+    result = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY="
