@@ -21,6 +21,7 @@ EXIT_OK = 0
 EXIT_CHANGES = 1  # diff found changes, or --check found stale output
 EXIT_USER_ERROR = 2  # bad spec, parameter, template, flag or refusal by a guard
 EXIT_OPERATION = 3  # a cluster, cloud, helm or GitHub operation failed (like kubectl diff's >1)
+EXIT_INTERNAL = 70  # a bug in envspec itself (EX_SOFTWARE): never a user error
 
 
 @dataclass(frozen=True, order=True)
@@ -32,11 +33,23 @@ class Location:
     col: int = 0
 
     def __str__(self) -> str:
+        path = one_line(self.path)
         if self.line <= 0:
-            return self.path
+            return path
         if self.col <= 0:
-            return f"{self.path}:{self.line}"
-        return f"{self.path}:{self.line}:{self.col}"
+            return f"{path}:{self.line}"
+        return f"{path}:{self.line}:{self.col}"
+
+
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode("ascii") for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+_RARE_LINE_BREAKS = {k: v for k, v in _LINE_BREAKS.items() if k != ord("\n")}
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that would start a new output line escaped (a --set value may hold any)."""
+    return text.translate(_LINE_BREAKS)
 
 
 @dataclass(frozen=True)
@@ -56,9 +69,9 @@ class Problem:
         if self.severity == "warning":
             parts.append("warning")
         if self.path:
-            parts.append(self.path)
+            parts.append(one_line(self.path))
         message = f"{self.message} [{self.rule}]" if self.rule else self.message
-        parts.append(message)
+        parts.append(message.translate(_RARE_LINE_BREAKS))  # "\n" stays: some operation errors span lines
         return ": ".join(parts)
 
 

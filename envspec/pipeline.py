@@ -83,7 +83,7 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
     for dupe in duplicate_ids(objects):
         problems.error(f"two objects render as {dupe}", resolved.locate())
 
-    run_rules(resolved, objects, problems)
+    run_rules(resolved, objects, problems, origins)
     problems.raise_if_errors()
     return Compiled(name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins)
 

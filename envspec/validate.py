@@ -30,29 +30,117 @@ class CrdSchema:
 
 
 def load_crds(dirs: Iterable[Path]) -> dict[tuple[str, str], CrdSchema]:
-    """(apiVersion, kind) -> schema for every served version of every CRD found in `dirs`."""
+    """(apiVersion, kind) -> schema for every served version of every CRD found in `dirs`.
+
+    A folder that does not exist (or holds no CRD) is an error: a check that silently
+    switches itself off would report "ok" for custom resources it never looked at.
+    """
     from envspec.render.output import load_all
 
     out: dict[tuple[str, str], CrdSchema] = {}
+    problems: list[Problem] = []
     for folder in dirs:
+        where = Location(f"--crds {folder}")
+        try:
+            exists = Path(folder).is_dir()
+        except (OSError, ValueError):  # e.g. a NUL byte in the name
+            exists = False
+        if not exists:
+            problems.append(Problem("no such directory", where))
+            continue
+        found = 0
         for path in sorted(Path(folder).rglob("*.y*ml")):
-            for doc in load_all(path.read_text(encoding="utf-8")):
+            try:
+                docs = list(load_all(path.read_text(encoding="utf-8")))
+            except Exception as exc:  # noqa: BLE001 -- a broken file among the CRDs is the user's to fix
+                problems.append(Problem(f"cannot read {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", where))
+                continue
+            for doc in docs:
                 if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                     continue
-                spec = doc["spec"]
-                for version in spec.get("versions", []):
-                    schema = (version.get("schema") or {}).get("openAPIV3Schema")
-                    if schema and version.get("served", True):
-                        key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-                        out[key] = CrdSchema(spec["group"], spec["names"]["kind"], version["name"], schema)
+                spec = doc.get("spec") or {}
+                try:
+                    for version in spec.get("versions", []):
+                        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+                        if schema and version.get("served", True):
+                            key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                            out[key] = CrdSchema(spec["group"], spec["names"]["kind"], version["name"], _closed(schema))
+                            found += 1
+                except (KeyError, TypeError, AttributeError):
+                    problems.append(Problem(f"{path}: a CustomResourceDefinition without spec.group, names.kind or versions", where))
+        if not found and not any(p.location == where for p in problems):
+            problems.append(Problem("holds no CustomResourceDefinition (*.yaml, *.yml)", where))
+    if problems:
+        raise SpecError(problems)
     return out
+
+
+def _closed(schema: Any) -> Any:
+    """The schema with unknown fields refused wherever it is structural.
+
+    The API server prunes fields a structural schema does not declare, so a misspelt
+    field (`dnsNamez`) would vanish silently; here it is an error instead. Objects that
+    keep unknown fields (`x-kubernetes-preserve-unknown-fields`, embedded resources,
+    `additionalProperties`) or combine schemas (`allOf`...) are left as they are.
+    """
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _closed(value) for key, value in schema.items()}
+    open_ended = (
+        schema.get("x-kubernetes-preserve-unknown-fields")
+        or schema.get("x-kubernetes-embedded-resource")
+        or "additionalProperties" in schema
+        or any(k in schema for k in ("allOf", "anyOf", "oneOf", "not"))
+    )
+    if "properties" in schema and schema.get("type", "object") == "object" and not open_ended:
+        out["additionalProperties"] = False
+    return out
+
+
+def supported_kube_versions() -> list[str]:
+    from kubernetes_validate import utils
+
+    return sorted({utils.major_minor(v) for v in utils.all_versions()}, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def check_kube_version(version: str) -> str:
+    """`1.34`, `v1.34` or `1.34.2` -> `1.34`; anything kubernetes-validate has no schemas for is an error."""
+    import re
+
+    supported = supported_kube_versions()
+    match = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?", version.strip())
+    minor = f"{int(match.group(1))}.{int(match.group(2))}" if match else None
+    if minor not in supported:
+        raise SpecError([Problem(f"unsupported Kubernetes version {version!r} (supported: {', '.join(supported)})", Location("--kube-version"))])
+    return minor
+
+
+def _crd_messages(error: Any) -> list[tuple[list[Any], str]]:
+    """One message per unknown field (with a did-you-mean), else jsonschema's own."""
+    import difflib
+
+    path = list(error.absolute_path)
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return [(path, error.message)]
+    known = list((error.schema or {}).get("properties") or {})
+    out = []
+    for key in sorted(k for k in error.instance if k not in known):
+        hint = difflib.get_close_matches(str(key), known, n=1)
+        suffix = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(sorted(known))})"
+        out.append(([*path, key], f"unknown field (the API server would drop it silently){suffix}"))
+    return out or [(path, error.message)]
 
 
 def _path_text(path: Iterable[Any]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path) or "(root)"
 
 
-def check_schemas(compiled: Compiled, kube_version: str, crds: dict[tuple[str, str], CrdSchema]) -> list[Problem]:
+def check_schemas(
+    compiled: Compiled, kube_version: str, crds: dict[tuple[str, str], CrdSchema], unchecked: list[str] | None = None
+) -> list[Problem]:
+    """Problems of every object against its schema; custom resources without one are added to `unchecked`."""
     import jsonschema
     import kubernetes_validate
 
@@ -63,9 +151,10 @@ def check_schemas(compiled: Compiled, kube_version: str, crds: dict[tuple[str, s
         crd = crds.get((obj["apiVersion"], obj["kind"]))
         if crd is not None:
             validator = jsonschema.Draft7Validator(crd.schema)
-            for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
-                message = f"{label}: {_path_text(error.absolute_path)}: {error.message} (CRD {crd.group}/{crd.version})"
-                problems.append(Problem(message, location, rule="schema"))
+            for error in sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path]):
+                for path, text in _crd_messages(error):
+                    message = f"{label}: {_path_text(path)}: {text} (CRD {crd.group}/{crd.version})"
+                    problems.append(Problem(message, location, rule="schema"))
             continue
         try:
             kubernetes_validate.validate(obj, kube_version, strict=True)
@@ -76,7 +165,9 @@ def check_schemas(compiled: Compiled, kube_version: str, crds: dict[tuple[str, s
             problems.append(Problem(f"{label}: {_path_text(path)}: {message} (Kubernetes {kube_version})", location, rule="schema"))
         except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
             if "." in obj["apiVersion"].split("/")[0]:
-                continue  # a custom resource whose CRD is not at hand (--crds): nothing to check it against
+                if unchecked is not None:  # a custom resource whose CRD is not at hand (--crds): counted, not checked
+                    unchecked.append(f"{obj['apiVersion']} {obj['kind']}")
+                continue
             message = f"{label}: no schema for {obj['apiVersion']} {obj['kind']} in Kubernetes {kube_version}: {exc}"
             problems.append(Problem(message, location, rule="schema"))
     return problems
@@ -108,10 +199,43 @@ def validate_environments(
     crd_dirs: Sequence[Path] = (),
     project: Project | None = None,
 ) -> tuple[list[Problem], list[Problem], list[str]]:
+    report = validate_report(names, root=root, params=params, sets=sets, kube_version=kube_version, crd_dirs=crd_dirs, project=project)
+    return report.problems, report.warnings, report.checked
+
+
+@dataclass
+class ValidationReport:
+    problems: list[Problem]
+    warnings: list[Problem]
+    checked: list[str]
+    unchecked: list[str]  # "apiVersion Kind" of each custom resource no schema was found for
+
+    def summary(self) -> str:
+        text = f"ok: {', '.join(self.checked)}"
+        if self.unchecked:
+            kinds = sorted(set(self.unchecked))
+            text += (
+                f" ({len(self.unchecked)} custom resource{'s' if len(self.unchecked) != 1 else ''} had no schema and "
+                f"{'were' if len(self.unchecked) != 1 else 'was'} not checked: {', '.join(kinds)}; pass --crds DIR)"
+            )
+        return text
+
+
+def validate_report(
+    names: Sequence[str],
+    *,
+    root: Path | None = None,
+    params: Sequence[str] = (),
+    sets: Sequence[str] = (),
+    kube_version: str | None = None,
+    crd_dirs: Sequence[Path] = (),
+    project: Project | None = None,
+) -> ValidationReport:
+    version = check_kube_version(kube_version) if kube_version is not None else DEFAULT_KUBE_VERSION
+    crds = load_crds(crd_dirs)
     project = project or find_project(root)
     resolver = Resolver(project)
-    crds = load_crds(crd_dirs)
-    version = kube_version or DEFAULT_KUBE_VERSION
+    unchecked: list[str] = []
     targets = list(names) or project.environment_names()
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -132,5 +256,5 @@ def validate_environments(
                 continue
             if index == 0:
                 warnings.extend(compiled.warnings)
-                problems.extend(check_schemas(compiled, version, crds))
-    return problems, warnings, targets
+                problems.extend(check_schemas(compiled, version, crds, unchecked))
+    return ValidationReport(problems, warnings, targets, unchecked)

@@ -149,3 +149,116 @@ def test_ambiguous_scalars_are_quoted(text: str) -> None:
 @pytest.mark.parametrize("text", ["hello", "4Gi", "100m", "nginx:1.27", "https://a.example.com"])
 def test_plain_strings_stay_plain(text: str) -> None:
     assert not needs_quotes(text)
+
+
+# ---------------------------------------------------------------- arbitrary input never crashes or hangs
+#
+# Whatever text a person feeds envspec -- as a whole spec file, as a --set value, as a ${...}
+# reference, as a template -- the run ends in success (0) or in located problems (2): never a
+# traceback, never an internal error, never a hang.
+
+import re  # noqa: E402
+import tempfile  # noqa: E402
+
+from click.testing import CliRunner  # noqa: E402
+
+from envspec.cli import main  # noqa: E402
+
+BAD_PROJECT = Path(tempfile.mkdtemp(prefix="envspec-props-"))
+(BAD_PROJECT / "environments").mkdir()
+(BAD_PROJECT / "templates").mkdir()
+ENV_FILE = BAD_PROJECT / "environments" / "bad.yaml"
+GOOD = "cluster: {context: kind-test}\nnamespace: {name: demo}\n"
+SPEC_APP = GOOD + "params:\n  pr: {type: integer, minimum: 1, maximum: 99, default: 7}\napps:\n  web:\n    image: nginx:1.27\n    containers:\n      web: {port: 80}\n"
+LOCATED = re.compile(r"^(environments/[^:]+|templates/[^:]+|--set [^\n]*?|--param [^\n]*?|--kube-version|--crds [^:]*):(\d+:\d+: )?")
+# YAML-ish fragments, so generated text reaches past the parser into merge, params, references and the model.
+SPEC_WORDS = st.sampled_from(
+    ["cluster:", "namespace:", "apps:", "params:", "extends:", "uses:", "outputs:", "labels:", "templates:", "web:",
+     "image:", "replicas:", "containers:", "name:", "context:", "type:", "integer", "default:", "${params.pr}",
+     "${outputs.x}", "${", "}", "$${", "&a", "*a", "<<:", "!!str", "!!python/name:os.system", "- ", "[", "]", "{",
+     "}", ",", ": ", "\n", "\n  ", "\n    ", "'", '"', "#", "---", "null", "true", "0", "-1", "1e9", "\t", "\ufeff"]
+)
+SPEC_TEXT = st.one_of(TEXT, st.lists(SPEC_WORDS, max_size=40).map("".join), st.lists(st.one_of(SPEC_WORDS, TEXT), max_size=20).map("".join))
+FUZZ = settings(max_examples=int(__import__("os").environ.get("ENVSPEC_FUZZ_EXAMPLES", "120")), deadline=3000, suppress_health_check=[HealthCheck.too_slow])
+
+
+def run_cli(args: list[str]) -> Any:
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(BAD_PROJECT)
+    try:
+        return CliRunner().invoke(main, args)
+    finally:
+        os.chdir(cwd)
+
+
+def assert_handled(result: Any) -> None:
+    assert "Traceback" not in result.output
+    assert result.exit_code in (0, 2), result.output
+    if result.exit_code == 2:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert lines
+        for line in lines:
+            assert LOCATED.match(line), line
+
+
+@FUZZ
+@given(SPEC_TEXT)
+def test_any_text_as_a_spec_file(text: str) -> None:
+    ENV_FILE.write_text(text, encoding="utf-8")
+    assert_handled(run_cli(["render", "bad"]))
+
+
+@FUZZ
+@given(SPEC_TEXT)
+def test_any_text_appended_to_a_valid_spec(text: str) -> None:
+    ENV_FILE.write_text(SPEC_APP + text, encoding="utf-8")
+    assert_handled(run_cli(["render", "bad"]))
+
+
+@FUZZ
+@given(st.sampled_from(["apps.web.replicas", "apps.web.image", "apps.wbe.replicas", "namespace", "labels.team", "outputs.x",
+                        "apps.web.containers.web.port", "params.pr.default", "apps", "x", "apps.web.containers.0"]),
+       st.one_of(SPEC_TEXT, VALUES))
+def test_any_set_value(path: str, value: str) -> None:
+    ENV_FILE.write_text(SPEC_APP, encoding="utf-8")
+    assert_handled(run_cli(["render", "bad", "--set", f"{path}={value}"]))
+
+
+@FUZZ
+@given(st.one_of(SPEC_TEXT, VALUES))
+def test_any_set_path(path: str) -> None:
+    ENV_FILE.write_text(SPEC_APP, encoding="utf-8")
+    assert_handled(run_cli(["render", "bad", "--set", f"{path}=2"]))
+
+
+@FUZZ
+@given(st.one_of(TEXT, st.lists(st.sampled_from(["params", "pr", "outputs", ".", "x", "${", "}", "{", "$", "$${", "apps",
+                                                 "web", "0", " ", "namespace", "name", "base"]), max_size=12).map("".join)))
+def test_any_reference(reference: str) -> None:
+    spec = SPEC_APP + "outputs:\n  x: plain\n  probe: " + to_yaml_flow("${" + reference + "}") + "\n  text: " + to_yaml_flow("a-" + reference) + "\n"
+    ENV_FILE.write_text(spec, encoding="utf-8")
+    assert_handled(run_cli(["render", "bad"]))
+
+
+@FUZZ
+@given(VALUES)
+def test_any_param_value(value: str) -> None:
+    ENV_FILE.write_text(SPEC_APP.replace("default: 7", "default: 7}\n  tag: {type: string, pattern: '[a-z]+', default: ab") , encoding="utf-8")
+    assert_handled(run_cli(["render", "bad", "--param", f"pr={value}", "--param", f"tag={value}"]))
+
+
+TEMPLATE_WORDS = st.sampled_from(
+    ["{{ ", " }}", "{% ", " %}", "env", ".name", "spec", "1 / 0", "| upper", "| nope", "if", "endif", "for x in", "endfor",
+     "include 'x.j2'", "'a'", "[", "]", "apiVersion: v1\n", "kind: ConfigMap\n", "metadata:\n", "  name: x\n", "---\n",
+     ": ", "\n", "  ", "-", "#", "__class__", "range(10**9)", "'x' * 10**8", "loop"]
+)
+
+
+@FUZZ
+@given(st.one_of(TEXT, st.lists(TEMPLATE_WORDS, max_size=30).map("".join)))
+def test_any_template(text: str) -> None:
+    ENV_FILE.write_text(GOOD + "templates: [t.yaml.j2]\n", encoding="utf-8")
+    (BAD_PROJECT / "templates" / "t.yaml.j2").write_text(text, encoding="utf-8")
+    assert_handled(run_cli(["render", "bad"]))

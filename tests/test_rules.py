@@ -388,7 +388,7 @@ def test_names_fit_for_every_allowed_value(tmp_path: Path) -> None:
 def test_label_values_are_checked(tmp_path: Path) -> None:
     text = BASE + "instance: x\nlabels: {team: " + "a" * 64 + "}\n"
     assert problems_of(tmp_path, text) == [
-        "environments/env.yaml:5:1: labels: label team: value '" + "a" * 64 + "' is not a valid label value"
+        "environments/env.yaml:5:16: labels.team: must be at most 63 characters (got '" + "a" * 64 + "')"
     ]
 
 
@@ -410,6 +410,8 @@ def test_preview_pr_names_fit_for_every_pr_number(repo_root: Path) -> None:
 
 ENV = BASE + """configMaps:
   app-config: {APP_ENV: dev}
+secrets:
+  pg: {fromEnv: {password: PG_PASSWORD}}
 apps:
   api:
     image: ghcr.io/a/api:1
@@ -423,7 +425,7 @@ apps:
 
 def test_required_env_missing(tmp_path: Path) -> None:
     assert problems_of(tmp_path, ENV % "") == [
-        "environments/env.yaml:9:28: apps.api.requiredEnv[1]: app api requires DB_PASSWORD, but none of its containers "
+        "environments/env.yaml:11:28: apps.api.requiredEnv[1]: app api requires DB_PASSWORD, but none of its containers "
         "sets it [required-env]"
     ]
 

@@ -15,8 +15,10 @@ from envspec.errors import Problems
 from envspec.spec.resolve import ResolvedSpec
 
 
-def run_rules(resolved: ResolvedSpec, objects: list[dict[str, Any]], problems: Problems) -> None:
-    ctx = RuleContext(resolved, objects, problems)
+def run_rules(
+    resolved: ResolvedSpec, objects: list[dict[str, Any]], problems: Problems, origins: list[tuple[str | int, ...]] | None = None
+) -> None:
+    ctx = RuleContext(resolved, objects, problems, list(origins or []))
     for rule in RULES:
         rule(ctx)
 

@@ -15,7 +15,9 @@ class RuleContext:
     resolved: ResolvedSpec
     objects: list[dict[str, Any]]
     problems: Problems
+    origins: list[tuple[str | int, ...]] = field(default_factory=list)  # spec path of each object (same order)
     current_rule: str = field(default="", init=False)
+    _origin_by_id: dict[int, tuple[str | int, ...]] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def spec(self) -> Environment:
@@ -36,8 +38,20 @@ class RuleContext:
     def locate(self, path: tuple[str | int, ...]) -> Location | None:
         return self.resolved.positions.lookup(path)
 
+    def origin_of(self, obj: dict[str, Any]) -> tuple[str | int, ...] | None:
+        """The spec path whose unit rendered `obj` (e.g. ("templates", 0) for a project template)."""
+        if len(self._origin_by_id) != len(self.origins):
+            self._origin_by_id = {id(o): origin for o, origin in zip(self.objects, self.origins)}
+        return self._origin_by_id.get(id(obj))
+
+    def _note(self, path: tuple[str | int, ...], message: str) -> str:
+        """Objects of a project template: name the template, since the spec line only requested it."""
+        if len(path) >= 2 and path[0] == "templates" and isinstance(path[1], int) and path[1] < len(self.spec.templates):
+            return f"{message} (rendered by template {self.spec.templates[path[1]]})"
+        return message
+
     def error(self, rule: str, path: tuple[str | int, ...], message: str) -> None:
-        self.problems.error(message, self.locate(path), dotted(path), rule)
+        self.problems.error(self._note(path, message), self.locate(path), dotted(path), rule)
 
     def warn(self, rule: str, path: tuple[str | int, ...], message: str) -> None:
-        self.problems.warn(message, self.locate(path), dotted(path), rule)
+        self.problems.warn(self._note(path, message), self.locate(path), dotted(path), rule)

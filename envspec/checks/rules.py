@@ -373,6 +373,9 @@ def system_namespaces(ctx: RuleContext) -> None:
 
 def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:
     """The spec path that produced `obj`, for a message that points at the line to change."""
+    origin = ctx.origin_of(obj)
+    if origin and origin[0] == "templates":
+        return origin  # a project template's object: the `templates:` entry that requested it
     name = obj["metadata"]["name"]
     if obj["kind"] == "Namespace":
         if name == ctx.spec.namespace.name:
@@ -406,7 +409,7 @@ def name_limits(ctx: RuleContext) -> None:
             if not ok:
                 ctx.error(
                     "name-limits",
-                    _origin_path(ctx, obj) if where == "name" else ("namespace", "name"),
+                    _origin_path(ctx, obj) if where == "name" or ctx.origin_of(obj) else ("namespace", "name"),
                     f"{obj['kind']} {where} {ns_name!r} is not a valid DNS-1123 {'label' if strict else 'subdomain'}"
                     f"{' (at most 63 characters)' if strict else ''}",
                 )

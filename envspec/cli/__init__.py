@@ -18,9 +18,37 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from envspec import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class EnvspecGroup(click.Group):
+    """The last resort: no command ever ends in a bare traceback (unless --debug asks for one)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, SystemExit):
+            raise
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise SystemExit(141) from None  # like a process killed by SIGPIPE: the reader went away
+        except BaseException as exc:  # noqa: BLE001 -- everything else becomes a report, never a traceback
+            from envspec.cli.common import report_exception
+
+            raise SystemExit(report_exception(exc)) from None
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush cannot fail loudly."""
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+@click.group(cls=EnvspecGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="envspec")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors (exit codes stay the same).")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Compile environment specs into Kubernetes manifests, and deploy them."""

@@ -13,7 +13,7 @@ import click
 
 from envspec.cli import main
 from envspec.cli.completers import complete_environment
-from envspec.cli.common import handle_errors, param_options, root_option
+from envspec.cli.common import check_local_preconditions, handle_errors, param_options, root_option
 from envspec.cli.target import compile_for_cli as _compile
 from envspec.cli.target import connect_target, kube_options
 from envspec.cli.target import info as _info
@@ -64,6 +64,9 @@ def dns_command(
     compiled = _compile(env, root, pr, params, sets)
     block = _digitalocean(compiled, "dns")
     assert block.dns is not None
+    check_local_preconditions(
+        token=True, kubeconfig=kubeconfig, needs_kubeconfig=block.dns.target.in_cluster and not kubeconfig_from_do
+    )
     kube = None
     if block.dns.target.in_cluster:
         from envspec.kube.client import Kube

@@ -10,7 +10,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from envspec.cli.completers import complete_param
-from envspec.errors import EnvspecError, Problem
+from envspec.errors import EXIT_INTERNAL, EnvspecError, Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,6 +41,43 @@ def _wants_json() -> bool:
     return bool(ctx is not None and ctx.params.get("fmt") == "json")
 
 
+REPORT_HINT = (
+    "This is a bug in envspec, not in your input. Please report it with the command you ran and the output of "
+    "the same command with --debug (envspec --debug ...), after removing any secrets from it."
+)
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and (ctx.find_root().obj or {}).get("debug"))
+
+
+def report_exception(exc: BaseException) -> int:
+    """Print an exception the way the CLI promises and return the exit code.
+
+    Known errors print as located problems and keep their exit code, with or without --debug
+    (--debug adds the traceback, it does not change the outcome). Anything else is a bug:
+    "internal error", how to report it, and EXIT_INTERNAL; the traceback only with --debug.
+    """
+    import traceback
+
+    debug = _debug()
+    if isinstance(exc, EnvspecError):
+        if debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        print_problems(exc.problems)
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return 130
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    click.echo(f"envspec: internal error: {type(exc).__name__}{': ' + detail if detail else ''}", err=True)
+    click.echo(REPORT_HINT, err=True)
+    return EXIT_INTERNAL
+
+
 def handle_errors(func: F) -> F:
     """Turn EnvspecError into printed problems and an exit code; tracebacks only with --debug."""
 
@@ -48,17 +85,36 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except EnvspecError as exc:
-            ctx = click.get_current_context(silent=True)
-            if ctx is not None and (ctx.find_root().obj or {}).get("debug"):
-                raise
-            print_problems(exc.problems)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        except (EnvspecError, KeyboardInterrupt) as exc:
+            sys.exit(report_exception(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_local_preconditions(*, token: bool = False, kubeconfig: Path | None = None, needs_kubeconfig: bool = False) -> None:
+    """Everything a command needs from this machine, checked before its first request and reported all at once.
+
+    A missing token found only after a kubeconfig was read (or the other way round) costs the user a
+    round trip per missing piece; this lists them together.
+    """
+    import os
+
+    from envspec.errors import Location, SpecError
+
+    problems: list[Problem] = []
+    if token and not os.environ.get("DIGITALOCEAN_TOKEN", "").strip():
+        problems.append(Problem("is not set; export a DigitalOcean API token (read and write access to DNS)", Location("DIGITALOCEAN_TOKEN")))
+    if needs_kubeconfig:
+        from envspec.kube.client import default_kubeconfig
+
+        path = str(kubeconfig) if kubeconfig else default_kubeconfig()
+        if path is None or not Path(path).is_file():
+            where = "--kubeconfig" if kubeconfig else ("KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config")
+            problems.append(
+                Problem(f"kubeconfig {path} does not exist; pass --kubeconfig PATH, set KUBECONFIG or use --kubeconfig-from-do", Location(where))
+            )
+    if problems:
+        raise SpecError(problems)
 
 
 def root_option(func: F) -> F:

@@ -57,15 +57,15 @@ def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, p
     With no ENVIRONMENTS, checks them all. Integer parameters are also checked at their bounds,
     so names stay valid for every value the parameter allows.
     """
-    from envspec.validate import validate_environments
+    from envspec.validate import validate_report
 
-    problems, warnings, checked = validate_environments(
+    report = validate_report(
         environments, root=root, params=collect_params(pr, params), sets=sets, kube_version=kube_version, crd_dirs=crd_dirs
     )
-    print_problems(warnings)
-    if problems or (strict and warnings):
-        raise SpecError(problems or warnings)
-    click.echo(f"ok: {', '.join(checked)}", err=True)
+    print_problems(report.warnings)
+    if report.problems or (strict and report.warnings):
+        raise SpecError(report.problems or report.warnings)
+    click.echo(report.summary(), err=True)
 
 
 def _env_params(prefix: str | None, argocd: bool) -> list[str]:

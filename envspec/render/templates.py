@@ -12,6 +12,7 @@ the line in it that produced the broken text.
 from __future__ import annotations
 
 import os
+import re
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +25,7 @@ from markupsafe import Markup
 
 from envspec.errors import Location, Problems
 from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
+from envspec.timelimit import TimeLimitExceeded, time_limit
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -57,11 +59,32 @@ def _finalize(value: Any) -> Markup:
     return Markup(to_yaml_flow(value))
 
 
+TEMPLATE_SECONDS = 20.0  # per template: generous for any real template, a bound for a runaway loop
+MAX_SIZE = 1_000_000  # characters (or items) one `*` or `**` in a template may produce
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus bounds on the two operators that turn a short template into gigabytes."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        from jinja2.exceptions import SecurityError
+
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000 and isinstance(left, (int, float)) and abs(left) > 1:
+            raise SecurityError(f"{left!r} ** {right!r} is too large to compute in a template")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > MAX_SIZE:
+                    raise SecurityError(f"repeating a {type(seq).__name__} {count} times exceeds {MAX_SIZE} items")
+        return super().call_binop(context, operator, left, right)
+
+
 @lru_cache(maxsize=8)
 def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
     search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
     search.append(str(PACKAGE_TEMPLATES))
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedSandbox(
         loader=jinja2.FileSystemLoader(search),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
@@ -102,30 +125,78 @@ def _display(path: str | None, name: str) -> str:
         return path
 
 
-def _template_line_from_traceback(tb: Any, filename: str | None) -> int:
-    """Jinja rewrites tracebacks so frames point at template lines; find the deepest one in our template."""
-    line = 0
+def _template_frame(tb: Any, filenames: set[str]) -> tuple[str | None, int]:
+    """Jinja rewrites tracebacks so frames point at template lines; the deepest frame in a template file."""
+    found: tuple[str | None, int] = (None, 0)
     for frame in traceback.extract_tb(tb):
-        if filename and frame.filename == filename and frame.lineno:
-            line = frame.lineno
-    return line
+        if frame.lineno and (frame.filename in filenames or frame.filename.endswith(".j2")):
+            found = (frame.filename, frame.lineno)
+    return found
+
+
+_TAG_RE = re.compile(r"\{\{.*?(\}\}|$)|\{%.*?(%\}|$)")
+
+
+def _source_line(filename: str | None, line: int) -> str:
+    if not filename or line <= 0:
+        return ""
+    try:
+        lines = Path(filename).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[line - 1] if line <= len(lines) else ""
+
+
+def _expression_column(text: str, message: str) -> int:
+    """The column of the `{{ }}`/`{% %}` on a template line that most likely failed: the one naming what the
+    message quotes (`'namepsace'`, `'nofilter'`), else the only or first one; 1 if the line has none."""
+    tags = list(_TAG_RE.finditer(text))
+    if not tags:
+        stripped = len(text) - len(text.lstrip())
+        return stripped + 1
+    quoted = re.findall(r"'([^']+)'", message)
+    for name in reversed(quoted):
+        for tag in tags:
+            if re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", tag.group(0)):
+                return tag.start() + 1
+    return tags[0].start() + 1
 
 
 def _template_line_for_output(source: str, rendered: str, out_line: int) -> int:
-    """Best effort: the template line whose literal text starts the rendered line that failed."""
+    """Best effort: the template line whose literal text starts the rendered line that failed.
+
+    An exact match beats a prefix; among equals, the one nearest the output line (a template's
+    lines and its output's mostly stay in step).
+    """
     lines = rendered.splitlines()
     if not 0 < out_line <= len(lines):
         return 0
     target = lines[out_line - 1].strip()
-    first_prefix = 0  # the first template line whose literal text begins the failed line
+    exact: list[int] = []
+    prefix: list[int] = []
     for number, template_line in enumerate(source.splitlines(), start=1):
         literal = template_line.split("{{", 1)[0].split("{%", 1)[0].strip()
         if not literal or not target.startswith(literal):
             continue
-        if literal == target:
-            return number  # an exact match beats any prefix
-        first_prefix = first_prefix or number
-    return first_prefix
+        (exact if literal == target else prefix).append(number)
+    candidates = exact or prefix
+    return min(candidates, key=lambda n: (abs(n - out_line), n)) if candidates else 0
+
+
+def _output_location(display: str, source: str, rendered: str, out_line: int, out_col: int) -> Location:
+    """Map a position in a template's output back to the template: the line, and the column where the output's
+    text is the template's literal text (else the expression that wrote it)."""
+    line = _template_line_for_output(source, rendered, out_line)
+    if line <= 0:
+        return Location(display, max(out_line, 1), max(out_col, 1)) if out_line > 0 else Location(display, 1, 1)
+    text = source.splitlines()[line - 1]
+    literal_end = min([i for i in (text.find("{{"), text.find("{%")) if i >= 0] or [len(text)])
+    out_text = rendered.splitlines()[out_line - 1] if 0 < out_line <= len(rendered.splitlines()) else ""
+    shift = (len(out_text) - len(out_text.lstrip())) - (len(text) - len(text.lstrip()))
+    col = out_col - shift
+    if 0 < col <= literal_end:
+        return Location(display, line, col)
+    return Location(display, line, _expression_column(text, "") if literal_end < len(text) else max(col, 1))
 
 
 def render_units(
@@ -136,6 +207,7 @@ def render_units(
 ) -> list[RenderedObject]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     env = make_environment(str(project_templates) if project_templates else None)
     parser = YAML(typ="safe", pure=False)
@@ -148,39 +220,112 @@ def render_units(
             problems.error(f"template {unit.template!r} not found (looked in {where}/ and envspec's templates)", locate(unit.origin))
             continue
         except jinja2.TemplateSyntaxError as exc:
-            location = Location(_display(exc.filename, unit.template), exc.lineno or 0)
-            problems.error(f"template syntax error: {exc.message}", location)
+            problems.error(f"template syntax error: {exc.message}", _syntax_location(exc, unit.template))
+            continue
+        except UnicodeDecodeError as exc:
+            problems.error(f"template is not UTF-8 text: {exc.reason}", _undecodable_location(exc, unit.template, project_templates))
             continue
         display = _display(template.filename, unit.template)
         try:
-            text = template.render(unit.context)
-        except (jinja2.UndefinedError, jinja2.TemplateError, UnsafeValue, TypeError, ValueError) as exc:
-            line = _template_line_from_traceback(exc.__traceback__, template.filename)
-            message = str(exc) if not isinstance(exc, jinja2.UndefinedError) else f"undefined value: {exc}"
-            problems.error(f"template error: {message}", Location(display, line))
+            with time_limit(TEMPLATE_SECONDS):
+                text = template.render(unit.context)
+        except TimeLimitExceeded as exc:
+            problems.error(f"template error: rendering took over {TEMPLATE_SECONDS:g} s (a runaway loop?)", _runtime_location(exc, template.filename, display))
             continue
+        except jinja2.TemplateSyntaxError as exc:  # e.g. an {% include %} of a template that does not parse
+            problems.error(f"template syntax error: {exc.message}", _syntax_location(exc, unit.template))
+            continue
+        except RecursionError:
+            problems.error("template error: recursion too deep (a macro or include that calls itself?)", Location(display, 1, 1))
+            continue
+        except Exception as exc:  # noqa: BLE001 -- any failure inside a template is the template's, located there
+            problems.error(f"template error: {_runtime_message(exc)}", _runtime_location(exc, template.filename, display))
+            continue
+        source = _LazySource(template.filename)
         try:
             documents = [d for d in parser.load_all(text) if d is not None]
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             out_line = mark.line + 1 if mark else 0
-            source = Path(template.filename).read_text(encoding="utf-8") if template.filename else ""
-            line = _template_line_for_output(source, text, out_line)
+            location = _output_location(display, source.text, text, out_line, mark.column + 1 if mark else 0)
             problems.error(
                 f"template produced invalid YAML (output line {out_line}): {(exc.problem or exc.context or '').strip()}",
-                Location(display, line),
+                location,
             )
             continue
-        except YAMLError as exc:
-            problems.error(f"template produced invalid YAML: {exc}", Location(display))
+        except ReaderError as exc:  # a character YAML does not allow, written by the template
+            offset = exc.position if isinstance(exc.position, int) else 0
+            out_line = text.count("\n", 0, offset) + 1
+            char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+            location = _output_location(display, source.text, text, out_line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
+            problems.error(f"template produced invalid YAML (output line {out_line}): the character U+{char:04X} is not allowed", location)
             continue
-        for document in documents:
+        except YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            problems.error(f"template produced invalid YAML: {first}", Location(display, 1, 1))
+            continue
+        for index, document in enumerate(documents):
             reason = _object_problem(document)
             if reason:
-                problems.error(f"template produced {reason}", Location(display))
+                starts = [n.start_mark for n in parser.compose_all(text) if n is not None]  # only now: parsing twice costs
+                mark = starts[index] if index < len(starts) else None
+                location = _output_location(display, source.text, text, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
+                problems.error(f"template produced {reason}", location)
                 continue
             out.append(RenderedObject(document, unit.template, unit.origin))
     return out
+
+
+class _LazySource:
+    """A template's source text, read only when an error needs to be mapped back to it."""
+
+    def __init__(self, filename: str | None):
+        self.filename = filename
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            try:
+                self._text = Path(self.filename).read_text(encoding="utf-8") if self.filename else ""
+            except (OSError, UnicodeDecodeError):
+                self._text = ""
+        return self._text
+
+
+def _undecodable_location(exc: UnicodeDecodeError, name: str, project_templates: Path | None) -> Location:
+    from envspec.spec.loader import _byte_location
+
+    folder = project_templates if project_templates and (project_templates / name).is_file() else PACKAGE_TEMPLATES
+    return _byte_location(exc.object, exc.start, _display(str(folder / name), name))
+
+
+def _syntax_location(exc: jinja2.TemplateSyntaxError, name: str) -> Location:
+    display = _display(exc.filename, exc.name or name)
+    line = exc.lineno or 1
+    text = exc.source.splitlines()[line - 1] if exc.source and line <= len(exc.source.splitlines()) else _source_line(exc.filename, line)
+    return Location(display, line, _expression_column(text, exc.message or ""))
+
+
+def _runtime_message(exc: BaseException) -> str:
+    if isinstance(exc, jinja2.TemplateNotFound):  # an {% include %} or {% import %} of a missing template
+        names = getattr(exc, "templates", None) or [exc.name]
+        return f"template {', '.join(repr(str(n)) for n in names)} not found (looked in the project's templates/ and envspec's templates)"
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, jinja2.UndefinedError):
+        return message if "undefined" in message else f"undefined value: {message}"
+    if isinstance(exc, (jinja2.TemplateError, UnsafeValue)):
+        return message
+    return f"{type(exc).__name__}: {message}" if not isinstance(exc, (TypeError, ValueError)) else message
+
+
+def _runtime_location(exc: BaseException, filename: str | None, display: str) -> Location:
+    frame_file, line = _template_frame(exc.__traceback__, {filename} if filename else set())
+    if frame_file and frame_file != filename:
+        display = _display(frame_file, frame_file)  # the error is in an included or imported template
+    if line <= 0:
+        return Location(display, 1, 1)
+    return Location(display, line, _expression_column(_source_line(frame_file or filename, line), str(exc)))
 
 
 def _object_problem(document: Any) -> str | None:

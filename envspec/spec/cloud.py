@@ -85,7 +85,7 @@ class Cluster(SpecModel):
     version: str = Field(pattern=_SLUG, description="DOKS version slug, e.g. 1.34.1-do.0")
     vpc: str | None = Field(default=None, pattern=_UUID, description="VPC UUID; null means the region's default VPC")
     nodePool: NodePool
-    tags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = Field(default=(), strict=False)  # a YAML list; items stay strict
 
     @field_validator("name")
     @classmethod
@@ -187,7 +187,7 @@ class Dns(SpecModel):
     domain: str
     ttl: int = Field(default=300, ge=30, le=86400)
     target: Target
-    records: tuple[Record, ...] = Field(min_length=1)
+    records: tuple[Record, ...] = Field(min_length=1, strict=False)  # a YAML list; items stay strict
 
     @field_validator("domain")
     @classmethod

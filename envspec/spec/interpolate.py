@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from envspec.errors import Problems
+from envspec.errors import Problems, one_line
 from envspec.spec.loader import PathKey, Positions
 
 REF_RE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
@@ -21,7 +21,15 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
 
 
 class RefError(Exception):
-    """A reference that cannot be resolved; the message is shown to the user."""
+    """A reference that cannot be resolved; the message is shown to the user.
+
+    `reported` is set once the problem has been recorded at the place it is written, so the
+    strings using that value do not repeat it.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.reported = False
 
 
 Lookup = Callable[[str], Any]
@@ -29,6 +37,9 @@ Lookup = Callable[[str], Any]
 
 def substitute(text: str, lookup: Lookup) -> Any:
     """Replace references in `text` using `lookup`; a lone reference keeps the value's type."""
+    if "${" not in text:
+        return text
+    _check_terminated(text)
     match = REF_RE.fullmatch(text)
     if match and match.group(0) != "$${":
         return lookup(_check_name(match.group(1)))
@@ -43,15 +54,37 @@ def substitute(text: str, lookup: Lookup) -> Any:
             return "true" if value else "false"
         return "" if value is None else str(value)
 
-    if "${" not in text:
-        return text
     return REF_RE.sub(replace, text)
+
+
+def _check_terminated(text: str) -> None:
+    """Every `${` must start a complete reference (or be written `$${`); a missing `}` is never literal text."""
+    end = 0
+    for m in REF_RE.finditer(text):
+        _stray(text, end, m.start())
+        end = m.end()
+    _stray(text, end, len(text))
+
+
+def _stray(text: str, start: int, stop: int) -> None:
+    index = text.find("${", start, stop)
+    if index < 0:
+        return
+    rest = text[index:]
+    close = rest.find("}")
+    if close < 0:
+        raise RefError(f"unterminated reference {_shorten(rest)!r}: '${{' without a closing '}}' (write $${{ for a literal ${{)")
+    raise RefError(f"invalid reference {_shorten(rest[: close + 1])!r}: a reference cannot contain '{{' (write $${{ for a literal ${{)")
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return one_line(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _check_name(name: str) -> str:
     name = name.strip()
     if not NAME_RE.match(name):
-        raise RefError(f"invalid reference ${{{name}}}: expected a dotted name like params.pr or base.postgresqlHost")
+        raise RefError(f"invalid reference ${{{one_line(name)}}}: expected a dotted name like params.pr or base.postgresqlHost")
     return name
 
 
@@ -114,17 +147,19 @@ class Interpolator:
         if path in self.failed:
             if not self.resolving:
                 return value  # already reported where it failed
-            raise RefError(f"{_dotted(path)} could not be resolved")
+            exc = RefError(f"{_dotted(path)} could not be resolved")
+            exc.reported = True  # at `path`, where the mistake is written
+            raise exc
         if path in self.resolving:
-            cycle = " -> ".join(_dotted(p) for p in self.resolving[self.resolving.index(path):] + [path])
-            raise RefError(f"reference cycle: {cycle}")
+            raise self._cycle(path)
         self.resolving.append(path)
         try:
             resolved = substitute(value, lambda name: self._lookup(name))
         except RefError as exc:
             self.failed.add(path)
+            if not exc.reported:
+                self._report(exc, path)
             if len(self.resolving) == 1:
-                self.problems.error(str(exc), self.positions.lookup(path), _dotted(path))
                 return value
             raise
         finally:
@@ -132,6 +167,28 @@ class Interpolator:
         parent[key] = resolved
         self.done.add(path)
         return resolved
+
+    def _report(self, exc: RefError, path: PathKey) -> None:
+        """Record the problem at the string that holds the broken reference, naming the string that led there."""
+        exc.reported = True
+        at = getattr(exc, "at", None) or path
+        message = str(exc)
+        if at != self.resolving[0] and not message.startswith("reference cycle"):
+            message += f" (used by {_dotted(self.resolving[0])})"
+        self.problems.error(message, self.positions.lookup(at), _dotted(at))  # the string's line and column
+
+    def _cycle(self, path: PathKey) -> RefError:
+        """A cycle is reported at the string it starts from, or at a --set value if one is part of it."""
+        members = self.resolving[self.resolving.index(path) :]
+        cycle = " -> ".join(_dotted(p) for p in members + [path])
+        exc = RefError(f"reference cycle: {cycle}")
+        exc.at = members[0]  # type: ignore[attr-defined]
+        for member in members:
+            location = self.positions.lookup(member)
+            if location is not None and location.path.startswith("--set "):
+                exc.at = member  # type: ignore[attr-defined]
+                break
+        return exc
 
     def _lookup(self, name: str) -> Any:
         parts = name.split(".")

@@ -63,9 +63,21 @@ def _node_location(node: Any, display: str) -> Location:
 _TAG = "tag:yaml.org,2002:"
 
 
+# Tags the resolver gives plain values; any other (`!!python/object`, `!!binary`, `!custom`) is refused.
+_PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp"))
+
+
+def _check_tag(tag: str, node: Any, display: str) -> None:
+    if tag not in _PLAIN_TAGS:
+        shown = "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+        raise SpecError([Problem(f"YAML tags are not allowed (got {shown}); write a plain value", _node_location(node, display))])
+
+
 def _scalar(node: Any, display: str) -> Any:
     """YAML 1.2 core-schema values: `yes` and `on` stay strings; timestamps stay strings."""
     tag, text = node.tag, node.value
+    if tag not in _PLAIN_TAGS:
+        _check_tag(tag, node, display)
     try:
         if tag == _TAG + "null":
             return None
@@ -96,41 +108,161 @@ def _scalar(node: Any, display: str) -> Any:
     return text
 
 
-def _plain(node: Any, path: PathKey, positions: Positions, display: str) -> Any:
-    """Build plain Python values from composed nodes, recording each value's position on the way."""
-    from ruamel.yaml.nodes import MappingNode, SequenceNode
+# Bounds on YAML aliases: a "billion laughs" chain of anchors expands exponentially, so expansion
+# stops (with an error at the alias) long before it costs time or memory. Aliases to scalars and to
+# small mappings (`<<: *defaults`) stay far below these.
+MAX_ALIAS_NODES = 10_000  # values produced by expanding aliases, per document
+MAX_ALIAS_DEPTH = 4  # aliases inside aliased content inside aliased content ...
+MAX_NESTING = 100  # mappings/lists inside each other
 
-    if isinstance(node, MappingNode):
+
+class _Builder:
+    """Build plain Python values from composed nodes, recording each value's position on the way.
+
+    The composer shares one node object between an anchor and its aliases, so a node seen a
+    second time is an alias; expansion is counted and bounded (see MAX_ALIAS_*).
+    """
+
+    def __init__(self, display: str, text: str):
+        self.display = display
+        self.text = text
+        self.seen: set[int] = set()
+        self.sizes: dict[int, int] = {}
+        self.expanded = 0
+        self.alias_depth = 0
+        self.aliases_seen = 0  # aliases met outside any expansion: the n-th AliasEvent of the document
+        self.tracking = "&" in text  # without an anchor there can be no alias: skip the bookkeeping
+
+    def build(self, node: Any, path: PathKey, positions: Positions, depth: int = 0) -> Any:
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+        if depth > MAX_NESTING:
+            raise SpecError([Problem(f"nested more than {MAX_NESTING} levels deep", _node_location(node, self.display))])
+        if self.tracking:
+            if id(node) in self.seen:
+                return self._alias(node, path, positions, depth)
+            if self.alias_depth == 0:
+                self.seen.add(id(node))
+        if isinstance(node, MappingNode):
+            _check_tag(node.tag, node, self.display)
+            return self._mapping(node, path, positions, depth)
+        if isinstance(node, SequenceNode):
+            _check_tag(node.tag, node, self.display)
+            items: list[Any] = []
+            for index, item in enumerate(node.value):
+                child = path + (index,)
+                positions.set(child, _node_location(item, self.display))
+                items.append(self.build(item, child, positions, depth + 1))
+            return items
+        return _scalar(node, self.display)
+
+    def _alias(self, node: Any, path: PathKey, positions: Positions, depth: int) -> Any:
+        if self.alias_depth == 0:  # the outermost alias: its size counts everything nested in it
+            self.aliases_seen += 1
+            size = self._size(node, set())
+            if size < 0:
+                self._refuse("an alias that contains itself (a recursive anchor) cannot be expanded")
+            self.expanded += size
+            if self.expanded > MAX_ALIAS_NODES:
+                self._refuse(f"aliases expand to more than {MAX_ALIAS_NODES} values; refusing (a YAML alias bomb?)")
+        elif self.alias_depth >= MAX_ALIAS_DEPTH:
+            self._refuse(f"aliases nested more than {MAX_ALIAS_DEPTH} deep; refusing (a YAML alias bomb?)")
+        self.alias_depth += 1
+        try:
+            if isinstance(node.value, list):  # mapping or sequence; scalars are rebuilt below
+                return self.build_fresh(node, path, positions, depth)
+            return _scalar(node, self.display)
+        finally:
+            self.alias_depth -= 1
+
+    def build_fresh(self, node: Any, path: PathKey, positions: Positions, depth: int) -> Any:
+        from ruamel.yaml.nodes import MappingNode
+
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, positions, depth)
+        items: list[Any] = []
+        for index, item in enumerate(node.value):
+            child = path + (index,)
+            positions.set(child, _node_location(item, self.display))
+            items.append(self.build(item, child, positions, depth + 1))
+        return items
+
+    def _size(self, node: Any, stack: set[int]) -> int:
+        """Values one expansion of `node` produces; -1 if it contains itself."""
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        if not isinstance(node.value, list):
+            return 1
+        if key in stack:
+            return -1
+        stack.add(key)
+        total = 1
+        children = [n for pair in node.value for n in pair] if node.value and isinstance(node.value[0], tuple) else node.value
+        for child in children:
+            size = self._size(child, stack)
+            if size < 0:
+                return -1
+            total += size
+            if total > MAX_ALIAS_NODES:
+                break  # large enough to refuse; no need to count the rest
+        stack.discard(key)
+        self.sizes[key] = total
+        return total
+
+    def _refuse(self, message: str) -> None:
+        raise SpecError([Problem(message, self._alias_location())])
+
+    def _alias_location(self) -> Location:
+        """Where the offending alias is written: the n-th alias of the document (events are in document order)."""
+        from ruamel.yaml import YAML
+        from ruamel.yaml.events import AliasEvent
+
+        count = 0
+        for event in YAML(typ="safe", pure=True).parse(self.text):
+            if isinstance(event, AliasEvent):
+                count += 1
+                if count == self.aliases_seen:
+                    return Location(self.display, event.start_mark.line + 1, event.start_mark.column + 1)
+        return Location(self.display, 1, 1)
+
+    def _mapping(self, node: Any, path: PathKey, positions: Positions, depth: int) -> dict[str, Any]:
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+        display = self.display
         out: dict[str, Any] = {}
+        merged_keys: set[str] = set()  # keys from `<<:`; the mapping's own keys override them
         for key_node, value_node in node.value:
             if key_node.tag == _TAG + "merge":
-                merged = _plain(value_node, path, Positions(), display)
+                merged = self.build(value_node, path, Positions(), depth + 1)
                 for source in merged if isinstance(merged, list) else [merged]:
-                    if isinstance(source, dict):
-                        for k, v in source.items():
-                            out.setdefault(k, v)
+                    if not isinstance(source, dict):
+                        raise SpecError([Problem("`<<` must merge a mapping (or a list of mappings)", _node_location(value_node, display))])
+                    for k, v in source.items():
+                        if k not in out:
+                            out[k] = v
+                            merged_keys.add(k)
                 continue
-            key = _scalar(key_node, display) if not isinstance(key_node, (MappingNode, SequenceNode)) else None
+            if isinstance(key_node, (MappingNode, SequenceNode)):
+                raise SpecError([Problem("mapping keys must be scalars", _node_location(key_node, display))])
+            if self.tracking and self.alias_depth == 0:
+                if id(key_node) in self.seen:
+                    self.aliases_seen += 1  # an alias used as a key
+                self.seen.add(id(key_node))
+            key = _scalar(key_node, display)
             if key is None or isinstance(key, (dict, list)):
                 raise SpecError([Problem("mapping keys must be scalars", _node_location(key_node, display))])
             skey = key if isinstance(key, str) else str(key).lower() if isinstance(key, bool) else str(key)
-            if skey in out:
+            if skey in out and skey not in merged_keys:
                 first = positions.lookup(path + (skey,))
                 where = f" (first defined at line {first.line})" if first and first.path == display else ""
                 raise SpecError([Problem(f"duplicate key {skey!r}{where}", _node_location(key_node, display))])
             child = path + (skey,)
             anchor = key_node if isinstance(value_node, (MappingNode, SequenceNode)) else value_node
             positions.set(child, _node_location(anchor, display))
-            out[skey] = _plain(value_node, child, positions, display)
+            merged_keys.discard(skey)
+            out[skey] = self.build(value_node, child, positions, depth + 1)
         return out
-    if isinstance(node, SequenceNode):
-        items: list[Any] = []
-        for index, item in enumerate(node.value):
-            child = path + (index,)
-            positions.set(child, _node_location(item, display))
-            items.append(_plain(item, child, positions, display))
-        return items
-    return _scalar(node, display)
 
 
 def parse_yaml_text(text: str, display: str) -> tuple[Any, Positions]:
@@ -141,19 +273,67 @@ def parse_yaml_text(text: str, display: str) -> tuple[Any, Positions]:
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     positions = Positions(default=Location(display, 1, 1))
     try:
+        if text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING:
+            _check_flow_depth(text, display)  # the C composer recurses per level and crashes on ~20000
         node = YAML(typ="safe", pure=False).compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
-        raise SpecError([Problem(_syntax_message(exc), location)]) from None
+        location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
+        raise SpecError([Problem(_syntax_message(exc) + _flow_hint(text, exc), location)]) from None
+    except ReaderError as exc:  # a character YAML does not allow (control characters, lone surrogates...)
+        offset = exc.position if isinstance(exc.position, int) else 0
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise SpecError([Problem(f"YAML does not allow the character U+{char:04X} here", _text_location(text, offset, display))]) from None
     except YAMLError as exc:
-        raise SpecError([Problem(f"invalid YAML: {exc}", Location(display))]) from None
+        raise SpecError([Problem(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", Location(display, 1, 1))]) from None
     if node is None:
         return None, positions
-    return _plain(node, (), positions, display), positions
+    return _Builder(display, text).build(node, (), positions), positions
+
+
+def _bracket_depth(text: str) -> int:
+    """How deep brackets nest, ignoring quoting: a cheap upper-bound-ish guess before the exact check."""
+    import re
+
+    depth = deepest = 0
+    for char in re.sub(r"[^\[\]{}]+", "", text):
+        depth = depth + 1 if char in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _check_flow_depth(text: str, display: str) -> None:
+    """Refuse collections nested deeper than MAX_NESTING, reading events (libyaml's parser does not recurse) before composing."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    for event in YAML(typ="safe", pure=False).parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                mark = event.start_mark
+                raise SpecError([Problem(f"nested more than {MAX_NESTING} levels deep", Location(display, mark.line + 1, mark.column + 1))])
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+def _flow_hint(text: str, exc: Any) -> str:
+    """`{name: x-${params.pr}}`: the braces of a reference end a flow mapping; say to quote it."""
+    mark = exc.problem_mark or exc.context_mark
+    if "found unexpected ':'" in str(exc.problem) and mark is not None:
+        return "; inside {...} or [...] a value holding ':' (an image tag, a URL) must be quoted, e.g. {image: \"nginx:1.27\"}"
+    if mark is None or "flow" not in f"{exc.context} {exc.problem}":
+        return ""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    if "${" not in line:
+        return ""
+    return "; a ${...} inside a flow mapping or list ({...} or [...]) must be quoted, e.g. {name: \"x-${params.pr}\"}"
 
 
 def _syntax_message(exc: Any) -> str:
@@ -165,13 +345,31 @@ def _syntax_message(exc: Any) -> str:
     return f"YAML syntax error: {text}"
 
 
+def _text_location(text: str, offset: int, display: str) -> Location:
+    before = text[:offset]
+    return Location(display, before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
+
+
+def _byte_location(data: bytes, offset: int, display: str) -> Location:
+    """Line and column (in characters) of a byte offset in a file that is UTF-8 up to there."""
+    before = data[:offset]
+    line = before.count(b"\n") + 1
+    start = before.rfind(b"\n") + 1
+    col = len(before[start:].decode("utf-8", errors="replace")) + 1
+    return Location(display, line, col)
+
+
 def load_document(path: Path, display: str) -> Document:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([Problem("file not found", Location(display))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(f"cannot read file: {exc}", Location(display))]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(f"not UTF-8 text: {exc.reason} (byte 0x{exc.object[exc.start]:02x})", _byte_location(exc.object, exc.start, display))]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem("is a directory, not a file", Location(display))]) from None
+    except OSError as exc:
+        raise SpecError([Problem(f"cannot read file: {exc.strerror or exc}", Location(display))]) from None
     data, positions = parse_yaml_text(text, display)
     if data is None:
         data = {}

@@ -23,6 +23,10 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE, max_length=63)]
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY, max_length=317)]
 
 
 class Cluster(SpecModel):
@@ -371,7 +375,7 @@ class Environment(SpecModel):
         default_factory=list, description="Namespaces this environment must never create, change or delete."
     )
     requirePinnedImages: bool = Field(default=False, description="apply refuses app images without a sha256 digest.")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)  # each value's error is located at its own line
     imagePullSecrets: list[Name] = Field(default_factory=list)
     secrets: dict[Name, SecretSpec] = Field(default_factory=dict)
     configMaps: dict[Name, dict[str, str]] = Field(default_factory=dict)
@@ -388,14 +392,6 @@ class Environment(SpecModel):
     digitalocean: DigitalOcean | None = None
     templates: list[str] = Field(default_factory=list, description="Extra templates (from the project's templates/) to render.")
     outputs: dict[str, Any] = Field(default_factory=dict, description="Values other environments and `envspec outputs` read.")
-
-    @field_validator("labels")
-    @classmethod
-    def _label_values(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, item in value.items():
-            if len(item) > 63 or not re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", item):
-                raise ValueError(f"label {key}: value {item!r} is not a valid label value")
-        return value
 
     @model_validator(mode="after")
     def _digitalocean_binding(self) -> "Environment":

@@ -121,9 +121,31 @@ class Param(SpecModel):
             if self.digest == "required" and not ref.pinned:
                 return None, f"must be pinned by digest (@sha256:<64 hex>) (got {text!r})"
             return text, None
-        if self.pattern is not None and not re.fullmatch(self.pattern, text):
-            return None, f"must match {self.pattern} (got {text!r})"
+        if self.pattern is not None:
+            matched = fullmatch_bounded(self.pattern, text)
+            if matched is None:
+                return None, f"`pattern` {self.pattern} took over {PATTERN_SECONDS:g} s to match {text!r}; simplify it (nested repetition such as (a+)+ backtracks exponentially)"
+            if not matched:
+                return None, f"must match {self.pattern} (got {text!r})"
         return text, None
+
+
+PATTERN_SECONDS = 1.0
+
+
+def fullmatch_bounded(pattern: str, text: str, seconds: float = PATTERN_SECONDS) -> bool | None:
+    """re.fullmatch, but None instead of a hang when a pattern backtracks catastrophically.
+
+    A parameter value may come from a pull request (CI passes it with --param), so a pattern
+    like (a+)+ must not let it stall the run.
+    """
+    from envspec.timelimit import TimeLimitExceeded, time_limit
+
+    try:
+        with time_limit(seconds):
+            return re.fullmatch(pattern, text) is not None
+    except TimeLimitExceeded:
+        return None
 
 
 def split_assignment(raw: str) -> tuple[str, str] | None:

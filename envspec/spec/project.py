@@ -43,7 +43,9 @@ class Project:
         path = self.environments_dir / f"{name}.yaml"
         if name.startswith("_") or "/" in name or not path.is_file():
             known = self.environment_names()
-            hint = difflib.get_close_matches(name, known, n=1)
+            hint = [h for h in difflib.get_close_matches(name, known, n=2) if h != name][:1]
+            if path.exists() and not path.is_file():
+                raise SpecError([Problem("is not a file", Location(self.display(path)))])
             message = f"unknown environment {name!r}"
             message += f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(known) or 'none'})"
             raise SpecError([Problem(message, Location(self.display(path)))])
@@ -53,7 +55,11 @@ class Project:
 def find_project(root: Path | None = None, start: Path | None = None) -> Project:
     """The nearest folder upward from `start` (the current directory) that holds environments/."""
     if root is not None:
-        if not (root / ENVIRONMENTS_DIR).is_dir():
+        try:
+            usable = (root / ENVIRONMENTS_DIR).is_dir()
+        except (OSError, ValueError):  # e.g. a NUL byte in the path
+            usable = False
+        if not usable:
             raise SpecError([Problem(f"--root {root}: no {ENVIRONMENTS_DIR}/ folder there")])
         return Project(root.resolve())
     here = (start or Path.cwd()).resolve()

@@ -7,14 +7,17 @@ stops the run with all of them, each located in the file that caused it.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from pydantic import BaseModel, ValidationError
 
-from envspec.errors import Location, Problem, Problems, SpecError
+from envspec.errors import Location, Problem, Problems, SpecError, one_line
+from envspec.spec.crossref import cross_reference_problems
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
 from envspec.spec.loader import PathKey, Positions
 from envspec.spec.merge import load_composed
@@ -54,17 +57,19 @@ def dotted(path: Sequence[str | int]) -> str:
 
 
 def _parse_set_value(text: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    """A --set value read as YAML by the same loader as spec files (string keys, no tags, bounded aliases);
+    text that is not a YAML value stays text."""
+    from envspec.spec.loader import parse_yaml_text
 
     try:
-        value = YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
+        value, _ = parse_yaml_text(text, "--set")
+    except SpecError:
         return text
     return text if value is None and text.strip() not in ("null", "~") else value
 
 
 def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], problems: Problems) -> None:
+    """Apply each --set; every value it writes (and every mapping it creates) is located at the --set."""
     for raw in sets:
         pair = split_assignment(raw)
         location = Location(f"--set {raw}")
@@ -72,16 +77,32 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
             problems.error("expected PATH=VALUE", location)
             continue
         path_text, value_text = pair
-        parts: list[str | int] = [int(p) if p.isdigit() else p for p in path_text.split(".")]
+        path_text = one_line(path_text)  # messages stay one line, whatever the path holds
+        parts: list[str | int] = [int(p) if p.isascii() and p.isdigit() else p for p in path_text.split(".")]
+        if any(p == "" for p in parts):
+            problems.error(f"{path_text!r} is not a dotted path like apps.web.replicas", location)
+            continue
         node: Any = data
         ok = True
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, dict) and isinstance(part, str):
-                node = node.setdefault(part, {})
+                if part not in node or node[part] is None:
+                    hint = _did_you_mean(part, node)
+                    if hint:
+                        problems.error(f"{dotted(parts[: i + 1])} does not exist; did you mean {dotted([*parts[:i], hint])!r}?", location, path_text)
+                        ok = False
+                        break
+                    node[part] = {}
+                    positions.set(tuple(parts[: i + 1]), location)
+                node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and part < len(node):
                 node = node[part]
+            elif isinstance(node, list):
+                problems.error(f"cannot set it: {_list_problem(parts[:i], part, node)}", location, path_text)
+                ok = False
+                break
             else:
-                problems.error(f"cannot set {path_text}: {dotted(parts[: i + 1])} is not a mapping", location, path_text)
+                problems.error(f"cannot set it: {dotted(parts[:i])} is not a mapping", location, path_text)
                 ok = False
                 break
         if not ok:
@@ -91,11 +112,26 @@ def apply_sets(data: dict[str, Any], positions: Positions, sets: Sequence[str], 
             node[last] = _parse_set_value(value_text)
         elif isinstance(node, list) and isinstance(last, int) and last < len(node):
             node[last] = _parse_set_value(value_text)
+        elif isinstance(node, list):
+            problems.error(f"cannot set it: {_list_problem(parts[:-1], last, node)}", location, path_text)
+            continue
         else:
-            problems.error(f"cannot set {path_text}", location, path_text)
+            problems.error(f"cannot set it: {dotted(parts[:-1]) or 'the spec'} is not a mapping", location, path_text)
             continue
         positions.drop_under(tuple(parts))
         positions.set(tuple(parts), location)
+
+
+def _list_problem(parent: list[str | int], part: str | int, node: list[Any]) -> str:
+    if isinstance(part, int):
+        return f"{dotted(parent)} has {len(node)} item(s), so there is no index {part} (--set replaces items, it cannot add them)"
+    return f"{dotted(parent)} is a list; name an item by its index, e.g. {dotted([*parent, 0])}"
+
+
+def _did_you_mean(key: str, mapping: dict[str, Any]) -> str | None:
+    """A close existing key when --set would create a new one: `apps.wbe` is far likelier a typo than a new app."""
+    hint = difflib.get_close_matches(key, [k for k in mapping if isinstance(k, str)], n=1, cutoff=0.6)
+    return hint[0] if hint else None
 
 
 # ---------------------------------------------------------------- Pydantic errors -> located problems
@@ -189,8 +225,32 @@ _SHORT = {
 }
 
 
+def _pattern_names() -> dict[str, str]:
+    from envspec.spec import models
+
+    return {
+        models.LABEL_KEY: "must be a valid label key (an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
+        models.LABEL_VALUE: "must be a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
+        models.DNS1123_LABEL: "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)",
+        models.DNS1123_SUBDOMAIN: "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')",
+    }
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML: `true`, `null`, `3`, `'text'`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 80 else value[:77] + "...")
+    return str(value)
+
+
 def _short_message(kind: str, ctx: dict[str, Any], default: str) -> str:
     """Pydantic's messages, shortened to what a spec author needs: `must be >= 1`."""
+    if kind == "string_pattern_mismatch" and str(ctx.get("pattern")) in _pattern_names():
+        return _pattern_names()[str(ctx["pattern"])]
     template = _SHORT.get(kind)
     if template is None:
         return default
@@ -220,20 +280,43 @@ def validation_problems(
         else:
             message = _short_message(error["type"], error.get("ctx") or {}, message)
             value = error.get("input")
-            if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
-                message = f"{message} (got {value!r})"
+            if isinstance(value, (str, int, float, bool)) or (value is None and error["type"].endswith("_type")):
+                message = f"{message} (got {_shown(value)})"
         # Model-level messages may name a nested path themselves ("jobs.x.after: ...").
         if ": " in message and path == prefix:
             head, rest = message.split(": ", 1)
             if all(part for part in head.split(".")) and " " not in head:
-                parts = tuple(int(p) if p.isdigit() else p for p in head.split("."))
+                parts = tuple(int(p) if p.isascii() and p.isdigit() else p for p in head.split("."))
                 path, message = prefix + parts, rest
         key = (path, message)
         if key in seen:
             continue
         seen.add(key)
         problems.append(Problem(message, positions.lookup(path), dotted(path)))
-    return problems
+    return _merge_alternatives(problems)
+
+
+_TYPE_MESSAGE = re.compile(r"^must be (an integer|a string|true or false|a number|a mapping|a list) \(got (.*)\)$")
+
+
+def _merge_alternatives(problems: list[Problem]) -> list[Problem]:
+    """`int | str` fields fail once per alternative; say it once: `must be an integer or a string (got true)`."""
+    out: list[Problem] = []
+    index: dict[tuple[str, str], int] = {}
+    for problem in problems:
+        match = _TYPE_MESSAGE.match(problem.message)
+        if match is None:
+            out.append(problem)
+            continue
+        key = (problem.path, match.group(2))
+        if key in index:
+            first = out[index[key]]
+            kinds = first.message[len("must be ") : first.message.rindex(" (got ")]
+            out[index[key]] = dataclasses.replace(first, message=f"must be {kinds} or {match.group(1)} (got {match.group(2)})")
+            continue
+        index[key] = len(out)
+        out.append(problem)
+    return out
 
 
 # ---------------------------------------------------------------- the stage
@@ -254,6 +337,12 @@ class Resolver:
         *,
         use_examples: bool = False,
     ) -> ResolvedSpec:
+        if not self._outputs_stack:
+            self._outputs_stack.append(name)  # the root, so a `uses` chain back to it is seen as a cycle
+            try:
+                return self.resolve(name, params, sets, use_examples=use_examples)
+            finally:
+                self._outputs_stack.pop()
         path = self.project.environment_path(name)
         data, positions, _chain = load_composed(self.project, path)
         problems = Problems()
@@ -277,6 +366,9 @@ class Resolver:
             spec = Environment.model_validate(data)
         except ValidationError as exc:
             raise SpecError(validation_problems(exc, Environment, data, positions)) from None
+        crossref = cross_reference_problems(spec, positions)
+        if crossref:
+            raise SpecError(crossref)
         return ResolvedSpec(name, spec, positions, path, values, used)
 
     def _declared_params(self, data: dict[str, Any], positions: Positions, problems: Problems) -> dict[str, Param]:
@@ -328,7 +420,8 @@ class Resolver:
                 problems.error("must name an environment", location, f"uses.{alias}")
                 continue
             if other in self._outputs_stack:
-                problems.error(f"uses cycle: {' -> '.join([*self._outputs_stack, other])}", location, f"uses.{alias}")
+                cycle = " -> ".join([*self._outputs_stack[self._outputs_stack.index(other):], other])
+                problems.error(f"uses cycle: {cycle} (an environment cannot read its own outputs through `uses`)", location, f"uses.{alias}")
                 continue
             self._outputs_stack.append(other)
             try:
