@@ -31,9 +31,13 @@ def print_problems(problems: list[Problem]) -> None:
 
 
 def problem_text(problem: Problem) -> str:
-    """The located text, plus the environments a problem of a shared file was found in."""
+    """The located text, plus the environments a problem was found in when the file does not say it:
+    a shared file (`_defaults.yaml`, a template) or several environments."""
     envs = problem.environments
-    return f"{problem} (in {', '.join(envs)})" if envs else str(problem)
+    loc = problem.location
+    own_file = len(envs) == 1 and loc is not None and Path(loc.path).name in (f"{envs[0]}.yaml", f"{envs[0]}.yml")
+    shared = loc is not None and not loc.path.startswith("--")
+    return f"{problem} (in {', '.join(envs)})" if envs and shared and not own_file else str(problem)
 
 
 def _wants_json() -> bool:
