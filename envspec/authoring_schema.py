@@ -11,7 +11,8 @@ whatever the models (and a project's components) declare:
 - no key is required (any file may be a partial that another completes);
 - wherever a typed value may go, a string holding a `${...}` reference is accepted too;
 - wherever a key may be deleted (a mapping's value), `null` is accepted;
-- unknown keys stay errors (`additionalProperties: false` is kept), so a misspelt key is still reported.
+- unknown keys stay errors (`additionalProperties: false` is kept), so a misspelt key is still reported;
+- `oneOf` becomes `anyOf`: without required keys a partial may fit several alternatives.
 
 Constraints the schema cannot express before resolution (an HTTPS listener's
 tlsSecret, a route's one target) are left to `envspec validate`.
@@ -58,7 +59,10 @@ def _transform(schema: dict[str, Any]) -> dict[str, Any]:
         out["items"] = _alternatives(out["items"], deletable=False)
     if isinstance(out.get("prefixItems"), list):
         out["prefixItems"] = [_alternatives(s, deletable=False) for s in out["prefixItems"]]
-    for keyword in ("anyOf", "oneOf", "allOf"):
+    if isinstance(out.get("oneOf"), list):
+        # Without required keys several alternatives may match a partial; any one is enough.
+        out["anyOf"] = out.pop("oneOf") + (out.pop("anyOf") if isinstance(out.get("anyOf"), list) else [])
+    for keyword in ("anyOf", "allOf"):
         if isinstance(out.get(keyword), list):
             out[keyword] = [_transform(s) if isinstance(s, dict) else s for s in out[keyword]]
     return out

@@ -94,3 +94,11 @@ def test_schema_root_writes_a_projects_own_schema(tmp_path: Path) -> None:
     written = tmp_path / "schemas" / "environment.schema.json"
     assert json.loads(written.read_text())["$defs"]["Reference"]["pattern"]
     assert CliRunner().invoke(main, ["schema", "--root", str(tmp_path), "--check"]).exit_code == 0
+
+
+def test_one_of_becomes_any_of_since_a_partial_may_fit_several() -> None:
+    model = {"type": "object", "properties": {"c": {"oneOf": [{"$ref": "#/$defs/A"}, {"$ref": "#/$defs/B"}]}},
+             "$defs": {"A": {"type": "object", "additionalProperties": False, "properties": {"x": {"type": "string"}}},
+                       "B": {"type": "object", "additionalProperties": False, "properties": {"x": {"type": "string"}}}}}
+    c = authoring_schema(model)["properties"]["c"]["anyOf"][0]
+    assert "oneOf" not in c and c["anyOf"] == [{"$ref": "#/$defs/A"}, {"$ref": "#/$defs/B"}]
