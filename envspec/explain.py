@@ -106,12 +106,33 @@ def _object_label(obj: dict[str, Any]) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
+# kubectl's short names for the kinds envspec renders (`deploy/api`, `svc/api`).
+SHORT_KINDS = {
+    "deploy": "deployment", "svc": "service", "cm": "configmap", "ns": "namespace", "pdb": "poddisruptionbudget",
+    "quota": "resourcequota", "netpol": "networkpolicy", "pvc": "persistentvolumeclaim", "cert": "certificate",
+    "gtw": "gateway", "es": "externalsecret",
+}
+
+
+def _kind_key(text: str, kinds: set[str]) -> str:
+    """`Deployment`, `deployment`, `deployments`, `deploy` -> `deployment` (as kubectl reads them)."""
+    kind = text.lower()
+    kind = SHORT_KINDS.get(kind, kind)
+    if kind not in kinds:
+        for singular in (kind[:-2] if kind.endswith("es") else None, kind[:-1] if kind.endswith("s") else None):
+            if singular and singular in kinds:
+                return singular
+    return kind
+
+
 def find_object(compiled: Compiled, target: str) -> int:
-    """The index of KIND/NAME (or KIND/NAMESPACE/NAME); the kind is case-insensitive, as kubectl's."""
+    """The index of KIND/NAME (or KIND/NAMESPACE/NAME); the kind is read as kubectl reads it
+    (any case, plural, short name: `deploy/api`)."""
     parts = target.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise SpecError(f"{target!r}: expected KIND/NAME, e.g. Deployment/api (or KIND/NAMESPACE/NAME)")
-    kind, name = parts[0].lower(), parts[-1]
+    kind = _kind_key(parts[0], {o["kind"].lower() for o in compiled.objects})
+    name = parts[-1]
     namespace = parts[1] if len(parts) == 3 else None
     matches = [
         i for i, o in enumerate(compiled.objects)

@@ -73,6 +73,13 @@ def test_the_whole_object_is_annotated_and_json_works(repo_root) -> None:
     assert code == 0 and json.loads(out2) == data
 
 
+def test_kinds_as_kubectl_reads_them(repo_root) -> None:
+    for target in ("deploy/web", "deployments/web", "deployment/web", "Deployment/preview-pr-107/web"):
+        code, out, err = _explain("preview-pr", "--pr", "107", target, "spec.replicas")
+        assert code == 0, (target, err)
+        assert out.startswith("Deployment/preview-pr-107/web in preview-pr\n")
+
+
 def test_a_default_is_said_to_be_one(repo_root) -> None:
     code, out, _ = _explain("preview-pr", "--pr", "107", "Deployment/api", "spec.replicas")
     assert code == 0
