@@ -120,3 +120,27 @@ def test_the_readme_shows_real_output(repo_root) -> None:
         code, out, err = _explain(*args[1:])
         assert code == 0, err
         assert loose(out) == loose(expected), command
+
+
+def test_any_field_path_or_target_is_an_answer_or_a_located_refusal() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from envspec.errors import SpecError
+    from envspec.explain import field_path, find_object
+    from envspec.pipeline import compile_environment
+    from tests.conftest import REPO
+
+    compiled = compile_environment("preview-pr", root=REPO, params=["pr=107"])
+    obj = compiled.objects[0]
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(max_size=40), st.text(max_size=40))
+    def check(path: str, target: str) -> None:
+        for call in (lambda: field_path(path, obj), lambda: find_object(compiled, target)):
+            try:
+                call()
+            except SpecError as exc:
+                assert exc.problems and all(p.message for p in exc.problems)
+
+    check()
