@@ -517,8 +517,10 @@ def explain(
         spec_key = match_spec_key(spec_data, origin, path, value, written)
         if spec_key is not None:
             _trace_key(entry, spec_key, sources, tracer, compiled)
+        elif nearest(templates.lines, path) is None:
+            entry.note = "written in the template itself"
         else:
-            entry.note = "written by the template or derived by envspec, not a spec key"
+            entry.note = "derived by envspec from the spec (no one key holds this value)"
         fields.append(entry)
     return Explanation(name, f"{obj['kind']}/{obj['metadata'].get('namespace') + '/' if obj['metadata'].get('namespace') else ''}{obj['metadata']['name']}", fields)
 
