@@ -19,7 +19,6 @@ from typing import Any, Iterator
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
 _PINNED_IMAGE = re.compile(rf"@{DIGEST_PATTERN}$")
 
-POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
 
 
 def api_group(api_version: str) -> str:
@@ -63,13 +62,16 @@ def spec_hash(obj: dict[str, Any]) -> str:
 
 
 def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any] | None:
-    kind = obj.get("kind")
+    """The pod spec inside an object, wherever its kind keeps it (envspec.kinds: `pod_template`)."""
+    from envspec.kinds import pod_template_of
+
+    where = pod_template_of(str(obj.get("kind", "")))
     spec = obj.get("spec") or {}
-    if kind == "Pod":
+    if where == "pod":
         return spec
-    if kind in POD_TEMPLATE_KINDS:
+    if where == "template":
         return (spec.get("template") or {}).get("spec")
-    if kind == "CronJob":
+    if where == "jobTemplate":
         return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
     return None
 

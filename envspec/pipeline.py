@@ -1,11 +1,14 @@
 """The compiler, stage by stage:
 
     spec file -> load (positions) -> extends / --set / params / ${...} -> Environment model   (envspec.spec.resolve)
-              -> template units (envspec.render.context) -> Jinja -> parsed objects          (envspec.render.templates)
-              -> labels, checksums, order (envspec.render.normalize)
-              -> semantic rules (envspec.checks) -> objects + DeployPlan
+              -> components -> template units (envspec.components, envspec.render.context)
+              -> Jinja -> parsed objects                                                   (envspec.render.templates)
+              -> + raw objects (envspec.render.raw) -> patches (envspec.render.patches)
+              -> labels, checksums, order (envspec.render.normalize, envspec.kinds)
+              -> semantic rules (envspec.checks) -> objects + DeployPlan (envspec.plan)
 
-Output, diff and apply take it from there. This module only wires the stages.
+Output, diff and apply take it from there; nothing here imports the deployer (envspec.kube).
+This module only wires the stages.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from typing import TYPE_CHECKING, Any, Sequence
 from envspec.errors import MISSING_PARAMETER, Location, Problem, Problems, SpecError
 from envspec.render.context import base_labels, build_units
 from envspec.render.normalize import duplicate_ids, normalize
+from envspec.render.patches import apply_patches
+from envspec.render.raw import raw_objects
 from envspec.render.templates import render_units
 from envspec.spec.models import Environment
 from envspec.spec.project import Project, find_project
 from envspec.spec.resolve import ResolvedSpec, Resolver
 
 if TYPE_CHECKING:  # pragma: no cover
-    from envspec.kube.plan import DeployPlan
+    from envspec.plan import DeployPlan
 
 
 @dataclass
@@ -37,9 +42,12 @@ class Compiled:
     labels: dict[str, str]
     warnings: list[Problem] = field(default_factory=list)
     origins: list[tuple[str | int, ...]] = field(default_factory=list)  # spec path of each object
+    sources: list[Location | None] = field(default_factory=list)  # the file position of raw objects from files
 
     def locate(self, index: int) -> Location | None:
-        """The spec position responsible for objects[index]."""
+        """The position responsible for objects[index]: its raw-object file, else its spec path."""
+        if index < len(self.sources) and self.sources[index] is not None:
+            return self.sources[index]
         return self.resolved.positions.lookup(self.origins[index] if index < len(self.origins) else ())
 
     @property
@@ -71,21 +79,29 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
     spec, name, instance = resolved.spec, resolved.name, resolved.instance
     problems = Problems()
-    rendered = render_units(build_units(spec, name, instance), project.templates_dir, problems, resolved.locate_path)
+    units = build_units(spec, name, instance, project.root, problems, resolved.locate_path)
+    problems.raise_if_errors()
+    rendered = render_units(units, project.templates_dir, problems, resolved.locate_path)
+    rendered += raw_objects(spec, project.root, problems, resolved.locate_path)
     problems.raise_if_errors()
 
     labels = base_labels(name, instance, spec.labels)
+    rendered = apply_patches(rendered, list(spec.patches), labels, problems, resolved.locate_path)
+    problems.raise_if_errors()
     secret_sources = {
         (s.namespace or spec.namespace.name, sname): s.model_dump(mode="json", exclude_defaults=True)
         for sname, s in spec.secrets.items()
     }
-    objects, origins = normalize(rendered, labels, secret_sources)
+    objects, sources = normalize(rendered, labels, secret_sources, spec.namespace.name)
+    origins = [r.origin for r in sources]
     for dupe in duplicate_ids(objects):
         problems.error(f"two objects render as {dupe}", resolved.locate())
 
     run_rules(resolved, objects, problems, origins)
     problems.raise_if_errors()
-    return Compiled(name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins)
+    return Compiled(
+        name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins, [r.location for r in sources]
+    )
 
 
 def job_gates(spec: Environment, objects: list[dict[str, Any]], origins: Sequence[tuple[str | int, ...]]) -> dict[str, list[str]]:
@@ -97,7 +113,7 @@ def job_gates(spec: Environment, objects: list[dict[str, Any]], origins: Sequenc
         if obj.get("kind") == "Job" and origin[:1] == ("jobs",) and len(origin) > 1:
             jobs[str(origin[1])] = object_id(obj)
         elif obj.get("kind") == "Job" and tuple(origin) == ("database",):
-            jobs["create-database"] = object_id(obj)
+            jobs[spec.database.job if spec.database else ""] = object_id(obj)
     gates: dict[str, list[str]] = {}
     for obj, origin in zip(objects, origins):
         if origin[:1] == ("apps",) and len(origin) > 1 and str(origin[1]) in spec.apps:
@@ -130,8 +146,8 @@ def build_plan(
     origins: Sequence[tuple[str | int, ...]] = (),
 ) -> "DeployPlan":
     """What apply/diff/destroy need beyond the objects; secret *sources* only, never values."""
-    from envspec.database import plan_parts as database_plan_parts
-    from envspec.kube.plan import ClusterBinding, DeployPlan, HelmChart, RemoteManifest, SecretSource
+    from envspec.components.database.lifecycle import plan_parts as database_plan_parts
+    from envspec.plan import ClusterBinding, DeployPlan, HelmChart, RemoteManifest, SecretSource
 
     spec = resolved.spec
     secrets = [

@@ -38,6 +38,17 @@ def test_every_authored_file_passes_check_jsonschema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_an_example_with_its_own_schema_passes_it_and_the_schema_is_current() -> None:
+    """A project with components of its own has its own schema (`envspec schema --root`)."""
+    owned = [e for e in sorted((REPO / "examples").iterdir()) if (e / "schemas" / "environment.schema.json").is_file()]
+    for example in owned:
+        schema = example / "schemas" / "environment.schema.json"
+        result = _check_jsonschema(*sorted((example / "environments").glob("*.yaml")), schema=schema)
+        assert result.returncode == 0, (example, result.stdout)
+        check = CliRunner().invoke(main, ["schema", "--root", str(example), "--check"])
+        assert check.exit_code == 0, (example, check.stdout)
+
+
 @pytest.mark.parametrize(
     "text, needle",
     [

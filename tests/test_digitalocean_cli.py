@@ -123,10 +123,12 @@ def test_cluster_dry_run_then_create(fake_do: FakeDigitalOcean, tmp_path: Path) 
 
 
 def test_kubeconfig_prints_the_context_and_writes_0600(fake_do: FakeDigitalOcean, tmp_path: Path) -> None:
-    fake_do.add_cluster("aphiria-com-preview-cluster")
+    cluster = fake_do.add_cluster("aphiria-com-preview-cluster")
     out = tmp_path / "kc.yaml"
     result = run(project(tmp_path), "kubeconfig", "preview-base", "--out", str(out))
     assert result.exit_code == 0
+    [fetch] = fake_do.requests_to("GET", f"/v2/kubernetes/clusters/{cluster['id']}/kubeconfig")
+    assert fetch.query.get("expiry_seconds") == ["3600"]  # a one-hour credential, also for --out
     assert result.stdout == f"{CONTEXT}\n"
     assert f"wrote {out} (mode 0600)" in result.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600

@@ -37,6 +37,17 @@ def test_fetch_writes_the_kubeconfig_0600_and_returns_the_context(fake_do: FakeD
     assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
 
 
+def test_the_credentials_expire_after_an_hour_unless_asked_otherwise(fake_do: FakeDigitalOcean, tmp_path: Path) -> None:
+    cluster = fake_do.add_cluster(NAME)
+    fetch_kubeconfig(NAME, tmp_path / "a")
+    fetch_kubeconfig(NAME, tmp_path / "b", expiry_seconds=600)
+    fetches = fake_do.requests_to("GET", f"/v2/kubernetes/clusters/{cluster['id']}/kubeconfig")
+    assert [f.query.get("expiry_seconds") for f in fetches] == [["3600"], ["600"]]
+    with pytest.raises(SpecError, match="at least 1 second"):
+        fetch_kubeconfig(NAME, tmp_path / "c", expiry_seconds=0)
+    assert not (tmp_path / "c").exists()
+
+
 def test_refetch_replaces_a_wider_file_with_a_private_one(fake_do: FakeDigitalOcean, tmp_path: Path) -> None:
     fake_do.add_cluster(NAME)
     out = tmp_path / "kubeconfig"

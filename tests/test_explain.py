@@ -34,7 +34,7 @@ def test_the_chain_of_files_and_set_flags(repo_root) -> None:
     assert code == 0, err
     assert "spec.replicas: 3" in out
     assert "apps.web.replicas: environments/production.yaml:" in out and "-> --set apps.web.replicas=3" in out
-    assert "template  envspec/templates/app.yaml.j2:8" in out
+    assert "template  envspec/templates/app/app.yaml.j2:9" in out
 
     code, out, _ = _explain("preview-pr", "--pr", "107", "Deployment/api",
                             "spec.template.spec.containers.php.env.DB_PASSWORD.valueFrom.secretKeyRef.name")
@@ -65,7 +65,7 @@ def test_the_whole_object_is_annotated_and_json_works(repo_root) -> None:
     assert hostnames["spec"]["chain"][-1]["line"] > 0 and hostnames["spec"]["chain"][-1]["col"] > 0
     assert hostnames["spec"]["references"][0]["reference"] == "${outputs.webHost}"
     assert hostnames["spec"]["references"][0]["references"][0]["source"] == "--pr 107"
-    assert hostnames["template"] == {"file": "envspec/templates/httproute.yaml.j2", "line": 11}
+    assert hostnames["template"] == {"file": "envspec/templates/route/httproute.yaml.j2", "line": 11}
     assert by_field["metadata.labels.envspec.dev/instance"]["note"].startswith("added by envspec")
     assert by_field["kind"]["template"]["line"] == 2
     # -o is kubectl's spelling of --format

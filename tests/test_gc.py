@@ -13,6 +13,7 @@ from envspec.github.api import GitHubClient, GitHubError, next_link, resolve_rep
 from envspec.github.gc import PreviewInstance, decide, parse_closed_prs, parse_duration, run_gc
 from envspec.github.gc_cluster import closed_lookup
 from envspec.github.guard import check_pull_request
+from envspec.spec.preview import PreviewSpec, instance_pattern
 from envspec.github.post import upsert_comment
 from tests.fakes.do_server import FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.github_server import FakeGitHub, fake_github  # noqa: F401  (fixture)
@@ -20,6 +21,10 @@ from tests.fakes.kube_server import FakeKube, fake_kube  # noqa: F401  (fixture)
 
 REPO = "aphiria/aphiria.com"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+PREVIEW = PreviewSpec("preview-pr", "pr", None, instance_pattern("preview-pr-${params.pr}", "pr"))  # type: ignore[arg-type]
+PREVIEWS = {"preview-pr": PREVIEW}
 
 
 def preview(pr: int, *, age: timedelta | None = timedelta(hours=1), environment: str = "preview-pr") -> PreviewInstance:
@@ -64,7 +69,7 @@ def test_closed_open_ttl_and_non_preview() -> None:
         PreviewInstance("preview-pr-4", "preview-base", NOW - timedelta(days=400)),  # looks like a PR, is not one
         preview(5, age=None),  # open, age unknown
     ]
-    verdicts = decide(instances, is_closed={1}.__contains__, older_than=timedelta(days=7), now=NOW)
+    verdicts = decide(instances, previews=PREVIEWS, is_closed={1}.__contains__, older_than=timedelta(days=7), now=NOW)
     by_name = {v.instance.instance: v for v in verdicts}
     assert set(by_name) == {"preview-pr-1", "preview-pr-2", "preview-pr-3", "preview-pr-5"}
     assert by_name["preview-pr-1"].reasons == ("PR #1 is closed",)
@@ -78,7 +83,7 @@ def test_ttl_counts_from_the_last_apply_not_the_creation() -> None:
     busy = PreviewInstance("preview-pr-7", "preview-pr", created=month, last_applied=NOW - timedelta(hours=2))
     idle = PreviewInstance("preview-pr-8", "preview-pr", created=month, last_applied=NOW - timedelta(days=8))
     never = PreviewInstance("preview-pr-9", "preview-pr", created=None, last_applied=NOW - timedelta(days=8))
-    verdicts = decide([busy, idle, never], is_closed=None, older_than=timedelta(days=7), now=NOW)
+    verdicts = decide([busy, idle, never], previews=PREVIEWS, is_closed=None, older_than=timedelta(days=7), now=NOW)
     by_name = {v.instance.instance: v for v in verdicts}
     assert not by_name["preview-pr-7"].expired and by_name["preview-pr-7"].note == "kept: within its TTL"
     assert by_name["preview-pr-8"].reasons == ("not applied for over 1w (last applied 8d0h ago)",)
@@ -87,7 +92,7 @@ def test_ttl_counts_from_the_last_apply_not_the_creation() -> None:
 
 def test_instance_without_a_pr_number_is_kept() -> None:
     odd = PreviewInstance("preview-pr-manual", "preview-pr", NOW - timedelta(days=30))
-    (verdict,) = decide([odd], is_closed=lambda n: True, older_than=timedelta(days=1), now=NOW)
+    (verdict,) = decide([odd], previews=PREVIEWS, is_closed=lambda n: True, older_than=timedelta(days=1), now=NOW)
     assert not verdict.expired and "cannot tell which PR" in verdict.note
 
 
@@ -95,14 +100,14 @@ def test_lookup_failure_is_an_error_not_a_destroy() -> None:
     def broken(number: int) -> bool:
         raise GitHubError("GitHub API GET /repos/x/pulls/2 failed: 502 Bad Gateway", status=502)
 
-    (verdict,) = decide([preview(2)], is_closed=broken, older_than=None, now=NOW)
+    (verdict,) = decide([preview(2)], previews=PREVIEWS, is_closed=broken, older_than=None, now=NOW)
     assert not verdict.expired and "502 Bad Gateway" in verdict.error
 
 
 def test_run_gc_dry_run_destroys_nothing() -> None:
     lines: list[str] = []
     called: list[str] = []
-    verdicts = decide([preview(1), preview(2)], is_closed={1}.__contains__, older_than=None, now=NOW)
+    verdicts = decide([preview(1), preview(2)], previews=PREVIEWS, is_closed={1}.__contains__, older_than=None, now=NOW)
     outcome = run_gc(verdicts, dry_run=True, destroy=lambda i: called.append(i.instance), echo=lines.append)
     assert called == [] and outcome.ok and outcome.destroyed == []
     assert lines == [
@@ -118,7 +123,7 @@ def test_run_gc_reports_each_failure_and_goes_on() -> None:
             raise OperationError("database aphiria_pr_1 still exists after the drop Job")
 
     lines: list[str] = []
-    verdicts = decide([preview(1), preview(3)], is_closed=lambda n: True, older_than=None, now=NOW)
+    verdicts = decide([preview(1), preview(3)], previews=PREVIEWS, is_closed=lambda n: True, older_than=None, now=NOW)
     outcome = run_gc(verdicts, dry_run=False, destroy=destroy, echo=lines.append)
     assert outcome.failed == ["preview-pr-1"] and outcome.destroyed == ["preview-pr-3"] and not outcome.ok
     assert "  preview-pr-1: FAILED database aphiria_pr_1 still exists after the drop Job" in lines
@@ -297,14 +302,14 @@ IDLE_SINCE = (CLUSTER_NOW - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
 def _gc(kube, *, dry_run: bool, is_closed, older_than=None):  # type: ignore[no-untyped-def]
     lines: list[str] = []
     plans = {n: _plan("preview-pr", f"preview-pr-{n}") for n in (1, 2, 3)}
-    verdicts = decide(find_previews(kube), is_closed=is_closed, older_than=older_than, now=CLUSTER_NOW)
+    verdicts = decide(find_previews(kube, PREVIEW), previews=PREVIEWS, is_closed=is_closed, older_than=older_than, now=CLUSTER_NOW)
     destroy = destroyer(kube, plans.__getitem__, timeout=5, interval=0.01, grace_seconds=0.05, report=lines.append)
     return run_gc(verdicts, dry_run=dry_run, destroy=destroy, echo=lines.append), lines
 
 
 def test_find_previews_sees_only_preview_pr_instances(fake_kube: FakeKube, tmp_path: Path) -> None:
     with _cluster(fake_kube, tmp_path) as kube:
-        found = find_previews(kube)
+        found = find_previews(kube, PREVIEW)
     assert [p.instance for p in found] == ["preview-pr-1", "preview-pr-2", "preview-pr-3"]
     assert found[2].last_applied == (CLUSTER_NOW - timedelta(days=30)).replace(microsecond=0)
     assert found[0].created == CLUSTER_NOW - timedelta(hours=1)
@@ -366,7 +371,7 @@ def test_gc_destroys_closed_and_expired_and_spares_the_rest(fake_kube: FakeKube,
     with _cluster(fake_kube, tmp_path) as kube:
         outcome, lines = _gc(kube, dry_run=False, is_closed={1}.__contains__, older_than=timedelta(days=7))
         assert outcome.ok and outcome.destroyed == ["preview-pr-1", "preview-pr-3"]
-        assert [p.instance for p in find_previews(kube)] == ["preview-pr-2"]
+        assert [p.instance for p in find_previews(kube, PREVIEW)] == ["preview-pr-2"]
     for gone in ("preview-pr-1", "preview-pr-3"):
         assert fake_kube.get("v1", "Namespace", gone) is None
         assert fake_kube.get("v1", "Secret", f"applyset-{gone}", gone) is None

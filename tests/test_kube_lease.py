@@ -260,15 +260,20 @@ def test_gc_decides_again_under_the_lease_and_keeps_a_preview_applied_meanwhile(
 ) -> None:
     from envspec.github.gc import PreviewInstance, decide, run_gc
     from envspec.github.gc_cluster import destroyer
+    from envspec.spec.preview import PreviewSpec, instance_pattern
+
+    pattern = instance_pattern("preview-pr-${params.pr}", "pr")
+    assert pattern is not None
+    previews = {"preview-pr": PreviewSpec("preview-pr", "pr", None, pattern)}
 
     apply_plan(kube, plan(), options())
     stale = PreviewInstance(instance=INSTANCE, environment="preview-pr",
                             last_applied=datetime.now(timezone.utc) - timedelta(days=30))
-    verdicts = decide([stale], is_closed=None, older_than=timedelta(days=7))
+    verdicts = decide([stale], previews=previews, is_closed=None, older_than=timedelta(days=7))
     assert verdicts[0].expired  # what gc saw before it got the lease
 
     def recheck(item: PreviewInstance) -> str | None:
-        verdict = decide([item], is_closed=None, older_than=timedelta(days=7))[0]
+        verdict = decide([item], previews=previews, is_closed=None, older_than=timedelta(days=7))[0]
         return None if verdict.expired else "applied again while gc waited"
 
     lines: list[str] = []

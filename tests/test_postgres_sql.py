@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from envspec.database import drop_database_job
+from envspec.components.database.lifecycle import drop_database_job
 from envspec.pipeline import compile_environment
 from tests.postgres import Server
 from tests.test_kube_helpers import REPO
@@ -271,7 +271,7 @@ def test_the_role_follows_the_secret_apply_generated(postgres: Server, tmp_path:
 
 from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
-from envspec.database import MASK, scrubbed  # noqa: E402
+from envspec.components.database.lifecycle import MASK, scrubbed  # noqa: E402
 
 _values = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=4, max_size=24).filter(
     lambda v: v not in MASK)

@@ -180,6 +180,7 @@ def test_json_format(repo_root: Path) -> None:
 def test_render_all_check_fails_after_an_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(repo_root / "environments", project / "environments")
+    shutil.copytree(repo_root / "templates", project / "templates")  # the project's own templates (preview-base's)
     shutil.copytree(repo_root / "rendered", project / "rendered")
     monkeypatch.chdir(project)
     runner = CliRunner()

@@ -12,7 +12,8 @@ from envspec.pipeline import compile_environment
 from envspec.validate import check_schemas, load_crds
 
 ENVIRONMENTS = [("local", []), ("preview-base", []), ("preview-pr", ["pr=107"]), ("production", [])]
-BUILTIN_GROUPS = ("v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "policy/v1")
+BUILTIN_GROUPS = ("v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "policy/v1", "rbac.authorization.k8s.io/v1",
+                  "admissionregistration.k8s.io/v1")
 
 
 @pytest.mark.parametrize("name,params", ENVIRONMENTS, ids=[n for n, _ in ENVIRONMENTS])

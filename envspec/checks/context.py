@@ -48,6 +48,9 @@ class RuleContext:
         """Objects of a project template: name the template, since the spec line only requested it."""
         if len(path) >= 2 and path[0] == "templates" and isinstance(path[1], int) and path[1] < len(self.spec.templates):
             return f"{message} (rendered by template {self.spec.templates[path[1]]})"
+        if len(path) == 2 and path[0] == "components" and path[1] in self.spec.components:
+            use = self.spec.components[str(path[1])].use
+            return f"{message} (rendered by component {use}, components/{use}/)"
         return message
 
     def error(self, rule: str, path: tuple[str | int, ...], message: str) -> None:

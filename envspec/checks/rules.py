@@ -1,5 +1,9 @@
 """The semantic rules. Each is named for the production failure it prevents.
 
+Rules that concern one component live in that component's folder
+(envspec/components/<name>/rules.py) and are registered here, in the order
+all rules run; the rest look across components (quota, images, hosts, names).
+
 Rules work on the typed spec, so their messages point at the line the user must
 change; where they need the final manifests (names, label values) they read the
 rendered objects.
@@ -9,10 +13,15 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from envspec.checks.context import RuleContext
+from envspec.components.app.rules import pdb_below_replicas, rwo_recreate
+from envspec.components.certificate.rules import acme_wildcard_dns01
+from envspec.components.database.rules import database_credentials, is_database_job
+from envspec.components.route.rules import route_parents
+from envspec.kinds import name_limit_of
 from envspec.quantity import parse as parse_quantity
 from envspec.spec.models import Container, Environment, Resources
 from envspec.spec.params import parse_image
@@ -48,14 +57,17 @@ ContainerResources = list[tuple[SpecPath, Resources | None]]
 def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, ContainerResources, ContainerResources]]:
     """(spec path, kind, namespace, pod count incl. surge, containers, init containers) for every pod the spec runs."""
     for name, app in spec.apps.items():
-        surge = app.maxSurge if app.strategy == "RollingUpdate" else 0
+        surge = app.maxSurge if app.kind == "Deployment" and app.strategy == "RollingUpdate" else 0
         containers = [(("apps", name, "containers", c), cont.resources) for c, cont in app.containers.items()]
         inits = [(("apps", name, "initContainers", c), cont.resources) for c, cont in app.initContainers.items()]
-        yield ("apps", name), "Deployment", app.namespace or spec.namespace.name, app.replicas + surge, containers, inits
+        yield ("apps", name), app.kind, app.namespace or spec.namespace.name, app.max_replicas() + surge, containers, inits
     if spec.database:
         yield ("database",), "Job", spec.database.namespace or spec.namespace.name, 1, [(("database",), spec.database.resources)], []
     for name, job in spec.jobs.items():
         yield ("jobs", name), "Job", job.namespace or spec.namespace.name, 1, [(("jobs", name), job.resources)], []
+    for name, cron in spec.cronJobs.items():  # a scheduled Job can start at any time: it counts like a replica
+        count = 2 if cron.concurrencyPolicy == "Replace" else 1
+        yield ("cronJobs", name), "CronJob", cron.namespace or spec.namespace.name, count, [(("cronJobs", name), cron.resources)], []
 
 
 def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction | None:
@@ -156,10 +168,11 @@ def pinned_images(ctx: RuleContext) -> None:
                     path,
                     f"image {image!r} is not pinned by digest; apply will refuse it (pass the image as name@sha256:<64 hex>)",
                 )
-    for name, job in spec.jobs.items():
-        ref, reason = parse_image(job.image)
-        if ref is None:
-            ctx.error("pinned-images", ("jobs", name, "image"), f"{reason} (got {job.image!r})")
+    for section, jobs in (("jobs", spec.jobs), ("cronJobs", spec.cronJobs)):
+        for name, job in jobs.items():
+            ref, reason = parse_image(job.image)
+            if ref is None:
+                ctx.error("pinned-images", (section, name, "image"), f"{reason} (got {job.image!r})")
 
 
 def _service_hosts(ctx: RuleContext) -> dict[str, set[str]]:
@@ -199,8 +212,9 @@ def fqdn_hosts(ctx: RuleContext) -> None:
         for group in ("containers", "initContainers"):
             for cname, cont in getattr(app, group).items():
                 values += [(("apps", name, group, cname, "env", k), v, ns) for k, v in cont.env.items()]
-    for name, job in spec.jobs.items():
-        values += [(("jobs", name, "env", k), v, job.namespace or spec.namespace.name) for k, v in job.env.items()]
+    for section, jobs in (("jobs", spec.jobs), ("cronJobs", spec.cronJobs)):
+        for name, job in jobs.items():
+            values += [((section, name, "env", k), v, job.namespace or spec.namespace.name) for k, v in job.env.items()]
     for path, value, consumer in values:
         host = _host_of(value)
         if not host:
@@ -226,96 +240,11 @@ def fqdn_hosts(ctx: RuleContext) -> None:
             )
 
 
-def _covers(listener_host: str | None, host: str) -> bool:
-    if not listener_host:
-        return True
-    if listener_host.startswith("*."):
-        suffix = listener_host[1:]
-        return host.endswith(suffix) and "." not in host[: -len(suffix)] and len(host) > len(suffix)
-    return listener_host == host
-
-
-@rule
-def route_parents(ctx: RuleContext) -> None:
-    """A route attached to a missing gateway or listener, or outside the listener's hostname, is silently ignored."""
-    gateways = {(s.gateway.namespace, s.gateway.name): s.gateway for s in ctx.all_specs() if s.gateway}
-    for name, route in ctx.spec.routes.items():
-        ref = route.gateway
-        gateway = gateways.get((ref.namespace, ref.name))
-        if gateway is None:
-            known = ", ".join(f"{ns}/{n}" for ns, n in sorted(gateways)) or "none"
-            ctx.error("route-parents", ("routes", name, "gateway"), f"no Gateway {ref.namespace}/{ref.name} is declared (known: {known})")
-            continue
-        listeners = {l.name: l for l in gateway.listeners}
-        for listener_name, section in [(ref.listener, "listener"), (route.httpsRedirectFrom, "httpsRedirectFrom")]:
-            if listener_name is None:
-                continue
-            path = ("routes", name, "gateway", "listener") if section == "listener" else ("routes", name, "httpsRedirectFrom")
-            listener = listeners.get(listener_name)
-            if listener is None:
-                ctx.error("route-parents", path, f"Gateway {ref.namespace}/{ref.name} has no listener {listener_name!r} (has: {', '.join(listeners)})")
-                continue
-            for index, host in enumerate(route.hostnames):
-                if not _covers(listener.hostname, host):
-                    ctx.error(
-                        "route-parents",
-                        ("routes", name, "hostnames", index),
-                        f"hostname {host!r} is not covered by listener {listener_name} ({listener.hostname})",
-                    )
-
-
-@rule
-def acme_wildcard_dns01(ctx: RuleContext) -> None:
-    """Let's Encrypt issues wildcard certificates only through DNS-01, which needs the DNS provider's token."""
-    issuers = {name: issuer for s in ctx.all_specs() for name, issuer in s.issuers.items()}
-    secrets = {name for s in ctx.all_specs() for name in s.secrets}
-    for name, cert in ctx.spec.certificates.items():
-        issuer = issuers.get(cert.issuer)
-        if issuer is None:
-            ctx.error("acme-wildcard-dns01", ("certificates", name, "issuer"), f"unknown issuer {cert.issuer!r}")
-            continue
-        wildcards = [i for i, host in enumerate(cert.dnsNames) if host.startswith("*.")]
-        if not wildcards or issuer.acme is None:
-            continue
-        if issuer.acme.dns01 is None:
-            ctx.error(
-                "acme-wildcard-dns01",
-                ("certificates", name, "dnsNames", wildcards[0]),
-                f"wildcard {cert.dnsNames[wildcards[0]]!r} needs a DNS-01 solver, but issuer {cert.issuer} has none",
-            )
-        elif issuer.acme.dns01.tokenSecret not in secrets:
-            ctx.error(
-                "acme-wildcard-dns01",
-                ("issuers", cert.issuer, "acme", "dns01", "tokenSecret") if cert.issuer in ctx.spec.issuers else ("certificates", name, "issuer"),
-                f"the DNS-01 token Secret {issuer.acme.dns01.tokenSecret!r} is not declared under secrets:",
-            )
-
-
-@rule
-def pdb_below_replicas(ctx: RuleContext) -> None:
-    """minAvailable equal to the replica count blocks every node drain."""
-    for name, app in ctx.spec.apps.items():
-        if app.disruptionBudget and app.disruptionBudget.minAvailable >= app.replicas:
-            ctx.error(
-                "pdb-below-replicas",
-                ("apps", name, "disruptionBudget", "minAvailable"),
-                f"minAvailable {app.disruptionBudget.minAvailable} must be below replicas ({app.replicas}), or no pod can ever be evicted",
-            )
-
-
-@rule
-def rwo_recreate(ctx: RuleContext) -> None:
-    """A rolling update can't mount a ReadWriteOnce volume that the old pod still holds: use Recreate."""
-    spec = ctx.spec
-    for name, app in spec.apps.items():
-        claims = [v.claim for v in app.volumes.values() if v.claim]
-        rwo = [c for c in claims if c in spec.claims and spec.claims[c].accessMode in ("ReadWriteOnce", "ReadWriteOncePod")]
-        if rwo and app.replicas == 1 and app.strategy != "Recreate":
-            ctx.error(
-                "rwo-recreate",
-                ("apps", name, "strategy"),
-                f"mounts ReadWriteOnce claim {rwo[0]!r} with one replica, so a rolling update deadlocks; set strategy: Recreate",
-            )
+# The components' own rules, in their place in the run order.
+rule(route_parents)
+rule(acme_wildcard_dns01)
+rule(pdb_below_replicas)
+rule(rwo_recreate)
 
 
 @rule
@@ -326,38 +255,27 @@ def protected_namespaces(ctx: RuleContext) -> None:
         return
     if ctx.spec.namespace.name in protected:
         ctx.error("protected-namespaces", ("namespace", "name"), f"namespace {ctx.spec.namespace.name} is protected")
-    for obj in ctx.objects:
+    for index, obj in enumerate(ctx.objects):
         meta = obj["metadata"]
         target = meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace")
-        if target in protected and not _is_database_job(ctx, obj):
+        if target in protected and not is_database_job(ctx, obj):
             ctx.error(
                 "protected-namespaces",
-                _origin_path(ctx, obj),
+                _origin_path(ctx, index),
                 f"{obj['kind']} {meta['name']} would be written to protected namespace {target}",
             )
-
-
-def _is_database_job(ctx: RuleContext, obj: dict[str, Any]) -> bool:
-    """The create-database Job runs in `database.namespace` by design (the one place the admin Secret is)."""
-    from envspec.database import create_job_name, jobs_namespace
-
-    db = ctx.spec.database
-    return (
-        db is not None and db.namespace is not None and obj["kind"] == "Job"
-        and obj["metadata"].get("namespace") == jobs_namespace(ctx.spec) and obj["metadata"]["name"] == create_job_name(ctx.spec)
-    )
 
 
 @rule
 def system_namespaces(ctx: RuleContext) -> None:
     """The cluster's own namespaces are never the environment's, whatever protectedNamespaces says."""
-    from envspec.kube.system import SYSTEM_NAMESPACES, system_reason
+    from envspec.system import SYSTEM_NAMESPACES, system_reason
 
     spec = ctx.spec
     if spec.namespace.name in SYSTEM_NAMESPACES:
         ctx.error("system-namespaces", ("namespace", "name"),
                   f"namespace {spec.namespace.name} belongs to the cluster; envspec never writes into it")
-    for obj in ctx.objects:
+    for index, obj in enumerate(ctx.objects):
         reason = system_reason(obj)
         if reason is None:
             continue
@@ -365,51 +283,54 @@ def system_namespaces(ctx: RuleContext) -> None:
         if inside and obj["metadata"].get("namespace") == spec.namespace.name:
             continue  # reported once, at namespace.name, above
         if inside:
-            ctx.error("system-namespaces", _origin_path(ctx, obj), f"{obj['kind']} {obj['metadata']['name']}: {reason}")
+            ctx.error("system-namespaces", _origin_path(ctx, index), f"{obj['kind']} {obj['metadata']['name']}: {reason}")
         else:
             hint = "; use it without creating it (create: false)" if obj["metadata"]["name"] == "default" else ""
-            ctx.error("system-namespaces", _origin_path(ctx, obj), reason + hint)
+            ctx.error("system-namespaces", _origin_path(ctx, index), reason + hint)
 
 
-def _origin_path(ctx: RuleContext, obj: dict[str, Any]) -> tuple[str | int, ...]:
-    """The spec path that produced `obj`, for a message that points at the line to change."""
-    origin = ctx.origin_of(obj)
-    if origin and origin[0] == "templates":
-        return origin  # a project template's object: the `templates:` entry that requested it
-    name = obj["metadata"]["name"]
-    if obj["kind"] == "Namespace":
-        if name == ctx.spec.namespace.name:
-            return ("namespace", "name")
-        if ctx.spec.gateway and name == ctx.spec.gateway.namespace:
-            return ("gateway", "namespace")
-    for section in ("apps", "jobs", "configMaps", "claims", "routes", "certificates"):
-        if name in getattr(ctx.spec, section):
-            return (section, name, "namespace") if section in ("apps", "jobs", "claims", "routes", "certificates") else (section, name)
-    return ("namespace",)
+# Spec sections whose entries carry their own `namespace:` key (a message about the namespace points there).
+_NAMESPACED_SECTIONS = {"apps", "jobs", "cronJobs", "claims", "routes", "certificates", "serviceAccounts", "secrets"}
+
+
+def _origin_path(ctx: RuleContext, index: int) -> tuple[str | int, ...]:
+    """The spec path that produced objects[index] (recorded by the renderer), for a message at the line to change."""
+    origin = ctx.origins[index] if index < len(ctx.origins) else ("namespace",)
+    if ctx.objects[index]["kind"] == "Namespace" and origin == ("namespace",):
+        return ("namespace", "name")
+    if len(origin) == 2 and origin[0] in _NAMESPACED_SECTIONS:
+        entry = getattr(ctx.spec, str(origin[0])).get(origin[1])
+        if entry is not None and getattr(entry, "namespace", None):
+            return (*origin, "namespace")
+    return origin or ("namespace",)
+
+
+def _rendered_apart(ctx: RuleContext, index: int) -> bool:
+    """Objects a project template, project component or raw object writes (their namespace included)."""
+    origin = ctx.origins[index] if index < len(ctx.origins) else ()
+    return bool(origin) and origin[0] in ("templates", "components", "objects", "objectFiles")
 
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-# Kinds whose names become DNS labels (and so must be at most 63 characters).
-_LABEL_NAMED = {"Namespace", "Service", "Deployment", "StatefulSet", "Job", "CronJob"}
 
 
 @rule
 def name_limits(ctx: RuleContext) -> None:
     """Names and label values over 63 characters (or with bad characters) are rejected at apply time, not render time."""
-    for obj in ctx.objects:
+    for index, obj in enumerate(ctx.objects):
         meta = obj["metadata"]
         name = meta["name"]
         for ns_name, where in ((name, "name"), (meta.get("namespace"), "namespace")):
             if ns_name is None:
                 continue
-            strict = obj["kind"] in _LABEL_NAMED or where == "namespace"
+            strict = name_limit_of(obj["kind"]) == "label" or where == "namespace"
             ok = (_DNS1123_LABEL if strict else _DNS1123_SUBDOMAIN).match(ns_name) and len(ns_name) <= (63 if strict else 253)
             if not ok:
                 ctx.error(
                     "name-limits",
-                    _origin_path(ctx, obj) if where == "name" or ctx.origin_of(obj) else ("namespace", "name"),
+                    _origin_path(ctx, index) if where == "name" or _rendered_apart(ctx, index) else ("namespace", "name"),
                     f"{obj['kind']} {where} {ns_name!r} is not a valid DNS-1123 {'label' if strict else 'subdomain'}"
                     f"{' (at most 63 characters)' if strict else ''}",
                 )
@@ -445,30 +366,17 @@ def required_env(ctx: RuleContext) -> None:
         for index, var in enumerate(app.requiredEnv):
             if var not in provided:
                 ctx.error("required-env", ("apps", name, "requiredEnv", index), f"app {name} requires {var}, but none of its containers sets it")
-    for name, job in spec.jobs.items():
-        provided = set(job.env) | set(job.secretEnv)
-        for cm in job.configMaps:
-            provided |= config_keys.get(cm, set())
-        for secret in job.secrets:
-            provided |= secret_keys.get(secret, set())
-        for index, var in enumerate(job.requiredEnv):
-            if var not in provided:
-                ctx.error("required-env", ("jobs", name, "requiredEnv", index), f"job {name} requires {var}, but it is not set")
+    for section, jobs in (("jobs", spec.jobs), ("cronJobs", spec.cronJobs)):
+        for name, job in jobs.items():
+            provided = set(job.env) | set(job.secretEnv)
+            for cm in job.configMaps:
+                provided |= config_keys.get(cm, set())
+            for secret in job.secrets:
+                provided |= secret_keys.get(secret, set())
+            for index, var in enumerate(job.requiredEnv):
+                if var not in provided:
+                    what = "job" if section == "jobs" else "cron job"
+                    ctx.error("required-env", (section, name, "requiredEnv", index), f"{what} {name} requires {var}, but it is not set")
 
 
-@rule
-def database_credentials(ctx: RuleContext) -> None:
-    """With `database.namespace`, the admin Secret is read there only: building it anywhere else would put
-    PostgreSQL admin credentials into a namespace the database Jobs left precisely to avoid them."""
-    db = ctx.spec.database
-    if db is None or db.namespace is None or db.adminSecret not in ctx.spec.secrets:
-        return
-    where = ctx.spec.secrets[db.adminSecret].namespace or ctx.spec.namespace.name
-    if where != db.namespace:
-        ctx.error(
-            "database-credentials",
-            ("secrets", db.adminSecret),
-            f"Secret {db.adminSecret} is the database's adminSecret, read in namespace {db.namespace} "
-            f"(database.namespace), but would be built in {where}; remove it here ({db.adminSecret}: null) "
-            f"or build it in {db.namespace}",
-        )
+rule(database_credentials)  # the database component's own rule, last as before

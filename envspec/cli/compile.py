@@ -204,7 +204,7 @@ def schema(root: Path | None, check: bool) -> None:
 
     project = find_project(root)
     target = project.root / SCHEMA_PATH
-    text = environment_schema_text()
+    text = environment_schema_text(project.root)
     if check:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current != text:

@@ -139,40 +139,52 @@ def gc(
     timeout: float,
     lock_timeout: float,
 ) -> None:
-    """Destroy preview-pr environments whose PR is closed or not applied for longer than a TTL.
+    """Destroy previews whose PR is closed or not applied for longer than a TTL.
 
-    The cluster is the one environments/preview-pr.yaml is bound to, reached like
-    `envspec destroy` reaches it (the target is printed to stderr first).
+    Previews are the environments that declare `preview:` (default TTL: their `ttl`). The cluster
+    of each is the one its spec is bound to, reached like `envspec destroy` reaches it (the target
+    is printed to stderr first).
     """
-    from envspec.github.gc import PREVIEW_ENVIRONMENT, PreviewInstance, decide, parse_duration, run_gc
+    from envspec.github.gc import GcOutcome, PreviewInstance, decide, parse_duration, run_gc
     from envspec.github.gc_cluster import PROBE_PR, closed_lookup, compiled_plan, destroyer, find_previews
     from envspec.kube.client import Kube
+    from envspec.spec.preview import preview_environments
+    from envspec.spec.project import find_project
 
     ttl = parse_duration(older_than) if older_than else None
+    previews = preview_environments(find_project(root))
+    if not previews:
+        raise SpecError("no environment declares `preview:`; gc only ever destroys preview instances")
     is_closed = closed_lookup(closed_prs, repo)
-    if is_closed is None and ttl is None:
+    if is_closed is None and ttl is None and not all(p.ttl for p in previews.values()):
         raise SpecError(
             "gc has nothing to decide by: pass --closed-prs FILE|-, set GITHUB_TOKEN "
-            "(with --repo or GITHUB_REPOSITORY), or give --older-than"
+            "(with --repo or GITHUB_REPOSITORY), or give --older-than (or a `preview.ttl`)"
         )
-    # One compile, for the binding only: preview-pr's cluster does not depend on the PR number.
-    probe = compile_for_cli(PREVIEW_ENVIRONMENT, root, PROBE_PR, (), ())
-    _, api_client = connect_target(probe, kubeconfig, context, from_do=kubeconfig_from_do)
-    with Kube(api_client) as kube:
-        verdicts = decide(find_previews(kube), is_closed=is_closed, older_than=ttl)
+    outcome = GcOutcome([], [], [])
+    for name, preview in sorted(previews.items()):
+        # One compile, for the binding only: a preview's cluster does not depend on the PR number.
+        probe = compile_for_cli(name, root, None, (f"{preview.pr_param}={PROBE_PR}",), ())
+        _, api_client = connect_target(probe, kubeconfig, context, from_do=kubeconfig_from_do)
+        with Kube(api_client) as kube:
+            verdicts = decide(find_previews(kube, preview), previews={name: preview}, is_closed=is_closed, older_than=ttl)
 
-        def recheck(item: PreviewInstance) -> str | None:
-            """Decided again under the lease: an apply may have refreshed the preview while gc waited."""
-            verdict = decide([item], is_closed=is_closed, older_than=ttl)[0]
-            return None if verdict.expired else (verdict.note or verdict.error or "no longer past its end")
+            def recheck(item: PreviewInstance, preview=preview, name=name) -> str | None:  # type: ignore[no-untyped-def]
+                """Decided again under the lease: an apply may have refreshed the preview while gc waited."""
+                again = decide([item], previews={name: preview}, is_closed=is_closed, older_than=ttl)
+                if not again:
+                    return "not an instance of a preview"
+                verdict = again[0]
+                return None if verdict.expired else (verdict.note or verdict.error or "no longer past its end")
 
-        outcome = run_gc(
-            verdicts,
-            dry_run=dry_run,
-            destroy=destroyer(kube, compiled_plan(root), timeout=timeout, lock_timeout=lock_timeout, recheck=recheck,
-                              report=lambda line: click.echo(f"    {line}")),
-            echo=click.echo,
-        )
+            result = run_gc(
+                verdicts,
+                dry_run=dry_run,
+                destroy=destroyer(kube, compiled_plan(root, preview), timeout=timeout, lock_timeout=lock_timeout,
+                                  recheck=recheck, report=lambda line: click.echo(f"    {line}")),
+                echo=click.echo,
+            )
+        outcome = GcOutcome(outcome.destroyed + result.destroyed, outcome.failed + result.failed, outcome.kept + result.kept)
     if not outcome.ok:
         raise _failed(outcome.failed)
 

@@ -22,7 +22,7 @@ from envspec.errors import OperationError
 from envspec.spec.cloud import Cluster
 
 if TYPE_CHECKING:
-    from envspec.cloud.digitalocean import DigitalOceanClient
+    from envspec.cloud.provider import ClusterProvider
 
 FAILED_STATES = frozenset({"error", "invalid", "deleted", "deleting"})
 
@@ -157,7 +157,7 @@ def plan_cluster(spec: Cluster, actual: dict[str, Any] | None) -> ClusterPlan:
 
 
 def wait_until_running(
-    client: DigitalOceanClient,
+    client: ClusterProvider,
     cluster_id: str,
     *,
     timeout: float,
@@ -189,7 +189,7 @@ def wait_until_running(
 def ensure_cluster(
     spec: Cluster,
     *,
-    client: DigitalOceanClient | None = None,
+    client: ClusterProvider | None = None,  # default: DigitalOcean, from the environment's token
     dry_run: bool = False,
     timeout: float = 1800.0,
     poll_interval: float = 10.0,

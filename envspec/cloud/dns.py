@@ -43,7 +43,8 @@ from envspec.spec.cloud import Dns, Record
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from envspec.cloud.digitalocean import DigitalOceanClient, DnsRecord
+    from envspec.cloud.digitalocean import DnsRecord
+    from envspec.cloud.provider import DnsProvider
     from envspec.kube.client import Kube
 
 HERITAGE = "envspec"
@@ -287,7 +288,7 @@ def _several(records: Sequence[DnsRecord]) -> str:
 # -- applying ----------------------------------------------------------------
 
 
-def apply_dns_plan(client: DigitalOceanClient, plan: DnsPlan, echo: Callable[[str], None] = print) -> None:
+def apply_dns_plan(client: DnsProvider, plan: DnsPlan, echo: Callable[[str], None] = print) -> None:
     """Write the plan: prunes, then creates (ownership first), then updates."""
     if plan.of("conflict"):
         raise OperationError([Problem(c.reason) for c in plan.of("conflict")])
@@ -389,7 +390,7 @@ def sync_dns(
     *,
     owner: str,
     api_client: Kube | ApiClient | None = None,
-    client: DigitalOceanClient | None = None,
+    client: DnsProvider | None = None,  # default: DigitalOcean, from the environment's token
     dry_run: bool = False,
     prune: bool = False,
     timeout: float = 300.0,

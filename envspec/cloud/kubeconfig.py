@@ -1,7 +1,10 @@
 """Fetch a fresh kubeconfig for a DigitalOcean cluster and write it where only its owner can read it.
 
 DigitalOcean rotates cluster credentials every 7 days, so envspec fetches them
-when it needs them instead of relying on a hand-kept file. The file holds a
+when it needs them instead of relying on a hand-kept file -- and asks for ones
+that expire after an hour (`DEFAULT_EXPIRY_SECONDS`), also for
+`envspec kubeconfig --out`: a file that leaks from a CI runner or a laptop is
+then worth an hour, not DigitalOcean's default week. The file holds a
 bearer token: it is created with mode 0600 (never widened by umask, never
 briefly world-readable) and moved into place atomically, so a reader sees the
 old file or the new one, never half of one.
@@ -18,6 +21,9 @@ from envspec.errors import OperationError, SpecError
 
 if TYPE_CHECKING:
     from envspec.cloud.digitalocean import DigitalOceanClient
+
+
+DEFAULT_EXPIRY_SECONDS = 3600
 
 
 def default_kubeconfig_path(cluster_name: str) -> Path:
@@ -76,13 +82,16 @@ def fetch_kubeconfig(
     out: Path | None = None,
     *,
     client: DigitalOceanClient | None = None,
-    expiry_seconds: int | None = None,
+    expiry_seconds: int = DEFAULT_EXPIRY_SECONDS,
 ) -> tuple[Path, str]:
     """Fetch the cluster's kubeconfig from DigitalOcean and write it; returns (path, context name).
 
     `out` defaults to ~/.kube/envspec/<cluster name>.yaml. `client` defaults
-    to one built from DIGITALOCEAN_TOKEN.
+    to one built from DIGITALOCEAN_TOKEN. The credentials expire after
+    `expiry_seconds` (one hour unless the caller says otherwise).
     """
+    if expiry_seconds < 1:
+        raise SpecError(f"kubeconfig expiry must be at least 1 second, got {expiry_seconds}")
     if client is None:
         from envspec.cloud.digitalocean import DigitalOceanClient
 

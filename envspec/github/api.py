@@ -5,7 +5,8 @@ commit (the deploy guard); and which PRs are closed (preview garbage
 collection). That does not justify a dependency, so this is urllib with the
 three things GitHub needs: a bearer token, the API version header, and
 pagination through the `Link` header. The token is sent and never shown: it is
-not part of any message, repr or exception.
+not part of any message, repr or exception, and it is sent only to the API's
+own origin (a `Link` elsewhere is refused, not followed).
 """
 
 from __future__ import annotations
@@ -66,17 +67,40 @@ class GitHubClient:
         return data
 
     def paginate(self, path: str, params: Mapping[str, str | int] | None = None, *, max_pages: int = 1000) -> Iterator[Any]:
-        """Yield the items of a list endpoint, following `Link: <...>; rel="next"` until the end."""
+        """Yield the items of a list endpoint, following `Link: <...>; rel="next"` until the end.
+
+        A next link is followed only within the API's own origin and path (the
+        token goes with every request, so a Link to another host would hand it
+        over), and a list longer than `max_pages` raises instead of being cut
+        short: a silently truncated list of closed PRs or comments reads as
+        "not there".
+        """
         query = {"per_page": self.per_page, **(params or {})}
         url: str | None = self._url(path, query)
         pages = 0
-        while url is not None and pages < max_pages:
+        while url is not None:
+            if pages >= max_pages:
+                raise GitHubError(
+                    f"GitHub API GET {_path_of(self._url(path, None))}: more than {max_pages} pages; refusing to truncate the list"
+                )
             data, headers = self._get(url)
             pages += 1
             if not isinstance(data, list):
                 raise GitHubError(f"GitHub API GET {_path_of(url)}: expected a list, got {type(data).__name__}")
             yield from data
             url = next_link(headers.get("Link"))
+
+    def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> Any:
+        """POST a GraphQL query; returns `data`, raises on `errors` (GitHub answers those with 200)."""
+        body: dict[str, Any] = {"query": query}
+        if variables:
+            body["variables"] = dict(variables)
+        data, _ = self._send("POST", graphql_url(self.base_url), body)
+        if not isinstance(data, dict) or data.get("errors") or not isinstance(data.get("data"), dict):
+            errors = data.get("errors") if isinstance(data, dict) else None
+            first = errors[0].get("message") if isinstance(errors, list) and errors and isinstance(errors[0], dict) else None
+            raise GitHubError(f"GitHub GraphQL query failed: {first or 'no data in the answer'}")
+        return data["data"]
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
         data = self.get_json(f"/repos/{check_repo(repo)}/pulls/{int(number)}")
@@ -90,7 +114,14 @@ class GitHubClient:
         }
 
     def _url(self, path_or_url: str, params: Mapping[str, str | int] | None) -> str:
-        url = path_or_url if "://" in path_or_url else f"{self.base_url.rstrip('/')}/{path_or_url.lstrip('/')}"
+        if "://" in path_or_url:
+            if not within_api(self.base_url, path_or_url):
+                raise GitHubError(
+                    f"GitHub API: refusing to send the token to {_origin_of(path_or_url)}, outside {_origin_of(self.base_url)}"
+                )
+            url = path_or_url
+        else:
+            url = f"{self.base_url.rstrip('/')}/{path_or_url.lstrip('/')}"
         if params:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
         return url
@@ -104,6 +135,8 @@ class GitHubClient:
         return data
 
     def _get(self, url: str) -> tuple[Any, Mapping[str, str]]:
+        if not within_api(self.base_url, url):
+            raise GitHubError(f"GitHub API: refusing to follow a link to {_origin_of(url)}, outside {_origin_of(self.base_url)}")
         return self._send("GET", url, None)
 
     def _send(self, method: str, url: str, body: Mapping[str, Any] | None) -> tuple[Any, Mapping[str, str]]:
@@ -145,6 +178,23 @@ def next_link(header: str | None) -> str | None:
     return None
 
 
+def within_api(base_url: str, url: str) -> bool:
+    """Whether `url` is on the API's origin (scheme, host, port) and under its path (GHES: /api/v3)."""
+    base, other = urllib.parse.urlsplit(base_url), urllib.parse.urlsplit(url)
+    if (base.scheme.lower(), base.netloc.lower()) != (other.scheme.lower(), other.netloc.lower()):
+        return False
+    prefix = base.path.rstrip("/")
+    return not prefix or other.path == prefix or other.path.startswith(prefix + "/")
+
+
+def graphql_url(base_url: str) -> str:
+    """GitHub.com serves GraphQL at /graphql beside REST; GitHub Enterprise Server at /api/graphql beside /api/v3."""
+    base = base_url.rstrip("/")
+    if base.endswith("/api/v3"):
+        return base[: -len("/v3")] + "/graphql"
+    return base + "/graphql"
+
+
 def check_repo(repo: str) -> str:
     if not _REPO.match(repo or ""):
         raise SpecError(f"repository must look like owner/name, got {repo!r}")
@@ -179,6 +229,11 @@ def _error_message(exc: urllib.error.HTTPError) -> str:
     except (ValueError, OSError):
         message = None
     return str(message or exc.reason or "error")
+
+
+def _origin_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _path_of(url: str) -> str:

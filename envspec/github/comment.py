@@ -293,7 +293,7 @@ def _images(images: Sequence[ImageUse]) -> list[str]:
     refused = [u for u in images if u.refused]
     if refused:
         lines += ["", f"> [!WARNING]\n> {len(refused)} image(s) are not pinned by a full `sha256:` digest;"
-                  " `envspec apply` refuses them (`requirePinnedImages`)."]
+                  " `envspec apply` refuses them where the environment sets `requirePinnedImages`."]
     return lines + [""]
 
 

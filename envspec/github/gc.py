@@ -8,9 +8,10 @@ destroys the instances whose PR is closed or that nobody applied for longer
 than a TTL (measured from the parent's `envspec.dev/last-applied` stamp, or
 its creation time when an older envspec wrote it without one).
 
-Only the `preview-pr` environment is ever a candidate, and only an instance
-whose name says which PR it belongs to: gc must never be the reason
-production or the shared preview base disappears. Deciding is kept apart from
+Only an environment that declares itself a preview (`preview:` in its spec)
+is ever a candidate, and only an instance whose name says which PR it
+belongs to (by the environment's `instance:` template): gc must never be the
+reason production or a shared base disappears. Deciding is kept apart from
 doing (`decide` is pure), so the rules are tested without a cluster.
 """
 
@@ -19,12 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from envspec.errors import SpecError
+from envspec.spec.preview import PreviewSpec
 
-PREVIEW_ENVIRONMENT = "preview-pr"
-_INSTANCE = re.compile(rf"^{PREVIEW_ENVIRONMENT}-(\d+)$")
+_TRAILING_NUMBER = re.compile(r"^.*?-([1-9][0-9]*)$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
@@ -33,14 +34,17 @@ _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(day
 class PreviewInstance:
     """An environment instance as found in the cluster."""
 
-    instance: str  # e.g. "preview-pr-107"
+    instance: str  # e.g. "web-pr-107"
     environment: str  # the spec name recorded on the ApplySet parent
     created: datetime | None = None  # creation time of the ApplySet parent
     last_applied: datetime | None = None  # the parent's envspec.dev/last-applied stamp
+    pr_number: int | None = None  # as the environment's instance template reads it (set by find_previews)
 
     @property
     def pr(self) -> int | None:
-        match = _INSTANCE.match(self.instance)
+        if self.pr_number is not None:
+            return self.pr_number
+        match = _TRAILING_NUMBER.match(self.instance)
         return int(match.group(1)) if match else None
 
 
@@ -96,24 +100,29 @@ def format_age(age: timedelta) -> str:
 def decide(
     instances: Iterable[PreviewInstance],
     *,
+    previews: Mapping[str, PreviewSpec],
     is_closed: ClosedLookup | None,
     older_than: timedelta | None,
     now: datetime | None = None,
 ) -> list[Verdict]:
-    """One verdict per preview-pr instance (others are dropped), sorted by PR number."""
+    """One verdict per instance of a preview environment (others are dropped), sorted by PR number.
+
+    `older_than` None means each preview's own `ttl` (if it declares one)."""
     now = now or datetime.now(timezone.utc)
     verdicts: list[Verdict] = []
     for item in instances:
-        if item.environment != PREVIEW_ENVIRONMENT:
+        preview = previews.get(item.environment)
+        if preview is None:
             continue  # never a candidate, whatever its name says
-        pr = item.pr
+        pr = preview.pr_of(item.instance)
+        ttl = older_than if older_than is not None else (parse_duration(preview.ttl) if preview.ttl else None)
         if pr is None:
             verdicts.append(Verdict(item, note=f"kept: cannot tell which PR {item.instance!r} belongs to"))
             continue
         reasons: list[str] = []
         notes: list[str] = []
-        if older_than is not None:
-            reason, note = _ttl_verdict(item, older_than, now)
+        if ttl is not None:
+            reason, note = _ttl_verdict(item, ttl, now)
             reasons += [reason] if reason else []
             notes += [note] if note else []
         if is_closed is not None:

@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 from envspec.errors import SpecError
-from envspec.github.gc import PREVIEW_ENVIRONMENT, ClosedLookup, PreviewInstance, parse_closed_prs
+from envspec.github.gc import ClosedLookup, PreviewInstance, parse_closed_prs
 from envspec.kube.client import Kube
 from envspec.kube.inventory import parse_time
 from envspec.kube.lease import DEFAULT_LOCK_TIMEOUT
+from envspec.spec.preview import PreviewSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.plan import DeployPlan
 
-# Any PR number the spec accepts: preview-pr's cluster binding (what gc connects by) does not depend on it.
+# Any PR number the spec accepts: a preview's cluster binding (what gc connects by) does not depend on it.
 PROBE_PR = "1"
 
 
@@ -45,28 +46,30 @@ def closed_lookup(closed_prs: IO[str] | None, repo: str | None) -> ClosedLookup 
     return is_closed
 
 
-def find_previews(kube: Kube) -> list[PreviewInstance]:
-    """preview-pr instances recorded by ApplySet parents (the destroy engine's `list_instances`)."""
+def find_previews(kube: Kube, preview: PreviewSpec) -> list[PreviewInstance]:
+    """Instances of one preview environment recorded by ApplySet parents (the destroy engine's `list_instances`)."""
     from envspec.kube.destroy import list_instances
 
-    return [_to_preview(info) for info in list_instances(kube, PREVIEW_ENVIRONMENT)]
+    return [_to_preview(info, preview) for info in list_instances(kube, preview.environment)]
 
 
-def _to_preview(info: Any) -> PreviewInstance:
+def _to_preview(info: Any, preview: PreviewSpec | None = None) -> PreviewInstance:
+    instance = str(info.instance)
     return PreviewInstance(
-        instance=str(info.instance),
+        instance=instance,
         environment=str(info.environment or ""),
         created=parse_time(getattr(info, "created", None)),
         last_applied=parse_time(getattr(info, "last_applied", None)),
+        pr_number=preview.pr_of(instance) if preview else None,
     )
 
 
-def compiled_plan(root: Path | None) -> Callable[[int], "DeployPlan"]:
-    """The preview-pr plan for a PR number, compiled from the project (what `envspec destroy` would use)."""
+def compiled_plan(root: Path | None, preview: PreviewSpec) -> Callable[[int], "DeployPlan"]:
+    """A preview's plan for a PR number, compiled from the project (what `envspec destroy` would use)."""
     from envspec.pipeline import compile_environment
 
     def plan_for(pr: int) -> "DeployPlan":
-        return compile_environment(PREVIEW_ENVIRONMENT, root=root, params=[f"pr={pr}"]).plan
+        return compile_environment(preview.environment, root=root, params=[f"{preview.pr_param}={pr}"]).plan
 
     return plan_for
 
@@ -95,10 +98,10 @@ def destroyer(
 
     def destroy(item: PreviewInstance) -> str | None:
         if item.pr is None:  # decide() never selects these; refuse anyway
-            raise SpecError(f"{item.instance}: not a preview-pr instance")
+            raise SpecError(f"{item.instance}: not a preview instance")
         plan = plan_for(item.pr)
         if plan.instance != item.instance:
-            raise SpecError(f"the preview-pr plan for PR {item.pr} is instance {plan.instance}, not {item.instance}")
+            raise SpecError(f"the {item.environment} plan for PR {item.pr} is instance {plan.instance}, not {item.instance}")
         options = DestroyOptions(
             grace_seconds=grace_seconds,
             wait=WaitSettings(timeout=timeout, interval=interval),

@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 
 from envspec.errors import SpecError
-from envspec.github.api import GitHubClient, PullRequest
+from envspec.github.api import PullRequest
+from envspec.github.provider import PullRequestHost
 
 _SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 
 
-def check_pull_request(client: GitHubClient, repo: str, number: int, head_sha: str) -> PullRequest:
+def check_pull_request(client: PullRequestHost, repo: str, number: int, head_sha: str) -> PullRequest:
     """Return the PR when it is open with head `head_sha`; raise SpecError (exit 2) otherwise.
 
     A short SHA (7+ hex digits) matches as a prefix, for people running it by hand.

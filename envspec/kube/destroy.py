@@ -13,7 +13,7 @@ step safe to repeat:
    `pg_database` that fails the Job if the database is still there, then
    `DROP ROLE IF EXISTS` for the instance's login role; the admin credentials
    reach the Job only through `secretKeyRef`, and the Job masks them in all it
-   prints (`envspec.database`, where the script lives). The Job runs whenever the plan
+   prints (`envspec.components.database.lifecycle`, where the script lives). The Job runs whenever the plan
    names a database, even when no object is left: a namespace deleted by hand
    must not strand the database (the seed project's failure). Its last log
    line says `dropped` or `absent`;
@@ -55,7 +55,8 @@ from envspec.kube.inventory import (
     read_inventory,
 )
 from envspec.objects import group_kind, name_of, namespace_of, object_id
-from envspec.database import ABSENT, DROPPED, drop_database_job, drop_job_name, drop_script  # noqa: F401
+from envspec.kinds import verified_after_destroy
+from envspec.components.database.lifecycle import ABSENT, DROPPED, drop_database_job, drop_job_name, drop_script  # noqa: F401
 from envspec.kube.plan import DatabaseDrop, DeployPlan
 from envspec.kube.secrets import Redactor, learn_live_secrets, redactor_for
 from envspec.kube.lease import InstanceLease, LeaseSettings
@@ -70,26 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
 GONE = "gone"
 
 # Kinds searched for leftovers after a destroy, besides whatever the inventory recorded.
-VERIFY_KINDS: tuple[tuple[str, str], ...] = (
-    ("v1", "Namespace"),
-    ("v1", "ConfigMap"),
-    ("v1", "Secret"),
-    ("v1", "Service"),
-    ("v1", "ServiceAccount"),
-    ("v1", "PersistentVolumeClaim"),
-    ("v1", "ResourceQuota"),
-    ("v1", "LimitRange"),
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"),
-    ("batch/v1", "Job"),
-    ("batch/v1", "CronJob"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
-    ("cert-manager.io/v1", "Certificate"),
-)
+VERIFY_KINDS: tuple[tuple[str, str], ...] = verified_after_destroy()  # from the table of kinds (envspec.kinds)
 
 
 @dataclass

@@ -147,6 +147,45 @@ def _secret_notes(plan: DeployPlan, environ: Mapping[str, str]) -> list[str]:
     return notes
 
 
+class _SecretsUnreadable:
+    """A view of `kube` for a credential without Secret access (the preview plan's ServiceAccount).
+
+    A 403 on reading a Secret counts as "cannot see it" instead of failing the
+    diff: the plan then compares everything else and says, in its notes, what
+    it skipped. Nothing else changes: every other call goes to `kube` as is.
+    """
+
+    def __init__(self, kube: "Kube") -> None:
+        self._kube = kube
+        self.refused = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kube, name)
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self._read(kind, lambda: self._kube.get(api_version, kind, name, namespace), None)
+
+    def list(self, api_version: str, kind: str, **kwargs: Any) -> list[dict[str, Any]]:
+        return self._read(kind, lambda: self._kube.list(api_version, kind, **kwargs), [])
+
+    def _read(self, kind: str, call: Callable[[], Any], refused: Any) -> Any:
+        from envspec.kube.client import KubeApiError
+
+        try:
+            return call()
+        except KubeApiError as exc:
+            if kind != "Secret" or exc.status != 403:
+                raise
+            self.refused = True
+            return refused
+
+
+SECRETS_UNREADABLE_NOTE = (
+    "this credential may not read Secrets: Secrets and the ApplySet inventory were not compared "
+    "(objects whose kind left the spec entirely are not listed as pruned)"
+)
+
+
 def diff_live(
     kube: "Kube",
     plan: DeployPlan,
@@ -178,6 +217,7 @@ def _diff_live(
     redactor: Redactor,
     report: Callable[[str], None],
 ) -> ChangeSet:
+    kube = _SecretsUnreadable(kube)  # type: ignore[assignment]
     secrets, _ = build_secrets(plan, environ, redactor, missing_ok=True)
     remote = remote_objects(plan.remote_manifests, plan.labels, fetch=fetch, cache_dir=cache_dir)
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
@@ -192,11 +232,15 @@ def _diff_live(
 
     prepare_secrets(plan, environ, desired, live_secret, redactor)
     changes = ChangeSet(notes=_secret_notes(plan, environ))
+    if kube.refused:  # type: ignore[attr-defined]
+        changes.notes.append(SECRETS_UNREADABLE_NOTE)
     for note in changes.notes:
         report(f"note: {note}")
     texts: list[str] = []
     for obj in desired:
         oid = object_id(obj)
+        if kube.refused and obj.get("kind") == "Secret":  # type: ignore[attr-defined]
+            continue  # unreadable: neither "created" nor "unchanged" would be true
         live = live_index.get(identity(obj))
         if live is None and kube.is_served(obj["apiVersion"], obj["kind"]):
             live = kube.get(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj))

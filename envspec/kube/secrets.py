@@ -56,7 +56,7 @@ GENERATED_BYTES = 24  # token_urlsafe(24) is 32 URL-safe characters
 UNKNOWN_VALUE = base64.b64encode(b"<not compared>").decode()
 
 # Keys that hold names, not secrets (basic-auth style). Masking them would hide e.g. a user
-# "aphiria" inside every domain and database name ("<masked>.com") and protect nothing.
+# "shop" inside every domain and database name ("<masked>.example.com") and protect nothing.
 IDENTITY_KEYS = frozenset({"username", "user"})
 
 LiveLookup = Callable[[str, str], "dict[str, Any] | None"]  # (namespace, name) -> live Secret
@@ -137,7 +137,7 @@ def _secret_data(source: SecretSource, environ: Mapping[str, str], redactor: Red
     if source.type == "kubernetes.io/dockerconfigjson":
         password = values.pop("password", "")
         username = source.username or values.pop("username", "")
-        registry = source.registry or "ghcr.io"
+        registry = source.registry or ""  # the spec requires `registry` for this type
         auth = _b64(f"{username}:{password}")
         redactor.add(auth)
         config = {"auths": {registry: {"username": username, "password": password, "auth": auth}}}

@@ -22,62 +22,22 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from envspec.kinds import STAGE_NAMES, TABLE, stage_of_kind
 from envspec.kube.inventory import with_member_label
 from envspec.kube.plan import DeployPlan
 from envspec.objects import identity
 
-STAGE_1 = frozenset({"CustomResourceDefinition", "Namespace"})
-STAGE_2 = frozenset(
-    {
-        "ConfigMap",
-        "Secret",
-        "ServiceAccount",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ResourceQuota",
-        "LimitRange",
-        "NetworkPolicy",
-        "PersistentVolumeClaim",
-        "PriorityClass",
-        "StorageClass",
-    }
-)
-STAGE_3 = frozenset(
-    {
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "Pod",
-        "Service",
-        "Job",
-        "CronJob",
-        "PodDisruptionBudget",
-        "HorizontalPodAutoscaler",
-    }
-)
+# Stage membership, readiness and the rest of what envspec knows per kind: envspec.kinds (one table).
+STAGE_1 = frozenset(row.kind for row in TABLE if row.stage == 1)
+STAGE_2 = frozenset(row.kind for row in TABLE if row.stage == 2)
+STAGE_3 = frozenset(row.kind for row in TABLE if row.stage == 3)
 # Kinds that start pods: these are what an app's `after` holds back (its Service and PDB go first).
-ROLLOUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "CronJob"})
-STAGES = (1, 2, 3, 4)
-STAGE_NAMES = {
-    1: "CRDs and namespaces",
-    2: "config, secrets and RBAC",
-    3: "workloads and services",
-    4: "routes and custom resources",
-}
+ROLLOUT_KINDS = frozenset(row.kind for row in TABLE if row.pod_template and row.kind != "Job")
+STAGES = tuple(sorted(STAGE_NAMES))
 
 
 def stage_of(obj: dict[str, Any]) -> int:
-    kind = obj.get("kind", "")
-    if kind in STAGE_1:
-        return 1
-    if kind in STAGE_2:
-        return 2
-    if kind in STAGE_3:
-        return 3
-    return 4
+    return stage_of_kind(str(obj.get("kind", "")))
 
 
 def desired_objects(

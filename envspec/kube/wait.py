@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from envspec.errors import OperationError
+from envspec.kinds import TABLE, readiness_of
 from envspec.objects import name_of, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,9 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 State = Literal["ready", "pending", "failed"]
 
-WAITED_KINDS = frozenset(
-    {"Deployment", "StatefulSet", "DaemonSet", "Job", "Gateway", "HTTPRoute", "Certificate", "CustomResourceDefinition"}
-)
+# The kinds waited on are those with a readiness rule in the table of kinds (envspec.kinds).
+WAITED_KINDS = frozenset(row.kind for row in TABLE if row.readiness)
 FATAL_WAITING_REASONS = frozenset(
     {
         "ImagePullBackOff",
@@ -162,20 +162,22 @@ def check_httproute(live: dict[str, Any]) -> tuple[State, str]:
     return "ready", "accepted by " + ", ".join((p.get("parentRef") or {}).get("name", "?") for p in parents)
 
 
+# Readiness rules by the name the table of kinds (envspec.kinds) gives each kind.
 CHECKS: dict[str, Callable[[dict[str, Any]], tuple[State, str]]] = {
-    "Deployment": check_deployment,
-    "StatefulSet": check_statefulset,
-    "DaemonSet": check_daemonset,
-    "Job": check_job,
-    "Gateway": lambda live: _conditions_ready(live, ("Accepted", "Programmed")),
-    "HTTPRoute": check_httproute,
-    "Certificate": lambda live: _conditions_ready(live, ("Ready",)),
-    "CustomResourceDefinition": lambda live: _conditions_ready(live, ("Established",)),
+    "rollout": check_deployment,
+    "statefulset": check_statefulset,
+    "daemonset": check_daemonset,
+    "job": check_job,
+    "gateway": lambda live: _conditions_ready(live, ("Accepted", "Programmed")),
+    "httproute": check_httproute,
+    "certificate": lambda live: _conditions_ready(live, ("Ready",)),
+    "established": lambda live: _conditions_ready(live, ("Established",)),
 }
 
 
 def check(live: dict[str, Any]) -> tuple[State, str]:
-    rule = CHECKS.get(live.get("kind", ""))
+    name = readiness_of(str(live.get("kind", "")))
+    rule = CHECKS.get(name) if name else None
     return rule(live) if rule else ("ready", "")
 
 

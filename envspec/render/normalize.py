@@ -13,35 +13,10 @@ import hashlib
 import json
 from typing import Any, Iterable
 
+from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of
 from envspec.objects import object_id, pod_spec_of
 from envspec.render.templates import RenderedObject
 
-# Apply order: CRDs and Namespaces first, then other cluster-scoped kinds, config, workloads,
-# services, routes and other custom resources, then Jobs (in their declared order).
-KIND_ORDER: dict[str, int] = {
-    kind: rank
-    for rank, kinds in enumerate(
-        [
-            ["CustomResourceDefinition"],
-            ["Namespace"],
-            ["StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "GatewayClass",
-             "ClusterSecretStore", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"],
-            ["ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding", "Secret",
-             "ExternalSecret", "SecretStore", "ConfigMap", "PersistentVolumeClaim"],
-            ["Deployment", "StatefulSet", "DaemonSet", "PodDisruptionBudget", "HorizontalPodAutoscaler"],
-            ["Service"],
-            ["Issuer", "Certificate", "Gateway", "HTTPRoute", "GRPCRoute", "ReferenceGrant"],
-        ]
-    )
-    for kind in kinds
-}
-OTHER_RANK = 7  # unknown kinds: after routes, before jobs
-JOB_RANK = 8
-CLUSTER_SCOPED = {
-    "CustomResourceDefinition", "Namespace", "StorageClass", "PriorityClass", "ClusterRole", "ClusterRoleBinding",
-    "ClusterIssuer", "GatewayClass", "ClusterSecretStore", "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration", "PersistentVolume",
-}
 CHECKSUM_ANNOTATION = "envspec.dev/config-checksum"
 
 TOP_KEYS = ["apiVersion", "kind", "metadata", "type", "spec", "data", "stringData", "binaryData"]
@@ -50,10 +25,9 @@ CONTAINER_KEYS = ["name", "image", "imagePullPolicy", "command", "args"]
 
 
 def _rank(obj: dict[str, Any]) -> int:
-    kind = obj["kind"]
-    if kind == "Job":
-        return JOB_RANK
-    return KIND_ORDER.get(kind, OTHER_RANK)
+    """Output order by kind (envspec.kinds): CRDs, Namespaces, cluster-scoped kinds, config, workloads,
+    Services, routes and certificates, other kinds, then Jobs in their declared order."""
+    return order_of(obj["kind"])
 
 
 def _order_keys(value: Any, preferred: list[str] | None = None, sort_rest: bool = False) -> Any:
@@ -113,10 +87,13 @@ def normalize(
     rendered: list[RenderedObject],
     labels: dict[str, str],
     secret_sources: dict[tuple[str, str], Any],
-) -> tuple[list[dict[str, Any]], list[tuple[str | int, ...]]]:
+    namespace: str | None = None,
+) -> tuple[list[dict[str, Any]], list[RenderedObject]]:
     """Labels, checksums, canonical key order and kind order. `secret_sources` maps (namespace, name) to
     the declaration of a Secret built at apply time: its checksum covers the declaration, never a value.
-    Returns the objects and, index for index, the spec path each came from."""
+    An object of a kind known to be namespaced (envspec.kinds) rendered without a namespace gets
+    `namespace` (the environment's), so nothing lands where a kubeconfig happens to default to.
+    Returns the objects and, index for index, what each was rendered from (its spec origin, its file)."""
     objects = [dict(r.obj) for r in rendered]
     config_data = {
         (o["metadata"].get("namespace"), o["metadata"]["name"]): {k: o.get(k) for k in ("data", "binaryData")}
@@ -126,8 +103,10 @@ def normalize(
     for obj in objects:
         meta = obj.setdefault("metadata", {})
         meta["labels"] = {**(meta.get("labels") or {}), **labels}
-        if obj["kind"] in CLUSTER_SCOPED:
+        if is_cluster_scoped(obj["kind"]):
             meta.pop("namespace", None)
+        elif namespace and not meta.get("namespace") and is_known_namespaced(obj["kind"]):
+            meta["namespace"] = namespace
         pod_spec = pod_spec_of(obj)
         if pod_spec is None or obj["kind"] == "Pod":
             continue
@@ -148,15 +127,14 @@ def normalize(
     indexed.sort(
         key=lambda pair: (
             _rank(pair[1]),
-            pair[0] if pair[1]["kind"] == "Job" else 0,
+            pair[0] if _rank(pair[1]) == JOBS else 0,
             pair[1]["kind"],
             pair[1]["metadata"].get("namespace") or "",
             pair[1]["metadata"]["name"],
         )
     )
     ordered = [_order_keys(_canonical(obj), TOP_KEYS) for _, obj in indexed]
-    origins = [rendered[index].origin for index, _ in indexed]
-    return ordered, origins
+    return ordered, [rendered[index] for index, _ in indexed]
 
 
 def duplicate_ids(objects: list[dict[str, Any]]) -> list[str]:

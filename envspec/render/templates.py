@@ -44,6 +44,7 @@ class RenderedObject:
     obj: dict[str, Any]
     template: str
     origin: tuple[str | int, ...]
+    location: Location | None = None  # where the object is written, when not in the spec (a raw object file)
 
 
 def _finalize(value: Any) -> Markup:
@@ -83,6 +84,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 @lru_cache(maxsize=8)
 def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
     search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
+    if project_templates and os.path.isdir(components := os.path.join(os.path.dirname(project_templates), "components")):
+        search.append(components)  # project components' templates, named <component>/<file>
     search.append(str(PACKAGE_TEMPLATES))
     env = BoundedSandbox(
         loader=jinja2.FileSystemLoader(search),
@@ -338,3 +341,6 @@ def _object_problem(document: Any) -> str | None:
     if missing:
         return f"an object without {', '.join(missing)}"
     return None
+
+
+object_problem = _object_problem  # raw objects (render/raw.py) are checked the same way

@@ -32,6 +32,8 @@ def _workloads(spec: Any) -> Iterator[tuple[PathKey, Any, Any]]:
                 yield ("apps", aname, section, cname), container, app
     for jname, job in spec.jobs.items():
         yield ("jobs", jname), job, None
+    for cname, cron in spec.cronJobs.items():
+        yield ("cronJobs", cname), cron, None
 
 
 def _declared_secrets(spec: Any) -> set[str]:
@@ -68,7 +70,7 @@ def cross_reference_problems(spec: Any, positions: Positions) -> list[Problem]:
             if secret not in secrets:
                 error(path + ("secrets", index), f"Secret {secret!r} is not declared in secrets{_hint(secret, secrets)}")
         if app is not None:
-            volumes = set(app.volumes)
+            volumes = set(app.volumes) | set(app.volumeClaimTemplates)  # a StatefulSet mounts its claims by name
             for volume in container.mounts:
                 if volume not in volumes:
                     where = f"apps.{path[1]}.volumes"

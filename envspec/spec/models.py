@@ -100,12 +100,63 @@ class SecretKeyRef(SpecModel):
     key: str
 
 
+PortName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=15)]
+
+
+class Probe(SpecModel):
+    """A probe: exactly one of an HTTP GET `path`, a `tcp` connection or an `exec` command."""
+
+    path: str | None = Field(default=None, description="HTTP GET path.")
+    tcp: bool = False
+    exec: list[str] | None = Field(default=None, description="Command whose exit status is the result.")
+    port: Port | PortName | None = Field(default=None, description="Port number or name (default: the container's first port).")
+    initialDelaySeconds: Annotated[int, Field(ge=0)] | None = None
+    periodSeconds: Annotated[int, Field(ge=1)] | None = None
+    timeoutSeconds: Annotated[int, Field(ge=1)] | None = None
+    failureThreshold: Annotated[int, Field(ge=1)] | None = None
+    successThreshold: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Probe":
+        if sum([self.path is not None, self.tcp, self.exec is not None]) != 1:
+            raise ValueError("a probe is exactly one of path: /..., tcp: true, exec: [command]")
+        return self
+
+
+class Capabilities(SpecModel):
+    add: list[str] | None = None
+    drop: list[str] | None = None
+
+
+class ContainerSecurity(SpecModel):
+    """A container's securityContext."""
+
+    runAsUser: Annotated[int, Field(ge=0)] | None = None
+    runAsGroup: Annotated[int, Field(ge=0)] | None = None
+    runAsNonRoot: bool | None = None
+    readOnlyRootFilesystem: bool | None = None
+    allowPrivilegeEscalation: bool | None = None
+    privileged: bool | None = None
+    capabilities: Capabilities | None = None
+
+
+class PodSecurity(SpecModel):
+    """A pod's securityContext."""
+
+    runAsUser: Annotated[int, Field(ge=0)] | None = None
+    runAsGroup: Annotated[int, Field(ge=0)] | None = None
+    runAsNonRoot: bool | None = None
+    fsGroup: Annotated[int, Field(ge=0)] | None = None
+    seccompProfile: Literal["RuntimeDefault", "Unconfined"] | None = None
+
+
 class Container(SpecModel):
     image: str | None = Field(default=None, description="Defaults to the app's image.")
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
     command: list[str] | None = None
     args: list[str] | None = None
     port: Port | None = None
+    ports: dict[PortName, Port] = Field(default_factory=dict, description="Named ports: name -> container port.")
     env: dict[EnvVarName, str] = Field(default_factory=dict)
     secretEnv: dict[EnvVarName, SecretKeyRef] = Field(default_factory=dict)
     configMaps: list[Name] = Field(default_factory=list, description="ConfigMaps loaded as environment (envFrom).")
@@ -113,6 +164,22 @@ class Container(SpecModel):
     mounts: dict[Name, str] = Field(default_factory=dict, description="volume name -> mount path")
     resources: Resources | None = None
     readinessPath: str | None = None
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+    startup: Probe | None = None
+    securityContext: ContainerSecurity | None = None
+    preStop: list[str] | None = Field(default=None, description="Command run before the container is stopped.")
+
+    @model_validator(mode="after")
+    def _probes(self) -> "Container":
+        if self.readiness is not None and self.readinessPath is not None:
+            raise ValueError("use readiness or readinessPath, not both")
+        if self.port is not None and self.port in self.ports.values():
+            raise ValueError(f"port {self.port} is also listed under ports")
+        return self
+
+    def first_port(self) -> int | None:
+        return self.port or next(iter(self.ports.values()), None)
 
 
 class Volume(SpecModel):
@@ -138,15 +205,54 @@ class Disruption(SpecModel):
     minAvailable: Annotated[int, Field(ge=0)]
 
 
+class ServicePort(SpecModel):
+    port: Port
+    targetPort: Port | PortName | None = Field(default=None, description="Default: the same as port.")
+
+
 class Service(SpecModel):
     port: Port = 80
     targetPort: Port | None = None
+    ports: dict[PortName, ServicePort] = Field(
+        default_factory=dict, description="Named ports; when given, the Service has exactly these (port/targetPort are unused)."
+    )
+    headless: bool = Field(default=False, description="clusterIP: None (a StatefulSet's stable pod names).")
+
+
+class ClaimTemplate(SpecModel):
+    size: Quantity
+    accessMode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"] = "ReadWriteOnce"
+    storageClass: str | None = None
+
+
+class Autoscale(SpecModel):
+    """A HorizontalPodAutoscaler (autoscaling/v2) on average utilisation of the pods' requests."""
+
+    minReplicas: Annotated[int, Field(ge=1)] = 1
+    maxReplicas: Annotated[int, Field(ge=1)]
+    cpu: Annotated[int, Field(ge=1, le=1000)] | None = Field(default=None, description="Target CPU utilisation, percent.")
+    memory: Annotated[int, Field(ge=1, le=1000)] | None = Field(default=None, description="Target memory utilisation, percent.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Autoscale":
+        if self.maxReplicas < self.minReplicas:
+            raise ValueError("maxReplicas must be >= minReplicas")
+        if self.cpu is None and self.memory is None:
+            raise ValueError("an autoscaler targets cpu, memory or both")
+        return self
+
+
+class ServiceAccountSpec(SpecModel):
+    namespace: Name | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+    automountToken: bool | None = Field(default=None, description="automountServiceAccountToken")
 
 
 class App(SpecModel):
-    """A Deployment, its Service and optionally a PodDisruptionBudget."""
+    """A Deployment (or StatefulSet), its Service, and optionally a PodDisruptionBudget and an autoscaler."""
 
     image: str
+    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
     pinImage: bool = Field(
         default=True,
         description="Whether requirePinnedImages applies to this app's image; false for third-party infrastructure images.",
@@ -161,16 +267,37 @@ class App(SpecModel):
     volumes: dict[Name, Volume] = Field(default_factory=dict)
     service: Service | None = None
     disruptionBudget: Disruption | None = None
+    autoscale: Autoscale | None = None
+    serviceAccount: Name | None = Field(default=None, description="serviceAccountName of the pods.")
+    securityContext: PodSecurity | None = None
+    nodeSelector: dict[str, str] = Field(default_factory=dict)
+    terminationGracePeriodSeconds: Annotated[int, Field(ge=0)] | None = None
+    volumeClaimTemplates: dict[Name, ClaimTemplate] = Field(
+        default_factory=dict, description="A StatefulSet's per-pod claims (mounted by name like volumes)."
+    )
     requiredEnv: list[EnvVarName] = Field(
         default_factory=list, description="Environment variables the app needs; checked against what its containers get."
     )
     after: list[Name] = Field(
         default_factory=list,
-        description="Jobs (or create-database) that must succeed before apply rolls this app out, e.g. its migrations.",
+        description="Jobs (or the database's create Job) that must succeed before apply rolls this app out, e.g. its migrations.",
     )
 
+    @model_validator(mode="after")
+    def _kind(self) -> "App":
+        if self.kind == "Deployment" and self.volumeClaimTemplates:
+            raise ValueError("volumeClaimTemplates need kind: StatefulSet")
+        if self.kind == "StatefulSet" and (self.strategy != "RollingUpdate" or "maxSurge" in self.model_fields_set):
+            raise ValueError("a StatefulSet rolls pods one by one: strategy and maxSurge apply to Deployments")
+        return self
 
-class Job(SpecModel):
+    def max_replicas(self) -> int:
+        return self.autoscale.maxReplicas if self.autoscale else self.replicas
+
+
+class JobPod(SpecModel):
+    """What a Job and a CronJob's Jobs run: one container."""
+
     image: str
     namespace: Name | None = None
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] | None = None
@@ -181,10 +308,28 @@ class Job(SpecModel):
     configMaps: list[Name] = Field(default_factory=list)
     secrets: list[Name] = Field(default_factory=list)
     resources: Resources | None = None
-    after: list[Name] = Field(default_factory=list, description="Jobs that must complete first.")
+    serviceAccount: Name | None = None
+    securityContext: ContainerSecurity | None = None
+    podSecurityContext: PodSecurity | None = None
     backoffLimit: Annotated[int, Field(ge=0)] = 2
-    ttlSecondsAfterFinished: Annotated[int, Field(ge=0)] | None = 3600
     requiredEnv: list[EnvVarName] = Field(default_factory=list)
+
+
+class Job(JobPod):
+    after: list[Name] = Field(default_factory=list, description="Jobs that must complete first.")
+    ttlSecondsAfterFinished: Annotated[int, Field(ge=0)] | None = 3600
+
+
+class CronJob(JobPod):
+    """A CronJob: a Job on a schedule."""
+
+    schedule: Annotated[str, StringConstraints(pattern=r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$")]
+    timeZone: str | None = None
+    concurrencyPolicy: Literal["Allow", "Forbid", "Replace"] = "Forbid"
+    suspend: bool = False
+    successfulJobsHistoryLimit: Annotated[int, Field(ge=0)] = 3
+    failedJobsHistoryLimit: Annotated[int, Field(ge=0)] = 1
+    startingDeadlineSeconds: Annotated[int, Field(ge=1)] | None = None
 
 
 class Database(SpecModel):
@@ -208,6 +353,9 @@ class Database(SpecModel):
     )
     image: str = "postgres:16"
     resources: Resources | None = None
+    job: Annotated[str, StringConstraints(pattern=DNS1123_LABEL, max_length=63)] = Field(
+        default="create-db", description="Name of the create Job; other jobs wait for it with `after: [<job>]`."
+    )
 
 
 class ExternalSource(SpecModel):
@@ -273,6 +421,11 @@ class Gateway(SpecModel):
 
 
 class Dns01DigitalOcean(SpecModel):
+    """A DNS-01 solver whose provider takes one API token from a Secret (cert-manager's built-in solvers)."""
+
+    provider: Literal["digitalocean", "cloudflare"] = Field(
+        default="digitalocean", description="The DNS provider cert-manager's solver talks to."
+    )
     tokenSecret: Name
     tokenKey: str = "access-token"
 
@@ -308,6 +461,10 @@ class ParentRef(SpecModel):
     name: Name
     namespace: Name
     listener: str
+    external: bool = Field(
+        default=False,
+        description="The Gateway belongs to no environment envspec knows (shared, owned elsewhere): its listeners are not checked.",
+    )
 
 
 class Backend(SpecModel):
@@ -355,6 +512,82 @@ class HelmChart(SpecModel):
     values: dict[str, Any] = Field(default_factory=dict)
 
 
+class PatchTarget(SpecModel):
+    """Which rendered objects a patch applies to: every object matching all the given fields."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels the object must carry (envspec's own included).")
+
+    @model_validator(mode="after")
+    def _something(self) -> "PatchTarget":
+        if not (self.kind or self.apiVersion or self.name or self.namespace or self.labels):
+            raise ValueError("a patch target names at least one of kind, apiVersion, name, namespace, labels")
+        return self
+
+
+class JsonOp(SpecModel):
+    """One JSON Patch (RFC 6902) operation."""
+
+    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    path: str
+    value: Any = None
+    from_: str | None = Field(default=None, alias="from")
+
+    @model_validator(mode="after")
+    def _operands(self) -> "JsonOp":
+        if self.op in ("add", "replace", "test") and "value" not in self.model_fields_set:
+            raise ValueError(f"a JSON Patch {self.op!r} operation needs `value`")
+        if self.op in ("move", "copy") and self.from_ is None:
+            raise ValueError(f"a JSON Patch {self.op!r} operation needs `from`")
+        return self
+
+
+class Patch(SpecModel):
+    """A change to rendered objects, applied before labels, rules and schema validation."""
+
+    target: PatchTarget
+    strategicMerge: dict[str, Any] | None = Field(
+        default=None, description="A strategic-merge patch: maps merge, null deletes, lists merge by their Kubernetes merge key."
+    )
+    jsonPatch: list[JsonOp] | None = Field(default=None, description="JSON Patch (RFC 6902) operations, in order.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "Patch":
+        if (self.strategicMerge is None) == (self.jsonPatch is None):
+            raise ValueError("a patch has exactly one of strategicMerge or jsonPatch")
+        return self
+
+
+class Preview(SpecModel):
+    """This environment is a per-pull-request preview: one instance per PR, removed when the PR ends.
+
+    `envspec gc` finds previews by this block (never by an environment's name): instances whose PR is
+    closed, or that nobody applied for longer than `ttl`, are destroyed.
+    """
+
+    prParam: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        default="pr", description="The integer parameter that carries the PR number (`--pr N` sets `pr`)."
+    )
+    ttl: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[mhdw]$")] | None = Field(
+        default=None, description="gc destroys instances not applied for longer than this (90m, 36h, 7d, 2w)."
+    )
+
+
+class ComponentUse(SpecModel):
+    """An instance of a project component (components/<use>/component.yaml)."""
+
+    use: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$")] = Field(
+        description="The component's folder name under components/."
+    )
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="Values for the component's params.")
+    namespace: Name | None = Field(
+        default=None, description="The namespace its templates see as env.namespace (default: the environment's)."
+    )
+
+
 class Environment(SpecModel):
     """One environment: everything envspec renders and deploys for it."""
 
@@ -383,15 +616,40 @@ class Environment(SpecModel):
     apps: dict[Name, App] = Field(default_factory=dict)
     database: Database | None = None
     jobs: dict[Name, Job] = Field(default_factory=dict)
+    cronJobs: dict[Name, CronJob] = Field(default_factory=dict)
+    serviceAccounts: dict[Name, ServiceAccountSpec] = Field(default_factory=dict)
     gateway: Gateway | None = None
     issuers: dict[Name, Issuer] = Field(default_factory=dict)
     certificates: dict[Name, Certificate] = Field(default_factory=dict)
     routes: dict[Name, Route] = Field(default_factory=dict)
-    manifests: list[RemoteManifest] = Field(default_factory=list)
+    manifests: list[RemoteManifest] = Field(
+        default_factory=list, description="Remote manifests fetched at apply time by URL (not rendered)."
+    )
+    objects: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Raw Kubernetes objects written inline; rendered, labelled, checked and applied like every other object.",
+    )
+    objectFiles: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list,
+        description="YAML files in the project (paths relative to its root) holding raw Kubernetes objects.",
+    )
+    preview: Preview | None = Field(default=None, description="Declares this environment a per-pull-request preview.")
+    components: dict[Name, ComponentUse] = Field(
+        default_factory=dict, description="Instances of the project's own components (components/<name>/)."
+    )
+    patches: list[Patch] = Field(default_factory=list, description="Patches to rendered objects, in order.")
     helm: dict[Name, HelmChart] = Field(default_factory=dict)
     digitalocean: DigitalOcean | None = None
     templates: list[str] = Field(default_factory=list, description="Extra templates (from the project's templates/) to render.")
     outputs: dict[str, Any] = Field(default_factory=dict, description="Values other environments and `envspec outputs` read.")
+
+    @model_validator(mode="after")
+    def _preview_param(self) -> "Environment":
+        if self.preview is not None:
+            param = self.params.get(self.preview.prParam)
+            if param is None or param.type != "integer":
+                raise ValueError(f"preview.prParam: {self.preview.prParam!r} must name an integer parameter under params:")
+        return self
 
     @model_validator(mode="after")
     def _digitalocean_binding(self) -> "Environment":
@@ -403,11 +661,11 @@ class Environment(SpecModel):
     def _references(self) -> "Environment":
         for name, job in self.jobs.items():
             for dep in job.after:
-                if dep not in self.jobs and not (dep == "create-database" and self.database):
+                if dep not in self.jobs and not (self.database and dep == self.database.job):
                     raise ValueError(f"jobs.{name}.after: unknown job {dep!r}")
         for name, app in self.apps.items():
             for dep in app.after:
-                if dep not in self.jobs and not (dep == "create-database" and self.database):
+                if dep not in self.jobs and not (self.database and dep == self.database.job):
                     raise ValueError(f"apps.{name}.after: unknown job {dep!r}")
         for name, route in self.routes.items():
             if route.backend and route.backend.app not in self.apps:
@@ -432,7 +690,7 @@ class Environment(SpecModel):
             order.append(name)
 
         if self.database:
-            order.append("create-database")
+            order.append(self.database.job)
         for name in self.jobs:
             visit(name)
         return order

@@ -11,7 +11,12 @@ Serves what envspec's urllib client calls, over real HTTP on 127.0.0.1:
   workflow's GITHUB_TOKEN: ``/user`` answers 403 "Resource not accessible by
   integration" and comments it writes are by ``github-actions[bot]`` (type Bot).
   Set ``user`` (e.g. ``{"login": "deploy-bot", "type": "User"}``) to act like a
-  personal access token.
+  personal access token;
+- ``POST /graphql`` with the ``viewer { login databaseId }`` query: the
+  installation's bot account (``viewer``, default ``github-actions[bot]``; set
+  it to e.g. ``{"login": "envspec-app[bot]", "type": "Bot", "id": 7}`` to act
+  like a dedicated GitHub App's token). Set ``link_base`` to make ``Link``
+  headers point at another origin (a hostile or misconfigured server).
 
 It checks ``Authorization: Bearer <token>`` when a token is configured (401
 ``Bad credentials``), records every request, and fails the next N matching
@@ -53,14 +58,16 @@ class _Fault:
     message: str
 
 
-ACTIONS_BOT = {"login": "github-actions[bot]", "type": "Bot"}
-HUMAN = {"login": "octocat", "type": "User"}
+ACTIONS_BOT = {"login": "github-actions[bot]", "type": "Bot", "id": 41898282}
+HUMAN = {"login": "octocat", "type": "User", "id": 583231}
 
 
 @dataclass
 class FakeGitHub:
     token: str | None = "test-token"
     user: dict[str, Any] | None = None  # None: an installation token (GITHUB_TOKEN); else what GET /user returns
+    viewer: dict[str, Any] | None = None  # an installation token's bot account (None: github-actions[bot])
+    link_base: str | None = None  # origin written into Link headers (None: this server's)
     pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> {id, repo, issue, body}
@@ -89,7 +96,9 @@ class FakeGitHub:
     @property
     def identity(self) -> dict[str, Any]:
         """Who the token writes comments as."""
-        return dict(self.user) if self.user is not None else dict(ACTIONS_BOT)
+        if self.user is not None:
+            return dict(self.user)
+        return dict(self.viewer) if self.viewer is not None else dict(ACTIONS_BOT)
 
     def add_comment(self, repo: str, issue: int, body: str, *, author: dict[str, Any] | None = None) -> int:
         """A comment written by `author` (default: a person, octocat)."""
@@ -157,6 +166,8 @@ class FakeGitHub:
                 return self._send(h, fault.status, {"message": fault.message})
         if self.token is not None and auth != f"Bearer {self.token}":
             return self._send(h, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+        if method == "POST" and parts.path == "/graphql":
+            return self._graphql(h, body)
         if method != "GET":
             return self._write(h, method, parts.path, body)
         if parts.path == "/user":
@@ -197,6 +208,13 @@ class FakeGitHub:
             return self._send(h, 200, {"id": comment["id"], "body": comment["body"], "user": comment["user"]})
         return self._send(h, 404, {"message": "Not Found"})
 
+    def _graphql(self, h: BaseHTTPRequestHandler, body: Any) -> None:
+        query = body.get("query") if isinstance(body, dict) else None
+        if not isinstance(query, str) or "viewer" not in query:
+            return self._send(h, 200, {"errors": [{"message": "this fake answers only the viewer query"}]})
+        who = self.identity
+        return self._send(h, 200, {"data": {"viewer": {"login": who["login"], "databaseId": who.get("id")}}})
+
     def _list(self, h: BaseHTTPRequestHandler, repo: str, path: str, query: dict[str, list[str]]) -> None:
         state = query.get("state", ["open"])[0]
         items = [p for (r, _), p in sorted(self.pulls.items(), key=lambda kv: kv[0][1]) if r == repo]
@@ -211,9 +229,10 @@ class FakeGitHub:
         chunk = items[(page - 1) * per_page : page * per_page]
         links = []
         base = {k: v[0] for k, v in query.items() if k != "page"}
+        origin = self.link_base or self.url
         if page < last:
-            links.append(f'<{self.url}{path}?{urllib.parse.urlencode({**base, "page": page + 1})}>; rel="next"')
-            links.append(f'<{self.url}{path}?{urllib.parse.urlencode({**base, "page": last})}>; rel="last"')
+            links.append(f'<{origin}{path}?{urllib.parse.urlencode({**base, "page": page + 1})}>; rel="next"')
+            links.append(f'<{origin}{path}?{urllib.parse.urlencode({**base, "page": last})}>; rel="last"')
         headers = {"Link": ", ".join(links)} if links else {}
         self._send(h, 200, chunk, headers)
 

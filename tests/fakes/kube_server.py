@@ -116,6 +116,10 @@ _BUILTIN_KINDS = [
     Kind("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     Kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
          ("crd", "crds")),
+    # Served by every API server since 1.30 (preview-base renders the CI credentials' policies).
+    Kind("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", False),
+    Kind("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+         "validatingadmissionpolicybindings", False),
 ]
 _PREINSTALLED_CRDS = [
     Kind("gateway.networking.k8s.io", "v1", "Gateway", "gateways", True, ("gtw",), custom=True),

@@ -30,10 +30,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from envspec.kube.plan import DatabaseDrop, DeployPlan, SecretSource
+    from envspec.plan import DatabaseDrop, DeployPlan, SecretSource
     from envspec.spec.models import Environment
 
-CREATE_JOB = "create-database"  # the spec-level name other Jobs list in `after:`
 NAME = re.compile(r"^[a-z0-9_]{1,63}$")
 MASK = "<masked>"
 STATUS_MARK = "envspec-status"
@@ -101,9 +100,10 @@ def _shared(spec: "Environment") -> bool:
 
 
 def create_job_name(spec: "Environment") -> str:
-    """`create-database` in the instance's own namespace; unique per database in a shared one."""
+    """`database.job` (what other Jobs list in `after:`) in the instance's own namespace; unique per database
+    in a shared one."""
     assert spec.database is not None
-    return _shared_name("create", spec.database.name) if _shared(spec) else CREATE_JOB
+    return _shared_name("create", spec.database.name) if _shared(spec) else spec.database.job
 
 
 def role_secret_name(spec: "Environment") -> str | None:
@@ -152,7 +152,7 @@ def create_job_view(spec: "Environment") -> dict[str, Any]:
 
 def plan_parts(spec: "Environment", labels: dict[str, str]) -> tuple["DatabaseDrop | None", list["SecretSource"]]:
     """How destroy drops the database, and the Secrets apply builds for the database's Jobs."""
-    from envspec.kube.plan import DatabaseDrop, SecretSource
+    from envspec.plan import DatabaseDrop, SecretSource
 
     db = spec.database
     if db is None:
@@ -225,7 +225,7 @@ def drop_script(drop: "DatabaseDrop") -> str:
 
 def drop_database_job(drop: "DatabaseDrop", plan: "DeployPlan") -> dict[str, Any]:
     """The Job that drops and verifies the per-instance database (and role); SpecError on an unsafe name."""
-    from envspec.kube.inventory import ENVIRONMENT_LABEL, MANAGED_BY_LABEL
+    from envspec.render.context import ENVIRONMENT_LABEL, MANAGED_BY as MANAGED_BY_LABEL
 
     script = drop_script(drop)
     labels = {
