@@ -344,7 +344,7 @@ def match_spec_key(spec_data: dict[str, Any], origin: PathKey, field: PathKey, v
             score += 100
         elif path[:1] in (("apps",), ("jobs",), ("routes",), ("certificates",), ("issuers",), ("claims",), ("secrets",), ("configMaps",)):
             score -= 50  # another object's key holding the same value
-        if path[:1] in (("outputs",), ("params",), ("uses",)):
+        if path[:1] in (("outputs",), ("params",), ("uses",), ("objects",), ("patches",)):
             score -= 60  # values other environments read, not what renders objects
         names = [p for p in path if isinstance(p, str)]
         tail = names[-1].lower() if names else ""
