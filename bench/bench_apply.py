@@ -10,7 +10,16 @@ loopback, each tool on a fresh server:
 The plan is the repository's preview-pr for PR 107, compiled by
 `envspec.pipeline.compile_environment` with the app images pinned by digest
 (as the deploy workflow passes them), so apply runs every preflight check,
-including the pinned-image one. Usage: `python bench/bench_apply.py [--repeat N]`.
+including the pinned-image one. With `--apps N` (N > 2) the plan is a generated
+environment that extends preview-pr with N - 2 more apps, each with a Service
+and a route (Deployment, Service, HTTPRoute and its HTTPS redirect: 4 objects
+per app). `--latency-ms` makes the fake server wait that long before serving
+each request, as a network round trip would (requests wait in parallel).
+
+Usage: `python bench/bench_apply.py [--repeat N] [--apps 100] [--latency-ms 5] [--workers 8]`.
+The issue-14 goal is measured with `--apps 100 --latency-ms 5`: envspec's
+first apply (which also waits for readiness) in no more wall time than
+kubectl's, and with at most 1.2x its requests.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from envspec.kube.apply import ApplyOptions, apply_plan  # noqa: E402
+from envspec.kube.apply import APPLY_WORKERS, ApplyOptions, apply_plan  # noqa: E402
 from envspec.kube.client import Kube, load_target  # noqa: E402
 from envspec.kube.inventory import ApplySetRef  # noqa: E402
 from envspec.kube.plan import DeployPlan  # noqa: E402
@@ -44,16 +53,55 @@ kube_server._Handler.disable_nagle_algorithm = True
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def load_plan() -> tuple[DeployPlan, str]:
-    """preview-pr for PR 107 with pinned app images; a compile error stops the bench (it would measure nothing real)."""
+BASE_APPS = 2  # preview-pr's own: web and api
+
+
+def _many_apps(apps: int) -> str:
+    """An environment extending preview-pr with `apps - 2` more web-like apps, each routed."""
+    lines = ["extends: preview-pr",
+             "namespace:",
+             "  quota: {cpu: '1000', memory: 1000Gi, pods: 1000}",
+             "apps:"]
+    names = [f"svc-{i:03d}" for i in range(1, apps - BASE_APPS + 1)]
+    for name in names:
+        lines += [f"  {name}:",
+                  "    image: ${params.webImage}",
+                  "    containers:",
+                  f"      {name}:",
+                  "        port: 80",
+                  "        resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 20m, memory: 32Mi}}",
+                  "    service: {port: 80}"]
+    lines.append("routes:")
+    for name in names:
+        lines += [f"  {name}:",
+                  f"    hostnames: ['{name}-${{params.pr}}.pr.aphiria.com']",
+                  '    gateway: {name: "${base.gatewayName}", namespace: "${base.gatewayNamespace}", '
+                  'listener: "${base.webListener}"}',
+                  f"    backend: {{app: {name}}}",
+                  "    httpsRedirectFrom: ${base.webHttpListener}"]
+    return "\n".join(lines) + "\n"
+
+
+def load_plan(apps: int, workdir: Path) -> tuple[DeployPlan, str]:
+    """preview-pr for PR 107 with pinned app images (or the generated `--apps` environment extending it);
+    a compile error stops the bench (it would measure nothing real)."""
     from envspec.pipeline import compile_environment
 
     digest = "@sha256:" + "0" * 64
     params = ["pr=107", f"webImage=ghcr.io/aphiria/aphiria.com-web{digest}",
               f"apiImage=ghcr.io/aphiria/aphiria.com-api{digest}"]
-    compiled = compile_environment("preview-pr", root=ROOT, params=params, sets=["cluster.context=fake"])
+    name, root = "preview-pr", ROOT
+    if apps > BASE_APPS:
+        root = workdir / "project"
+        shutil.copytree(ROOT / "environments", root / "environments")
+        if (ROOT / "components").is_dir():
+            shutil.copytree(ROOT / "components", root / "components")
+        name = "bench-apps"
+        (root / "environments" / f"{name}.yaml").write_text(_many_apps(apps))
+    compiled = compile_environment(name, root=root, params=params, sets=["cluster.context=fake"])
     assert compiled.plan.requires_pinned_images and compiled.plan.app_images, "preview-pr should demand pinned images"
-    return compiled.plan, "preview-pr (compiled, pr=107, pinned app images)"
+    what = "preview-pr" if apps <= BASE_APPS else f"preview-pr + {apps - BASE_APPS} routed apps"
+    return compiled.plan, f"{what} (compiled, pr=107, pinned app images)"
 
 
 def environ_for(plan: DeployPlan) -> dict[str, str]:
@@ -64,14 +112,15 @@ def _counts(fake: FakeKube) -> tuple[int, int]:
     return len(fake.requests), sum(1 for r in fake.requests if r.method in WRITES)
 
 
-def bench_envspec(plan: DeployPlan, workdir: Path) -> list[tuple[str, int, int, float]]:
+def bench_envspec(plan: DeployPlan, workdir: Path, latency: float, workers: int) -> list[tuple[str, int, int, float]]:
     rows = []
-    with FakeKube() as fake:
+    with FakeKube(latency=latency) as fake:
         _prepare(fake, plan)
         kc = fake.write_kubeconfig(workdir / "kc-envspec")
         _, api = load_target(kc, None)
         kube = Kube(api)
-        options = ApplyOptions(environ=environ_for(plan), wait=WaitSettings(timeout=30, interval=0.05), check_helm=False)
+        options = ApplyOptions(environ=environ_for(plan), wait=WaitSettings(timeout=30, interval=0.05), check_helm=False,
+                               workers=workers)
         for label in ("first apply", "no-op re-apply"):
             fake.reset_requests()
             start = time.perf_counter()
@@ -82,7 +131,7 @@ def bench_envspec(plan: DeployPlan, workdir: Path) -> list[tuple[str, int, int, 
     return rows
 
 
-def bench_kubectl(plan: DeployPlan, workdir: Path) -> list[tuple[str, int, int, float]]:
+def bench_kubectl(plan: DeployPlan, workdir: Path, latency: float) -> list[tuple[str, int, int, float]]:
     kubectl = shutil.which("kubectl")
     if not kubectl:
         return [("kubectl (not installed)", 0, 0, 0.0)]
@@ -97,7 +146,7 @@ def bench_kubectl(plan: DeployPlan, workdir: Path) -> list[tuple[str, int, int, 
     for i, obj in enumerate(objects):
         (manifests / f"{i:03d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml").write_text(yaml.safe_dump(obj))
     rows = []
-    with FakeKube() as fake:
+    with FakeKube(latency=latency) as fake:
         _prepare(fake, plan)
         kc = fake.write_kubeconfig(workdir / "kc-kubectl")
         argv = [kubectl, "--kubeconfig", str(kc), "apply", "--server-side", "--field-manager", "kubectl-bench",
@@ -128,18 +177,31 @@ def _prepare(fake: FakeKube, plan: DeployPlan) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the best wall time is reported")
+    parser.add_argument("--apps", type=int, default=BASE_APPS,
+                        help="apps in the plan (more than 2: preview-pr plus generated routed apps)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="fake server delay per request")
+    parser.add_argument("--workers", type=int, default=APPLY_WORKERS, help="envspec's concurrent writes per stage")
     args = parser.parse_args()
-    plan, source = load_plan()
+    latency = args.latency_ms / 1000
     best: dict[str, tuple[str, int, int, float]] = {}
+    with tempfile.TemporaryDirectory() as planning:
+        plan, source = load_plan(args.apps, Path(planning))
     for _ in range(args.repeat):
+        # Interleaved, so both tools see the same machine load.
         with tempfile.TemporaryDirectory() as tmp:
-            for row in bench_envspec(plan, Path(tmp)) + bench_kubectl(plan, Path(tmp)):
+            for row in bench_envspec(plan, Path(tmp), latency, args.workers) + bench_kubectl(plan, Path(tmp), latency):
                 if row[0] not in best or row[3] < best[row[0]][3]:
                     best[row[0]] = row
-    print(f"plan: {source}; {len(plan.objects)} rendered objects + {len(plan.secrets)} secrets; best of {args.repeat}")
+    print(f"plan: {source}; {len(plan.objects)} rendered objects + {len(plan.secrets)} secrets; "
+          f"{args.latency_ms:g} ms latency per request; {args.workers} envspec workers; best of {args.repeat}")
     print(f"{'run':<38} {'requests':>8} {'writes':>7} {'wall (s)':>9}")
     for name, total, writes, elapsed in best.values():
         print(f"{name:<38} {total:>8} {writes:>7} {elapsed:>9.3f}")
+    for label in ("first apply", "no-op re-apply"):
+        ours, theirs = best.get(f"envspec {label}"), best.get(f"kubectl --server-side {label}")
+        if ours and theirs and theirs[1] and theirs[3]:
+            print(f"ratio envspec/kubectl, {label}: wall {ours[3] / theirs[3]:.2f}x, "
+                  f"requests {ours[1] / theirs[1]:.2f}x")
 
 
 if __name__ == "__main__":

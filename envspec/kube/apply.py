@@ -34,6 +34,14 @@ namespace is created bare (no membership label, but annotated with the
 ApplySet that created it) first, so an interruption never leaves a member no
 parent records, and the next apply knows the namespace is its own.
 
+Within a stage, the objects that differ are written concurrently, at most
+`ApplyOptions.workers` (8) at a time: namespaces first and one at a time (each
+is POSTed, see above), then CRDs, then everything else; the stage order, the
+Jobs' order and the `after:` gates are kept. Every worker checks the Lease
+before its write; the progress lines come in plan order whatever order the
+writes finish in, and when writes fail, all of them are attempted and every
+failure is reported before the stage ends (no later stage starts).
+
 Everything apply prints goes through the `Redactor`, which knows every secret
 value (from the environment, generated, or read from live Secrets): progress
 lines carry pod log tails, and CI posts those to pull requests.
@@ -44,10 +52,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from envspec.errors import EnvspecError, OperationError, Problem, SpecError
 from envspec.kube.helm import HelmTarget, Runner, _run, install_charts
@@ -65,7 +74,7 @@ from envspec.kube.inventory import (
     write_inventory,
 )
 from envspec.kube.jobs import job_key, run_job
-from envspec.kube.lease import InstanceLease, LeaseSettings
+from envspec.kube.lease import InstanceLease, LeaseLost, LeaseSettings
 from envspec.kube.plan import DeployPlan
 from envspec.kube.preflight import confirm_if_needed, preflight
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
@@ -80,6 +89,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
 
 __all__ = ["ApplyOptions", "ApplyResult", "RoutesReadyHook", "apply_plan", "desired_objects", "stage_of"]
+
+# Concurrent writes within a stage: enough to hide the round trips of a few hundred objects,
+# few enough not to look like a flood to the API server's priority and fairness.
+APPLY_WORKERS = 8
 
 
 class RoutesReadyHook(Protocol):
@@ -111,6 +124,7 @@ class ApplyOptions:
     report: Callable[[str], None] = lambda line: None
     fetch: Fetch = download  # how `manifests:` URLs are read (tests pass a stand-in)
     cache_dir: Path | None = field(default_factory=default_cache_dir)
+    workers: int = APPLY_WORKERS  # writes in flight at once within a stage (1: one after the other)
 
 
 @dataclass
@@ -146,29 +160,57 @@ class _StageRunner:
         *,
         after: Mapping[str, list[str]] | None = None,
         create_first: Callable[[dict[str, Any]], None] = lambda obj: None,
+        before_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.kube, self.live, self.completed, self.options = kube, live, completed, options
         self.deadline, self.result = deadline, result
         self.after = dict(after or {})  # workload id -> ids of the Jobs that must succeed before it rolls out
         self.create_first = create_first  # called before the first write of a new object (new namespaces)
+        self.before_write = before_write  # called before every write, in the worker (the lease check)
 
     def _report_ready(self, readiness: Readiness) -> None:
         self.result.readiness.append(readiness)
         self.options.report(str(readiness))
 
-    def apply_one(self, obj: dict[str, Any]) -> bool:
-        """Patch `obj` if the live object differs; True when it may need waiting on."""
-        live = self.live.get(identity(obj))
-        oid = object_id(obj)
-        if not needs_apply(obj, live):
-            self.result.unchanged.append(oid)
-            return needs_wait(obj) and live is not None and check(live)[0] != "ready"
-        if live is None:
+    def _write(self, obj: dict[str, Any]) -> None:
+        """One object's write; runs in a worker thread, so it touches no tally and prints nothing."""
+        self.before_write()
+        if self.live.get(identity(obj)) is None:
             self.create_first(obj)
         apply_object(self.kube, obj, force=self.options.force_conflicts)
-        (self.result.created if live is None else self.result.updated).append(oid)
-        self.options.report(f"{'created' if live is None else 'updated'} {oid}")
-        return needs_wait(obj)
+
+    def apply_all(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Patch the objects whose live version differs; returns those that may need waiting on.
+
+        Tallies and progress lines follow the order of `objects`; a failed write fails the whole
+        call, after every other write was attempted, with every failure in the message.
+        """
+        waits: dict[str, bool] = {}
+        changed: list[dict[str, Any]] = []
+        for obj in objects:
+            live = self.live.get(identity(obj))
+            if needs_apply(obj, live):
+                changed.append(obj)
+                waits[object_id(obj)] = needs_wait(obj)
+            else:
+                self.result.unchanged.append(object_id(obj))
+                waits[object_id(obj)] = needs_wait(obj) and live is not None and check(live)[0] != "ready"
+        for group in _write_groups(changed):
+            self._write_group(group)
+        return [o for o in objects if waits[object_id(o)]]
+
+    def _write_group(self, group: list[dict[str, Any]]) -> None:
+        workers = 1 if group and group[0]["kind"] == "Namespace" else max(1, self.options.workers)
+        errors: list[BaseException] = []
+        for obj, error in _bounded(self._write, group, workers):
+            if error is not None:
+                errors.append(error)
+                continue
+            live = self.live.get(identity(obj))
+            (self.result.created if live is None else self.result.updated).append(object_id(obj))
+            self.options.report(f"{'created' if live is None else 'updated'} {object_id(obj)}")
+        if errors:
+            raise _combined(errors)
 
     def _gated(self, obj: dict[str, Any]) -> bool:
         return obj["kind"] in ROLLOUT_KINDS and bool(self.after.get(object_id(obj)))
@@ -184,7 +226,7 @@ class _StageRunner:
         self.options.report(f"stage {stage}: {STAGE_NAMES[stage]} ({len(objects)} objects)")
         jobs = [o for o in objects if o["kind"] == "Job"]
         held = [o for o in objects if o["kind"] != "Job" and self._gated(o)]
-        to_wait = [o for o in objects if o["kind"] != "Job" and not self._gated(o) and self.apply_one(o)]
+        to_wait = self.apply_all([o for o in objects if o["kind"] != "Job" and not self._gated(o)])
         if stage == 1 and any(o["kind"] == "CustomResourceDefinition" for o in to_wait):
             self._wait(to_wait)
             self.kube.refresh_discovery()  # the new kinds must be discoverable for stage 4
@@ -198,11 +240,12 @@ class _StageRunner:
             done.add(object_id(job))
             ready = [o for o in held if set(self.after[object_id(o)]) <= done]
             held = [o for o in held if o not in ready]
-            to_wait += [o for o in ready if self.apply_one(o)]
-        to_wait += [o for o in held if self.apply_one(o)]  # gates that name no Job of this plan
+            to_wait += self.apply_all(ready)
+        to_wait += self.apply_all(held)  # gates that name no Job of this plan
         self._wait(to_wait)
 
     def _run_job(self, job: dict[str, Any]) -> None:
+        self.before_write()  # a Job may run for minutes: the lease is checked before each one
         live = self.live.get(identity(job))
         outcome = run_job(
             self.kube,
@@ -222,6 +265,61 @@ class _StageRunner:
         bucket.append(outcome.id)
         if outcome.action != "unchanged":
             self.options.report(f"{outcome.action} {outcome.id}")
+
+
+def _write_groups(objects: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """What may be written together: namespaces (one at a time: each is POSTed first, and a
+    refused one takes back what the parent recorded), then CRDs, then the rest, which may live in
+    those namespaces or be of those kinds. Plan order is kept inside each group."""
+    namespaces = [o for o in objects if o["kind"] == "Namespace"]
+    crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
+    rest = [o for o in objects if o["kind"] not in ("Namespace", "CustomResourceDefinition")]
+    return [group for group in (namespaces, crds, rest) if group]
+
+
+def _bounded(
+    func: Callable[[dict[str, Any]], None], objects: list[dict[str, Any]], workers: int
+) -> Iterator[tuple[dict[str, Any], BaseException | None]]:
+    """`func` on each object, at most `workers` at once; yields (object, its error or None) in
+    the objects' order, each as soon as it and all before it are done. On an interrupt the
+    writes not yet started are cancelled and those in flight finish."""
+    if workers <= 1 or len(objects) <= 1:
+        for obj in objects:
+            try:
+                func(obj)
+            except EnvspecError as exc:
+                yield obj, exc
+            else:
+                yield obj, None
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(objects)), thread_name_prefix="envspec-apply") as pool:
+        futures: list[Future[None]] = [pool.submit(func, obj) for obj in objects]
+        try:
+            for obj, future in zip(objects, futures):
+                error = future.exception()
+                if error is not None and not isinstance(error, EnvspecError):
+                    raise error  # a bug, not a refusal: surface it as it is
+                yield obj, error
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _combined(errors: list[BaseException]) -> BaseException:
+    """One error for a group's failed writes: a lost lease alone (every later write stopped on it),
+    one failure as it is, several as one error listing every problem in plan order."""
+    lost = [e for e in errors if isinstance(e, LeaseLost)]
+    if lost:
+        return lost[0]
+    if len(errors) == 1:
+        return errors[0]
+    problems: list[Problem] = []
+    for error in errors:
+        for problem in getattr(error, "problems", None) or [Problem(str(error))]:
+            if problem not in problems:
+                problems.append(problem)
+    spec_only = all(isinstance(e, SpecError) for e in errors)
+    return SpecError(problems) if spec_only else OperationError(problems)
 
 
 def _bare_namespace(name: str, plan: DeployPlan, set_id: str) -> dict[str, Any]:
@@ -468,7 +566,7 @@ def _execute(
         to_create.discard(name)
 
     runner = _StageRunner(kube, snap.live, completed, options, deadline, result, after=plan.after,
-                          create_first=create_first)
+                          create_first=create_first, before_write=lease.check if lease is not None else lambda: None)
     # The KEP's order: parent first (widened to the superset), then members. A parent inside a
     # namespace this apply creates needs that namespace first.
     if ref.namespace in to_create:
@@ -490,8 +588,8 @@ def _execute(
                             report=options.report)
         if stages[stage]:
             runner.run(stage, stages[stage])
-        if stage == 1:
-            install_charts(plan.helm, options.helm, runner=options.helm_runner, report=options.report)
+        if stage == 1 and install_charts(plan.helm, options.helm, runner=options.helm_runner, report=options.report):
+            kube.refresh_discovery()  # the charts may have brought kinds (cert-manager's CRDs) stage 4 applies
         if stage == 4 and options.after_routes_ready is not None:
             remaining = max(0.0, deadline - options.wait.clock())
             options.after_routes_ready(remaining=remaining, report=options.report)

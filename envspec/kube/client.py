@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from kubernetes.dynamic.resource import Resource
 
 FIELD_MANAGER = "envspec"
+POOL_SIZE = 16  # connections kept per API server (concurrent apply workers + the lease renewal)
+
+
+def _plain(_client: Any, data: Any) -> Any:
+    """The response body as decoded JSON: callers want plain dicts, and wrapping every response in
+    the DynamicClient's ResourceInstance only to unwrap it with to_dict() costs more than the request."""
+    return data
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,9 @@ def load_target(kubeconfig: str | os.PathLike[str] | None, context: str | None) 
     configuration = Configuration()
     # Our RetryPolicy owns retries; urllib3's own silent retries would multiply attempts.
     configuration.retries = False
+    # apply writes up to 8 objects at once (envspec.kube.apply.APPLY_WORKERS), plus the lease renewal:
+    # each keeps its own keep-alive connection instead of opening and dropping one per request.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, POOL_SIZE)
     try:
         api_client = kube_config.new_client_from_config_dict(
             config_dict=merger.config, context=chosen, persist_config=False, client_configuration=configuration
@@ -327,12 +338,26 @@ class NotServedError(OperationError):
     """The cluster does not serve a kind (its CRD or API group is not installed)."""
 
 
+def _as_dict(got: Any) -> dict[str, Any]:
+    """A response body as a dict (a body that was not JSON arrives as text: an empty dict then)."""
+    if isinstance(got, dict):
+        return got
+    return got.to_dict() if hasattr(got, "to_dict") else {}
+
+
 def _where(kind: str, name: str | None, namespace: str | None) -> str:
     return "/".join(p for p in (kind, namespace, name) if p)
 
 
 class Kube:
-    """get/list/apply/delete on plain dicts, through DynamicClient, with retries."""
+    """get/list/apply/delete on plain dicts, through DynamicClient, with retries.
+
+    Safe to share between threads (apply writes concurrently): the connection pool is, and
+    discovery is behind a lock. Discovery is read once per Kube and cached; a kind it does not
+    list makes it re-read once, and is then taken as not served until `refresh_discovery()`
+    (which apply calls after creating CRDs or installing charts), so a plan with kinds the
+    cluster lacks does not re-read discovery on every look.
+    """
 
     def __init__(
         self,
@@ -348,6 +373,9 @@ class Kube:
         self.field_manager = field_manager
         self._dyn: DynamicClient | None = None
         self._resources: dict[tuple[str, str], Resource] = {}
+        self._discovery_lock = threading.RLock()
+        # Kinds discovery did not list even when re-read: not served until the next refresh_discovery().
+        self._missing: set[tuple[str, str]] = set()
         # Discovery is cached per Kube, never in a shared /tmp file another run (or port) could leave stale.
         self._cache_dir = tempfile.mkdtemp(prefix="envspec-discovery-")
 
@@ -370,40 +398,63 @@ class Kube:
     @property
     def dyn(self) -> "DynamicClient":
         if self._dyn is None:
-            from kubernetes.dynamic import DynamicClient
-
-            cache = os.path.join(self._cache_dir, "discovery.json")
-            try:
-                self._dyn = self.retry.call(lambda: DynamicClient(self.api_client, cache_file=cache))
-            except Exception as exc:  # noqa: BLE001 - reported as one actionable line
-                raise OperationError(f"cannot reach the Kubernetes API at {self.server}: {api_message(exc)}") from None
+            with self._discovery_lock:
+                if self._dyn is None:
+                    self._dyn = self._connect()
         return self._dyn
+
+    def _connect(self) -> "DynamicClient":
+        from kubernetes.dynamic import DynamicClient
+
+        cache = os.path.join(self._cache_dir, "discovery.json")
+        try:
+            return self.retry.call(lambda: DynamicClient(self.api_client, cache_file=cache))
+        except Exception as exc:  # noqa: BLE001 - reported as one actionable line
+            raise OperationError(f"cannot reach the Kubernetes API at {self.server}: {api_message(exc)}") from None
 
     def refresh_discovery(self) -> None:
         """Forget discovered kinds, e.g. after CRDs were created."""
-        self._resources.clear()
-        self._discover(self.dyn.resources.invalidate_cache, "refresh discovery")
+        with self._discovery_lock:
+            self._resources.clear()
+            self._missing.clear()
+            self._discover(self.dyn.resources.invalidate_cache, "refresh discovery")
 
     def resource(self, api_version: str, kind: str) -> "Resource":
+        key = (api_version, kind)
+        found = self._resources.get(key)
+        if found is not None:
+            return found
+        with self._discovery_lock:
+            return self._resource(api_version, kind)
+
+    def _resource(self, api_version: str, kind: str) -> "Resource":
         key = (api_version, kind)
         if key in self._resources:
             return self._resources[key]
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         def lookup() -> "Resource":
-            return self.dyn.resources.get(api_version=api_version, kind=kind)
+            # Named by prefix and group: a bare "v1" would match every group that serves a v1 and
+            # make the discoverer fetch the resource list of each one.
+            if "/" in api_version:
+                group, version = api_version.split("/", 1)
+                return self.dyn.resources.get(prefix="apis", group=group, api_version=version, kind=kind)
+            return self.dyn.resources.get(prefix="api", api_version=api_version, kind=kind)
 
+        def missing() -> NotServedError:
+            self._missing.add(key)
+            return NotServedError(
+                f"the cluster at {self.server} does not serve {kind} ({api_version}); "
+                "is its CRD or API group installed?"
+            )
+
+        if key in self._missing:
+            raise missing()
         try:
+            # On a miss the client's discoverer re-reads discovery itself, once, before it gives up.
             found = self._discover(lookup, f"discover {kind} ({api_version})")
         except ResourceNotFoundError:
-            self.refresh_discovery()
-            try:
-                found = self._discover(lookup, f"discover {kind} ({api_version})")
-            except ResourceNotFoundError:
-                raise NotServedError(
-                    f"the cluster at {self.server} does not serve {kind} ({api_version}); "
-                    "is its CRD or API group installed?"
-                ) from None
+            raise missing() from None
         self._resources[key] = found
         return found
 
@@ -473,12 +524,13 @@ class Kube:
         ns = namespace if res.namespaced else None
         try:
             got = self._call(
-                lambda: self.dyn.get(res, name=name, namespace=ns, _request_timeout=self.request_timeout),
+                lambda: self.dyn.get(res, name=name, namespace=ns, _request_timeout=self.request_timeout,
+                                     serializer=_plain),
                 "get", kind, name, ns, not_found_ok=True,
             )
         except NotFoundError:
             return None
-        return got.to_dict()
+        return _as_dict(got)
 
     def list(
         self,
@@ -498,9 +550,11 @@ class Kube:
                 label_selector=label_selector,
                 field_selector=field_selector,
                 _request_timeout=self.request_timeout,
+                serializer=_plain,
             ),
             "list", kind, None, ns,
-        ).to_dict()
+        )
+        got = _as_dict(got)
         items = got.get("items") or []
         for item in items:  # list items omit apiVersion/kind; put them back so callers can name them
             item.setdefault("apiVersion", api_version)
@@ -518,10 +572,11 @@ class Kube:
             kwargs["dry_run"] = "All"
         ns = meta.get("namespace") if res.namespaced else None
         got = self._call(
-            lambda: self.dyn.server_side_apply(res, body=obj, name=meta["name"], namespace=ns, **kwargs),
+            lambda: self.dyn.server_side_apply(res, body=obj, name=meta["name"], namespace=ns, serializer=_plain,
+                                               **kwargs),
             "apply", obj["kind"], meta.get("name"), ns,
         )
-        return got.to_dict()
+        return _as_dict(got)
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """POST: create only, never overwrite (KubeApiError status 409 when the object already exists)."""
@@ -530,11 +585,12 @@ class Kube:
         ns = meta.get("namespace") if res.namespaced else None
         got = self._call(
             lambda: self.dyn.create(
-                res, body=obj, namespace=ns, field_manager=self.field_manager, _request_timeout=self.request_timeout
+                res, body=obj, namespace=ns, field_manager=self.field_manager, _request_timeout=self.request_timeout,
+                serializer=_plain,
             ),
             "create", obj["kind"], meta.get("name"), ns,
         )
-        return got.to_dict()
+        return _as_dict(got)
 
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT with the object's resourceVersion as a precondition (KubeApiError 409 when it moved on)."""
@@ -544,11 +600,11 @@ class Kube:
         got = self._call(
             lambda: self.dyn.replace(
                 res, body=obj, name=meta["name"], namespace=ns, field_manager=self.field_manager,
-                _request_timeout=self.request_timeout,
+                _request_timeout=self.request_timeout, serializer=_plain,
             ),
             "replace", obj["kind"], meta.get("name"), ns,
         )
-        return got.to_dict()
+        return _as_dict(got)
 
     def delete(
         self,

@@ -13,6 +13,12 @@ hiccup: events older than the wait (minus a little clock skew) are ignored,
 and a Deployment's ReplicaSets are found by owner UID and its current
 revision (never by name prefix: `web-` is also the prefix of `web-static-...`),
 so pods of an old ReplicaSet that is being replaced do not count.
+
+Each round reads the objects still pending with one LIST per kind (by the
+ApplySet's part-of label, in their namespace when they share one, else cluster
+wide: as the inventory is read), not a GET per object: a hundred Deployments
+cost one request a round, not a hundred. An object alone of its kind, or
+without the label, is read with a GET.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from envspec.errors import OperationError
 from envspec.kinds import TABLE, readiness_of
+from envspec.kube.inventory import PART_OF_LABEL
 from envspec.objects import name_of, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -357,6 +364,38 @@ def _log_tail(kube: "Kube", namespace: str, pod: str) -> str:
     return f"\n  last {len(lines)} log lines of pod {pod}:\n" + "\n".join("    " + line for line in lines)
 
 
+def _part_of(obj: dict[str, Any]) -> str | None:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(PART_OF_LABEL)
+
+
+def read_live(kube: "Kube", objects: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """The live version of each object (None: not found), by object id: one LIST per kind for
+    the kinds of which two or more carry the same ApplySet label, a GET for the others."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for obj in objects:
+        groups.setdefault((obj["apiVersion"], obj["kind"]), []).append(obj)
+    out: dict[str, dict[str, Any] | None] = {}
+    for (api_version, kind), members in groups.items():
+        sets = {_part_of(o) for o in members}
+        namespaces = {namespace_of(o) for o in members}
+        namespaced = len(members) > 1 and kube.is_namespaced(api_version, kind)
+        if len(members) < 2 or len(sets) != 1 or None in sets or (namespaced and None in namespaces):
+            for obj in members:
+                out[object_id(obj)] = kube.get(api_version, kind, name_of(obj), namespace_of(obj))
+            continue
+
+        def key(obj: dict[str, Any]) -> tuple[str, str]:
+            return ((namespace_of(obj) or "") if namespaced else "", name_of(obj))
+
+        # As the inventory lists its members: in their namespace when they share one, else cluster-wide.
+        only = next(iter(namespaces)) if namespaced and len(namespaces) == 1 else None
+        selector = f"{PART_OF_LABEL}={next(iter(sets))}"
+        listed = {key(item): item for item in kube.list(api_version, kind, namespace=only, label_selector=selector)}
+        for obj in members:
+            out[object_id(obj)] = listed.get(key(obj))
+    return out
+
+
 @dataclass
 class WaitSettings:
     timeout: float = 300.0
@@ -385,9 +424,10 @@ def wait_ready(
     while True:
         diagnostics = Diagnostics(kube, since=since)
         still: list[dict[str, Any]] = []
+        lives = read_live(kube, pending)
         for obj in pending:
             oid = object_id(obj)
-            live = kube.get(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj))
+            live = lives[oid]
             elapsed = settings.clock() - start
             if live is None:
                 state, detail = "pending", "not found"

@@ -14,8 +14,9 @@ merge by their patch merge key; `$patch: delete|replace`, `$retainKeys`,
 server-side apply with per-manager field ownership per list item
 (`k:{"name":"web"}`), removal of fields a manager stopped applying unless
 another owns them, and conflicts per field, dry runs, pod logs, a Table
-response for `kubectl get`, CRD registration, and `auto_ready` status for
-workload kinds. Merge semantics come from the upstream definitions
+response for `kubectl get`, CRD registration, `auto_ready` status for
+workload kinds, and an optional per-request `latency` (a network round trip,
+for benchmarks). Merge semantics come from the upstream definitions
 kubernetes-validate ships (`envspec.kube.typeinfo`: list types and map keys,
 atomic maps, patch strategies); a CRD's own openAPIV3Schema when it was
 created here; otherwise lists are atomic, like a server without a schema.
@@ -668,8 +669,11 @@ class FakeKube:
     """In-memory Kubernetes API on 127.0.0.1; see the module docstring for scope."""
 
     def __init__(self, *, auto_ready: bool = True, quota_enforcement: bool = False,
-                 gateway_address: str | None = "203.0.113.7"):
+                 gateway_address: str | None = "203.0.113.7", latency: float = 0.0):
         self.auto_ready = auto_ready
+        # Seconds each request waits before it is served (a network round trip; requests wait in
+        # parallel, as on a real API server), so benchmarks see what concurrency buys.
+        self.latency = latency
         # What a gateway controller publishes in a ready Gateway's status.addresses (None: no address yet).
         self.gateway_address = gateway_address
         self.quota_enforcement = quota_enforcement
@@ -1317,6 +1321,8 @@ class FakeKube:
                     parse_error = True
         with self._lock:
             self.requests.append(Request(method, path, query_lists, content_type, body, dict(headers)))
+        if self.latency > 0:
+            self._stopping.wait(self.latency)
         fault = self._take_fault(method, path)
         if fault and fault.delay > 0:
             self._stopping.wait(fault.delay)
