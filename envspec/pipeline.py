@@ -97,11 +97,25 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
     for dupe in duplicate_ids(objects):
         problems.error(f"two objects render as {dupe}", resolved.locate())
 
-    run_rules(resolved, objects, problems, origins)
+    # The Secrets built at apply time are never rendered, but their skeletons meet the same rules.
+    built = apply_time_secrets(spec, labels)
+    run_rules(resolved, objects + [o for o, _ in built], problems, origins + [p for _, p in built])
     problems.raise_if_errors()
     return Compiled(
         name, instance, resolved.source, resolved, objects, labels, problems.warnings, origins, [r.location for r in sources]
     )
+
+
+def apply_time_secrets(spec: Environment, labels: dict[str, str]) -> list[tuple[dict[str, Any], tuple[str | int, ...]]]:
+    """The skeleton (no data) of each Secret apply builds from `secrets:`, with the spec path that asks for it."""
+    from envspec.plan import SecretSource, secret_skeleton
+
+    return [
+        (secret_skeleton(SecretSource(name=sname, namespace=s.namespace or spec.namespace.name, type=s.type), labels),
+         ("secrets", sname))
+        for sname, s in spec.secrets.items()
+        if s.external is None
+    ]
 
 
 def job_gates(spec: Environment, objects: list[dict[str, Any]], origins: Sequence[tuple[str | int, ...]]) -> dict[str, list[str]]:

@@ -28,6 +28,12 @@ NANO = Fraction(1, 10**9)
 _MAX_EXPONENT = 60
 
 
+# A non-negative quantity as a spec may write one (requests, limits, quotas, sizes): exactly the
+# strings `parse` accepts without a sign, so the spec models, the JSON Schema and the comparison
+# agree on what a quantity is.
+SPEC_PATTERN = r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+
+
 class QuantityError(ValueError):
     """Not a Kubernetes quantity; the message is the API server's wording."""
 

@@ -89,7 +89,8 @@ def test_generated_password_is_created_once_and_never_overwritten(fake_kube: Fak
     apply_pr(fake_kube, kube)
     password = decoded(fake_kube.get("v1", "Secret", "app-db", NS))
     assert len(password) == 32
-    assert posts(fake_kube, f"/namespaces/{NS}/secrets") == 2  # app-db and the checksum key, each POSTed once
+    # app-db, the metrics token and the checksum key, each POSTed once
+    assert posts(fake_kube, f"/namespaces/{NS}/secrets") == 3
     # The role's Job reads a copy in the shared database's namespace, and carries its keyed checksum.
     assert verifies(decoded(fake_kube.get("v1", "Secret", ROLE_COPY, "default")), password)
     key = fake_kube.get("v1", "Secret", checksum_key_name("preview-pr-107"), NS)["data"]["key"]
@@ -193,7 +194,8 @@ def test_a_pr_namespace_holds_no_admin_credentials_and_destroy_removes_the_share
     compiled = compile_preview_pr()
     apply_plan(kube, compiled.plan, options(PR_ENV))
     names = sorted(s["metadata"]["name"] for s in fake_kube.list("v1", "Secret", NS))
-    assert names == sorted(["app-db", "ghcr-pull", "applyset-preview-pr-107", checksum_key_name("preview-pr-107")])
+    assert names == sorted(["app-db", "api-metrics-token", "ghcr-pull", "applyset-preview-pr-107",
+                            checksum_key_name("preview-pr-107")])
     for kind in (("v1", "Secret"), ("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("batch/v1", "Job")):
         for obj in fake_kube.list(*kind, NS):
             assert "postgres-admin" not in json.dumps(obj), object_id(obj)

@@ -43,6 +43,9 @@ INSTANCE = "preview-pr-107"
 NS = INSTANCE
 GHCR_CANARY = "ghcr-canary-52d1b7e0-do-not-print"
 ENV = {"POSTGRES_USER": "aphiria", "POSTGRES_PASSWORD": CANARY, "GHCR_TOKEN": GHCR_CANARY}
+# Grafana's GitHub OAuth app and production's SMTP account (the monitoring bundle's Secret monitoring/grafana).
+ENV.update({f"GRAFANA_{key}": f"grafana-{key.lower()}-value" for key in
+            ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM")})
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 # Drops the HTTP->HTTPS redirect route of the API (pruned) and widens the quota (updated).
 CHANGE = ["--set", "routes.api.httpsRedirectFrom=null", "--set", 'namespace.quota.cpu="3"']
@@ -128,11 +131,11 @@ def test_production_without_yes_is_refused(
     assert applied.exit_code == 0, applied.stderr
     charts = helm_installs(fake_helm)
     assert [(argv[2], argv[argv.index("--version") + 1]) for argv in charts] == [
-        ("cert-manager", "v1.21.1"), ("nginx-gateway", "2.2.1")]
+        ("kube-prometheus-stack", "70.10.0"), ("cert-manager", "v1.21.1"), ("nginx-gateway", "2.6.7")]
     assert all(argv[argv.index("--kube-context") + 1] == "fake" for argv in charts)
     # The OCI chart is named by reference; only the HTTP chart repository goes through --repo.
-    assert charts[1][3] == "oci://ghcr.io/nginx/charts/nginx-gateway-fabric" and "--repo" not in charts[1]
-    assert charts[0][3:6] == ["cert-manager", "--repo", "https://charts.jetstack.io"]
+    assert charts[2][3] == "oci://ghcr.io/nginx/charts/nginx-gateway-fabric" and "--repo" not in charts[2]
+    assert charts[1][3:6] == ["cert-manager", "--repo", "https://charts.jetstack.io"]
     # The Gateway API CRDs from `manifests:` went in before the charts that need them.
     assert fake_kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition",
                          "gatewayclasses.gateway.networking.k8s.io") is not None
@@ -142,7 +145,7 @@ def test_production_without_yes_is_refused(
 
     again = prod("apply", "--skip-dns", "--yes")
     assert again.exit_code == 0, again.stderr
-    assert len(helm_installs(fake_helm)) == 2  # releases already current: no new revision
+    assert len(helm_installs(fake_helm)) == 3  # releases already current: no new revision
     assert "helm    cert-manager/cert-manager cert-manager@v1.21.1 (unchanged)" in again.stderr
     assert fake_kube.get("apps/v1", "Deployment", "web", "default")["spec"]["replicas"] == 2
 
@@ -335,19 +338,19 @@ def test_apply_syncs_dns_once_the_gateway_is_ready(
     result = _apply_preview_base(kubeconfig)
     assert result.exit_code == 0, result.stderr
     records = {(r["type"], r["name"], r["data"]) for r in fake_do.records("aphiria.com")}
-    assert {("A", "*.pr", GATEWAY_IP), ("A", "*.pr-api", GATEWAY_IP)} <= records
+    assert {("A", "*.pr", GATEWAY_IP), ("A", "*.pr-api", GATEWAY_IP), ("A", "pr-grafana", GATEWAY_IP)} <= records
     lines = result.stderr.splitlines()
     gateway_ready = lines.index(next(line for line in lines if line.startswith("ready   Gateway/nginx-gateway/")))
     dns_plan = lines.index(next(line for line in lines if line.startswith("DNS plan for aphiria.com")))
     assert gateway_ready < dns_plan  # DNS points at the gateway only once it is programmed
     assert fake_do.token not in result.output  # the DigitalOcean token is also a cert-manager Secret's value
-    assert len(helm_installs(fake_helm)) == 2
+    assert len(helm_installs(fake_helm)) == 3
 
     fake_do.log.clear()
     again = _apply_preview_base(kubeconfig)
-    assert again.exit_code == 0 and "2 unchanged" in again.stderr
+    assert again.exit_code == 0 and "3 unchanged" in again.stderr  # *.pr, *.pr-api, pr-grafana
     assert fake_do.writes() == []
-    assert len(helm_installs(fake_helm)) == 2  # nothing changed: no helm upgrade either
+    assert len(helm_installs(fake_helm)) == 3  # nothing changed: no helm upgrade either
 
 
 def test_skip_dns_leaves_digitalocean_alone(

@@ -371,3 +371,12 @@ def test_unsafe_role_names_are_refused(role: str) -> None:
     drop = DatabaseDrop(database="ok_db", host="h", port=5432, image="i", namespace="n", user_secret="s", role=role)
     with pytest.raises(SpecError, match="refusing to drop role"):
         drop_database_job(drop, plan())
+
+
+def test_the_drop_job_runs_in_a_services_namespace_never_in_a_domain_label() -> None:
+    from envspec.components.database.lifecycle import service_namespace
+
+    assert service_namespace("db.default.svc.cluster.local") == "default"
+    assert service_namespace("db.shared.svc") == "shared"
+    assert service_namespace("postgres.example.com") is None
+    assert service_namespace("localhost") is None

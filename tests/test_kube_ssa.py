@@ -29,7 +29,7 @@ from tests.test_kube_helpers import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.usefixtures("repo_root")
-NO_PROBE = ["--set", "apps.web.containers.web.readinessPath=null"]
+NO_PROBE = ["--set", "apps.web.containers.web.readiness=null"]
 
 
 def _web(fake: FakeKube) -> dict:
@@ -235,3 +235,28 @@ def test_quantities_the_server_rewrites_do_not_show_as_changes(fake_kube: FakeKu
     assert again.exit_code == 0 and " 0 updated," in again.stdout, again.stdout
     assert writes(fake_kube) == []
     assert pr_cmd("diff", kubeconfig, *sets).exit_code == 0
+
+
+@given(st.from_regex(quantity.SPEC_PATTERN, fullmatch=True))
+@settings(max_examples=200, deadline=None)
+def test_every_quantity_a_spec_may_write_is_one_the_comparison_parses(text: str) -> None:
+    try:
+        value = quantity.parse(text)
+    except quantity.QuantityError as exc:  # only an exponent beyond what any quantity needs
+        assert "exponent out of range" in str(exc)
+    else:
+        assert value >= 0
+
+
+@pytest.mark.parametrize("text", ["1Pi", "500u", "1e3", "2.5Gi", "250m", ".5"])
+def test_the_spec_accepts_the_quantities_the_api_accepts(text: str) -> None:
+    import re
+
+    assert re.fullmatch(quantity.SPEC_PATTERN, text)
+
+
+@pytest.mark.parametrize("text", ["-1", "1 Gi", "1GB", "Gi", "1.2.3", "1Kib"])
+def test_the_spec_refuses_what_is_no_non_negative_quantity(text: str) -> None:
+    import re
+
+    assert not re.fullmatch(quantity.SPEC_PATTERN, text)

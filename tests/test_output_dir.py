@@ -47,6 +47,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "project"
     shutil.copytree(REPO / "environments", root / "environments")
     shutil.copytree(REPO / "templates", root / "templates")  # the project's own templates (preview-base's)
+    shutil.copytree(REPO / "components", root / "components")  # the project's own components (monitoring, ...)
     monkeypatch.chdir(root)
     result = render("--all", "--out", "rendered")
     assert result.exit_code == 0, result.output
@@ -251,7 +252,7 @@ def test_a_failed_write_leaves_the_old_output_and_the_users_files(project: Path,
     assert "--out rendered: cannot write" in result.stderr and "disk full" in result.stderr
     assert "nothing was changed" in result.stderr and "Traceback" not in result.output
     assert snapshot(rendered) == before
-    assert sorted(p.name for p in project.iterdir()) == ["environments", "rendered", "templates"]  # no staging left behind
+    assert sorted(p.name for p in project.iterdir()) == ["components", "environments", "rendered", "templates"]  # no staging left behind
 
 
 # --- the pieces ------------------------------------------------------------------------------

@@ -273,8 +273,10 @@ from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
 from envspec.components.database.lifecycle import MASK, scrubbed  # noqa: E402
 
+# A value inside the fixed text (e.g. "then" in "authentication") would mask the text the test looks for.
+_FIXED = "FATAL: password authentication failed for user ALTER ROLE x PASSWORD"
 _values = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=4, max_size=24).filter(
-    lambda v: v not in MASK)
+    lambda v: v not in MASK and v not in _FIXED)
 
 
 @settings(max_examples=40, deadline=None)
@@ -289,7 +291,11 @@ def test_the_job_output_filter_masks_every_credential_and_keeps_the_exit_status(
     done = subprocess.run(["sh", "-c", scrubbed(body)], env=env, capture_output=True, text=True, timeout=10,
                           check=False)
     assert done.returncode == 3
-    assert "password authentication failed for user" in done.stdout and MASK in done.stdout
+    assert MASK in done.stdout
+    # The message's own words survive unless a credential happens to occur inside them (then they are masked too).
+    fixed = "password authentication failed for user"
+    if not any(value in fixed for value in (user, password, role_password)):
+        assert fixed in done.stdout
     for value in (user, password, role_password):
         assert value not in done.stdout + done.stderr
     if (user, password, role_password) == ("aphiria", "aphiria-secret", "aphiria-secret-2"):

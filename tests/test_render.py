@@ -100,7 +100,7 @@ def test_preview_pr_contents(repo_root: Path) -> None:
             assert "postgres-admin" not in json.dumps(obj), obj["metadata"]["name"]
     # the PR's code connects as its own role, never as the PostgreSQL admin
     php = next(c for c in by_id[("Deployment", "api")]["spec"]["template"]["spec"]["containers"] if c["name"] == "php")
-    assert [e["name"] for e in php["env"]] == ["DB_PASSWORD"]
+    assert [e["name"] for e in php["env"]] == ["DB_PASSWORD", "METRICS_TOKEN"]
     assert php["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "app-db"
     assert config["DB_USER"] == "aphiria_pr_107"
     assert compiled.plan.database_drop is not None and compiled.plan.database_drop.role == "aphiria_pr_107"
@@ -126,7 +126,7 @@ def test_preview_pr_contents(repo_root: Path) -> None:
 def test_preview_pr_warns_that_images_are_not_pinned(repo_root: Path) -> None:
     result = CliRunner().invoke(main, ["render", "preview-pr", "--pr", "107"])
     assert result.exit_code == 0
-    assert "environments/_defaults.yaml:40:12: warning: apps.web.image: image 'ghcr.io/aphiria/aphiria.com-web:pr-107' is not pinned" in result.stderr
+    assert "environments/_defaults.yaml:54:12: warning: apps.web.image: image 'ghcr.io/aphiria/aphiria.com-web:pr-107' is not pinned" in result.stderr
 
 
 def test_every_object_carries_labels_and_pod_checksums(repo_root: Path) -> None:
@@ -153,7 +153,7 @@ def test_kind_order(repo_root: Path) -> None:
     assert compile_environment("preview-pr", params=["pr=1"]).objects[0]["kind"] == "Namespace"
     kinds = [o["kind"] for o in compile_environment("production").objects]
     first = {kind: kinds.index(kind) for kind in kinds}
-    assert first["ClusterIssuer"] == 0
+    assert kinds[0] == "Namespace" and first["Namespace"] < first["ClusterIssuer"]  # monitoring, then cluster-wide
     assert first["ClusterIssuer"] < first["ConfigMap"] < first["Deployment"] < first["Service"] < first["HTTPRoute"] < first["Job"]
 
 
@@ -181,6 +181,7 @@ def test_render_all_check_fails_after_an_edit(tmp_path: Path, monkeypatch: pytes
     project = tmp_path / "project"
     shutil.copytree(repo_root / "environments", project / "environments")
     shutil.copytree(repo_root / "templates", project / "templates")  # the project's own templates (preview-base's)
+    shutil.copytree(repo_root / "components", project / "components")  # the project's own components
     shutil.copytree(repo_root / "rendered", project / "rendered")
     monkeypatch.chdir(project)
     runner = CliRunner()

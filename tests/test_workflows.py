@@ -208,7 +208,7 @@ def test_least_privilege_permissions(name: str) -> None:
     for job_id, job in workflow["jobs"].items():
         for scope, level in (job.get("permissions") or {}).items():
             if level == "write":
-                assert scope in {"pull-requests", "packages"}, f"{name}: {job_id} writes {scope}"
+                assert scope in {"pull-requests", "packages", "deployments"}, f"{name}: {job_id} writes {scope}"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -512,3 +512,25 @@ def test_codeowners_guard_workflows_and_environments() -> None:
              if line.strip() and not line.startswith("#")]
     paths = {rule[0] for rule in rules if len(rule) >= 2}
     assert {"/.github/", "/environments/"} <= paths
+
+
+def test_deploy_records_a_github_deployment_around_apply() -> None:
+    job = load("deploy.yml")["jobs"]["deploy"]
+    start, apply = step_running(job, "--state in_progress"), step_running(job, "envspec apply")
+    finish = next(i for i, step in enumerate(steps(job)) if "--url-output webUrl" in str(step.get("run", "")))
+    comment = step_running(job, "envspec comment")
+    assert start < apply < finish < comment
+    assert "--state failure" in steps(job)[finish]["run"] and "--log-url" in steps(job)[finish]["run"]
+    assert steps(job)[finish]["if"].startswith("!cancelled()")
+    assert "--deploy-seconds" in steps(job)[comment]["run"] and "--build-seconds" in steps(job)[comment]["run"]
+    for caller, job_id in (("preview-deploy.yml", "deploy"), ("production.yml", "deploy")):
+        assert load(caller)["jobs"][job_id]["permissions"].get("deployments") == "write", caller
+
+
+def test_cleanup_retires_the_deployment_and_deletes_exactly_the_prs_images() -> None:
+    job = load("cleanup.yml")["jobs"]["destroy"]
+    destroy, inactive = step_running(job, "envspec destroy"), step_running(job, "--state inactive")
+    images, comment = step_running(job, "envspec delete-images"), step_running(job, "envspec comment")
+    assert destroy < inactive < comment and destroy < images < comment
+    assert "--protect-env production" in steps(job)[images]["run"]
+    assert job["permissions"]["packages"] == "write" and job["permissions"]["deployments"] == "write"

@@ -17,7 +17,6 @@ class RuleContext:
     problems: Problems
     origins: list[tuple[str | int, ...]] = field(default_factory=list)  # spec path of each object (same order)
     current_rule: str = field(default="", init=False)
-    _origin_by_id: dict[int, tuple[str | int, ...]] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def spec(self) -> Environment:
@@ -37,12 +36,6 @@ class RuleContext:
 
     def locate(self, path: tuple[str | int, ...]) -> Location | None:
         return self.resolved.positions.lookup(path)
-
-    def origin_of(self, obj: dict[str, Any]) -> tuple[str | int, ...] | None:
-        """The spec path whose unit rendered `obj` (e.g. ("templates", 0) for a project template)."""
-        if len(self._origin_by_id) != len(self.origins):
-            self._origin_by_id = {id(o): origin for o, origin in zip(self.objects, self.origins)}
-        return self._origin_by_id.get(id(obj))
 
     def _note(self, path: tuple[str | int, ...], message: str) -> str:
         """Objects of a project template: name the template, since the spec line only requested it."""

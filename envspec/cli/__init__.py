@@ -60,6 +60,7 @@ from envspec.cli import compile as _compile  # noqa: E402,F401  (registers valid
 from envspec.cli import cluster as _cluster  # noqa: E402,F401  (registers apply, diff, destroy)
 from envspec.cli import cloud as _cloud  # noqa: E402,F401  (registers dns, cluster, kubeconfig)
 from envspec.cli import pullrequest as _pullrequest  # noqa: E402,F401  (registers comment, gc)
+from envspec.cli import github as _github  # noqa: E402,F401  (registers github-deployment, delete-images)
 from envspec.cli import explain as _explain  # noqa: E402,F401  (registers explain)
 from envspec.cli import authoring as _authoring  # noqa: E402,F401  (registers config, list, init)
 from envspec.cli import completion as _completion  # noqa: E402,F401  (registers completion)

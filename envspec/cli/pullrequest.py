@@ -37,6 +37,8 @@ from envspec.github import COMMENT_KINDS
 )
 @click.option("--run-url", help="Link to the workflow run (for the truncated diff's artifact).")
 @click.option("--commit", help="Commit SHA the comment is about.")
+@click.option("--build-seconds", type=click.FloatRange(min=0), help="How long the image build took (shown as Timing).")
+@click.option("--deploy-seconds", type=click.FloatRange(min=0), help="How long the deploy took (shown as Timing).")
 @click.option(
     "--post",
     is_flag=True,
@@ -55,6 +57,8 @@ def comment(
     error_file: Path | None,
     run_url: str | None,
     commit: str | None,
+    build_seconds: float | None,
+    deploy_seconds: float | None,
     post: bool,
     repo: str | None,
 ) -> None:
@@ -71,7 +75,9 @@ def comment(
         except ValueError as exc:
             raise SpecError(f"--changes {changes}: not a change set from `envspec diff --json-out`: {exc}") from None
     error = error_file.read_text(encoding="utf-8", errors="replace") if error_file is not None else None
-    data = comment_input(compiled.plan, kind, changes=change_set, error=error, run_url=run_url, commit=commit)  # type: ignore[arg-type]
+    durations = {stage: s for stage, s in (("build", build_seconds), ("deploy", deploy_seconds)) if s is not None}
+    data = comment_input(compiled.plan, kind, changes=change_set, error=error, run_url=run_url, commit=commit,  # type: ignore[arg-type]
+                         durations=durations)
     body = render_comment(data, redact=redactor_for(compiled.plan, os.environ).values)
     click.echo(body, nl=False)
     if post:

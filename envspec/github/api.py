@@ -166,6 +166,10 @@ class GitHubClient:
         except ValueError:
             raise GitHubError(f"GitHub API {method} {path} returned a body that is not JSON") from None
 
+    def delete(self, path: str) -> None:
+        """DELETE a resource (GitHub answers 204 No Content)."""
+        self._send("DELETE", self._url(path, None), None)
+
 
 def next_link(header: str | None) -> str | None:
     """The `rel="next"` URL of a Link header, if any."""

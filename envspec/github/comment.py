@@ -90,6 +90,8 @@ class CommentInput:
     error: str | None = None
     run_url: str | None = None
     commit: str | None = None
+    # Stage name -> seconds it took ("build", "deploy"), measured by the workflow; shown in this order.
+    durations: Mapping[str, float] = field(default_factory=dict)
 
 
 def changes_from_json(text: str) -> ChangeSummary:
@@ -130,6 +132,7 @@ def comment_input(
     error: str | None = None,
     run_url: str | None = None,
     commit: str | None = None,
+    durations: Mapping[str, float] | None = None,
 ) -> CommentInput:
     """Pick from a `DeployPlan` only what a public comment may show: outputs and image references."""
     return CommentInput(
@@ -142,7 +145,20 @@ def comment_input(
         error=error,
         run_url=run_url,
         commit=commit,
+        durations=dict(durations or {}),
     )
+
+
+def format_duration(seconds: float) -> str:
+    """`42s`, `5m 07s`, `1h 02m`: whole seconds, as a person reads a run's timing."""
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
 
 
 def marker(instance: str) -> str:
@@ -255,6 +271,9 @@ def _head(data: CommentInput) -> list[str]:
     if data.commit:
         facts.append(f"commit: `{data.commit}`")
     lines += [" · ".join(facts), ""]
+    if data.durations:
+        took = [f"{stage} took **{format_duration(seconds)}**" for stage, seconds in data.durations.items()]
+        lines += ["Timing: " + " · ".join(took), ""]
     if data.kind == "plan":
         lines += ["Nothing has been applied yet; a maintainer approves the deploy job to apply this plan.", ""]
     elif data.kind == "destroyed":

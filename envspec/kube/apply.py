@@ -49,7 +49,6 @@ lines carry pod log tails, and CI posts those to pull requests.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -68,13 +67,12 @@ from envspec.kube.inventory import (
     PrunePlan,
     check_ownership,
     inventory_current,
-    list_members,
-    plan_prune,
-    read_inventory,
     write_inventory,
 )
 from envspec.kube.jobs import job_key, run_job
 from envspec.kube.lease import InstanceLease, LeaseLost, LeaseSettings
+from envspec.kube.observe import live_secret as _live_secret
+from envspec.kube.observe import observe
 from envspec.kube.plan import DeployPlan
 from envspec.kube.preflight import confirm_if_needed, preflight
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
@@ -83,7 +81,7 @@ from envspec.kube.ssa import apply_object, needs_apply
 from envspec.kube.stages import ROLLOUT_KINDS, STAGE_NAMES, STAGES, by_stage, desired_objects, stage_of
 from envspec.kube.system import SYSTEM_NAMESPACES, system_problems
 from envspec.kube.wait import Readiness, WaitSettings, check, needs_wait, wait_ready
-from envspec.objects import group_kind, identity, name_of, namespace_of, object_id, spec_hash
+from envspec.objects import identity, name_of, namespace_of, object_id, spec_hash
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -140,10 +138,6 @@ class ApplyResult:
     @property
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.replaced or self.pruned)
-
-
-def _index(members: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
-    return {identity(live): live for items in members.values() for live in items}
 
 
 class _StageRunner:
@@ -387,38 +381,30 @@ def _snapshot(
     remote: list[dict[str, Any]],
     redactor: Redactor,
 ) -> _Snapshot:
-    """Read the inventory, the members and whatever else the desired objects would touch. No writes."""
-    desired = desired_objects(plan, [copy.deepcopy(o) for o in secrets], ref.id, remote)
-    current = read_inventory(kube, ref)
-    extra = {group_kind(o): o["apiVersion"] for o in desired}
-    members = list_members(kube, current.widen(desired), extra_kinds=extra)
-    live = _index(members)
-    ownership = check_ownership(kube, desired, live, ref.id)
-    _refuse_foreign(ownership, ref, options.adopt, plan)
-    for found in ownership.found:  # adopted (--adopt): from now on compared with, and applied over, the live one
-        live[identity(found)] = found
-    if not current.exists:
-        # A namespace our own interrupted first apply created before the parent could record it.
-        for obj in live.values():
-            annotations = (obj.get("metadata") or {}).get("annotations") or {}
-            if obj["kind"] == "Namespace" and annotations.get(CREATED_BY_ANNOTATION) == ref.id:
-                current.created_namespaces.add(name_of(obj))
-    widened = current.widen(desired)
-    # Recorded before the namespaces are created (by POST, which fails if someone beat us to it).
+    """What diff reads too (`observe`), plus apply's ownership checks: never adopt unasked, refuse before any write."""
+    ownership = Ownership()
+
+    def admit(desired: list[dict[str, Any]], current: Inventory, live: dict[Any, dict[str, Any]]) -> set[str]:
+        nonlocal ownership
+        ownership = check_ownership(kube, desired, live, ref.id)
+        _refuse_foreign(ownership, ref, options.adopt, plan)
+        for found in ownership.found:  # adopted (--adopt): from now on compared with, and applied over, the live one
+            live[identity(found)] = found
+        if not current.exists:
+            # A namespace our own interrupted first apply created before the parent could record it.
+            for obj in live.values():
+                annotations = (obj.get("metadata") or {}).get("annotations") or {}
+                if obj["kind"] == "Namespace" and annotations.get(CREATED_BY_ANNOTATION) == ref.id:
+                    current.created_namespaces.add(name_of(obj))
+        # Recorded before the namespaces are created (by POST, which fails if someone beat us to it).
+        return current.created_namespaces | ownership.absent_namespaces
+
+    # The Secrets are completed read-only there (as diff does), so the no-op check compares what stage 2 applies.
+    seen = observe(kube, plan, ref, secrets, remote, environ=options.environ, redactor=redactor, admit=admit,
+                   dangerous_prune=options.dangerous_prune, protected_namespaces=plan.protected_namespaces)
+    widened = seen.current.widen(seen.desired)
     widened.created_namespaces |= ownership.absent_namespaces
-    # Read-only here (as diff does): live values, placeholders for keys still to be generated, and the
-    # pods' keyed checksums, so the no-op check below compares what stage 2 will apply.
-    prepare_secrets(plan, options.environ, desired, _live_secret(kube, live), redactor)
-    prune = plan_prune(
-        members,
-        desired,
-        set_id=ref.id,
-        instance=plan.instance,
-        protected_namespaces=plan.protected_namespaces,
-        dangerous=options.dangerous_prune,
-        created_namespaces=widened.created_namespaces,
-    )
-    return _Snapshot(desired, remote, current, widened, live, prune, ownership)
+    return _Snapshot(seen.desired, remote, seen.current, widened, seen.live, seen.prune, ownership)
 
 
 def _writes_nothing(snap: _Snapshot, plan: DeployPlan, options: ApplyOptions) -> bool:
@@ -472,14 +458,6 @@ def apply_plan(kube: "Kube", plan: DeployPlan, options: ApplyOptions) -> ApplyRe
         return _apply(kube, plan, options, redactor)
     except EnvspecError as exc:
         raise redactor.scrub_error(exc) from None
-
-
-def _live_secret(kube: "Kube", live: dict[tuple[str, str, str, str], dict[str, Any]]) -> Callable[[str, str], Any]:
-    def lookup(namespace: str, name: str) -> dict[str, Any] | None:
-        found = live.get(("", "Secret", namespace, name))
-        return found if found is not None else kube.get("v1", "Secret", name, namespace)
-
-    return lookup
 
 
 def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Redactor) -> ApplyResult:
@@ -605,8 +583,3 @@ def _namespace_exists(kube: "Kube", ref: ApplySetRef, snap: _Snapshot) -> bool:
     if any(o["kind"] == "Namespace" and name_of(o) == ref.namespace for o in snap.live.values()):
         return True
     return kube.get("v1", "Namespace", ref.namespace) is not None
-
-
-def secrets_of(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The Secret objects among `objects` (the built ones are completed in place)."""
-    return [o for o in objects if o.get("kind") == "Secret" and o.get("apiVersion") == "v1"]

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from envspec.errors import EnvspecError, SpecError
-from envspec.kube.inventory import ApplySetRef, list_members, plan_prune, read_inventory
+from envspec.kube.inventory import ApplySetRef
+from envspec.kube.observe import observe
 from envspec.kube.plan import DeployPlan
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
-from envspec.kube.secrets import MASK, Redactor, build_secrets, prepare_secrets, unset_variables
+from envspec.kube.secrets import MASK, Redactor, build_secrets, unset_variables
 from envspec.kube.fieldset import FieldPath, Tree, encode, extract, user_fields
 from envspec.kube.ssa import (
     ApplyConflictError,
@@ -36,8 +37,7 @@ from envspec.kube.ssa import (
     owned_fields,
 )
 from envspec.kube.typeinfo import type_of
-from envspec.kube.stages import desired_objects
-from envspec.objects import group_kind, identity, name_of, namespace_of, object_id
+from envspec.objects import identity, name_of, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -221,16 +221,8 @@ def _diff_live(
     secrets, _ = build_secrets(plan, environ, redactor, missing_ok=True)
     remote = remote_objects(plan.remote_manifests, plan.labels, fetch=fetch, cache_dir=cache_dir)
     ref = ApplySetRef.for_instance(plan.instance, plan.applyset_namespace)
-    desired = desired_objects(plan, secrets, ref.id, remote)
-    current = read_inventory(kube, ref).widen(desired)
-    members = list_members(kube, current, extra_kinds={group_kind(o): o["apiVersion"] for o in desired})
-    live_index = {identity(o): o for items in members.values() for o in items}
-
-    def live_secret(namespace: str, name: str) -> dict[str, Any] | None:
-        found = live_index.get(("", "Secret", namespace, name))
-        return found if found is not None else kube.get("v1", "Secret", name, namespace)
-
-    prepare_secrets(plan, environ, desired, live_secret, redactor)
+    seen = observe(kube, plan, ref, secrets, remote, environ=environ, redactor=redactor)
+    desired, live_index = seen.desired, seen.live
     changes = ChangeSet(notes=_secret_notes(plan, environ))
     if kube.refused:  # type: ignore[attr-defined]
         changes.notes.append(SECRETS_UNREADABLE_NOTE)
@@ -271,8 +263,7 @@ def _diff_live(
         if before != after:
             changes.changed.append(oid)
             texts.append(unified(oid, before, after))
-    prune = plan_prune(members, desired, set_id=ref.id, instance=plan.instance, dangerous=True)
-    for live in prune.delete:
+    for live in seen.prune.delete:
         oid = object_id(live)
         changes.pruned.append(oid)
         texts.append(f"--- live/{oid}\n+++ /dev/null\n# pruned: {oid} left the spec\n")

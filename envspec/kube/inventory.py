@@ -174,17 +174,16 @@ def parent_object(inventory: Inventory, labels: dict[str, str]) -> dict[str, Any
         annotations[CREATED_NAMESPACES_ANNOTATION] = ",".join(sorted(inventory.created_namespaces))
     if extra_namespaces:
         annotations[NAMESPACES_ANNOTATION] = ",".join(extra_namespaces)
-    return {
+    # Through the compiler's normalisation (labels, key order), like every object the cluster receives.
+    from envspec.render.normalize import normalize_object
+
+    parent = {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {
-            "name": ref.name,
-            "namespace": ref.namespace,
-            "labels": {**labels, ID_LABEL: ref.id},
-            "annotations": annotations,
-        },
+        "metadata": {"name": ref.name, "namespace": ref.namespace, "annotations": annotations},
     }
+    return normalize_object(parent, {**labels, ID_LABEL: ref.id})
 
 
 def format_time(moment: datetime) -> str:

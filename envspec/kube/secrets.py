@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from envspec.errors import EnvspecError, OperationError, Problem, SpecError
 from envspec.kube.plan import DeployPlan, SecretSource
+from envspec.plan import secret_skeleton
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -163,19 +164,7 @@ def build_secrets(
     objects = []
     for source in sources(plan):
         data = {} if unset_variables(source, environ) else _secret_data(source, environ, redactor)
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": source.type,
-                "metadata": {
-                    "name": source.name,
-                    "namespace": source.namespace,
-                    "labels": {**plan.labels, **source.labels},
-                },
-                "data": data,
-            }
-        )
+        objects.append({**secret_skeleton(source, plan.labels), "data": data})
     return objects, redactor
 
 

@@ -9,6 +9,7 @@ bytes.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Any, Iterable
@@ -83,6 +84,40 @@ def _checksum(parts: Iterable[Any]) -> str:
     return digest.hexdigest()
 
 
+def _place(obj: dict[str, Any], labels: dict[str, str], namespace: str | None) -> dict[str, Any] | None:
+    """Labels on the object and its pod template, and its namespace by scope (in place); returns the
+    pod template's metadata, or None for an object without a pod template."""
+    meta = obj.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **labels}
+    if is_cluster_scoped(obj["kind"]):
+        meta.pop("namespace", None)
+    elif namespace and not meta.get("namespace") and is_known_namespaced(obj["kind"]):
+        meta["namespace"] = namespace
+    if pod_spec_of(obj) is None or obj["kind"] == "Pod":
+        return None
+    template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
+    template_meta = template.setdefault("metadata", {})
+    template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
+    return template_meta
+
+
+def normalize_object(obj: dict[str, Any], labels: dict[str, str], namespace: str | None = None) -> dict[str, Any]:
+    """One object that exists only at apply or destroy time (the drop Job, the ApplySet parent, a built
+    Secret's skeleton), made canonical the way `normalize` makes rendered ones: the same labels on it and
+    its pod template, the same namespace by scope, the same key order. No config checksum: such an object
+    reads no rendered config. Returns a copy; `obj` is left alone."""
+    out = copy.deepcopy(obj)
+    _place(out, labels, namespace)
+    return _order_keys(_canonical(out), TOP_KEYS)
+
+
+def is_normalized(obj: dict[str, Any], labels: dict[str, str]) -> bool:
+    """True when normalising `obj` with `labels` would change nothing but key order: it carries the labels
+    (on its pod template too) and its namespace fits its scope. What the tests check of every object
+    apply and destroy send, after apply added its own labels and annotations."""
+    return normalize_object(obj, labels) == obj
+
+
 def normalize(
     rendered: list[RenderedObject],
     labels: dict[str, str],
@@ -101,23 +136,15 @@ def normalize(
         if o["kind"] == "ConfigMap"
     }
     for obj in objects:
-        meta = obj.setdefault("metadata", {})
-        meta["labels"] = {**(meta.get("labels") or {}), **labels}
-        if is_cluster_scoped(obj["kind"]):
-            meta.pop("namespace", None)
-        elif namespace and not meta.get("namespace") and is_known_namespaced(obj["kind"]):
-            meta["namespace"] = namespace
+        template_meta = _place(obj, labels, namespace)
         pod_spec = pod_spec_of(obj)
-        if pod_spec is None or obj["kind"] == "Pod":
+        if template_meta is None or pod_spec is None:
             continue
-        template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
-        template_meta = template.setdefault("metadata", {})
-        template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
-        namespace = meta.get("namespace")
+        obj_namespace = obj["metadata"].get("namespace")  # not `namespace`: the default for every later object
         config_maps, secrets = _references(pod_spec)
         if config_maps or secrets:
-            parts = [["ConfigMap", n, config_data.get((namespace, n))] for n in sorted(config_maps)]
-            parts += [["Secret", n, secret_sources.get((namespace, n))] for n in sorted(secrets)]
+            parts = [["ConfigMap", n, config_data.get((obj_namespace, n))] for n in sorted(config_maps)]
+            parts += [["Secret", n, secret_sources.get((obj_namespace, n))] for n in sorted(secrets)]
             annotations = dict(template_meta.get("annotations") or {})
             annotations[CHECKSUM_ANNOTATION] = _checksum(parts)
             template_meta["annotations"] = annotations

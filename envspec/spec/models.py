@@ -10,17 +10,26 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 
+from envspec.quantity import SPEC_PATTERN as QUANTITY_PATTERN
 from envspec.spec.base import SpecModel
 from envspec.spec.cloud import DigitalOcean
 from envspec.spec.params import Param
+
+
+def _integer_as_text(value: Any) -> Any:
+    """ConfigMap data is text: an integer (`PR_NUMBER: ${params.pr}`) is written as its digits; nothing else is coerced."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+ConfigValue = Annotated[str, BeforeValidator(_integer_as_text)]
 
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
@@ -611,7 +620,7 @@ class Environment(SpecModel):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)  # each value's error is located at its own line
     imagePullSecrets: list[Name] = Field(default_factory=list)
     secrets: dict[Name, SecretSpec] = Field(default_factory=dict)
-    configMaps: dict[Name, dict[str, str]] = Field(default_factory=dict)
+    configMaps: dict[Name, dict[str, ConfigValue]] = Field(default_factory=dict)
     claims: dict[Name, ClaimSpec] = Field(default_factory=dict)
     apps: dict[Name, App] = Field(default_factory=dict)
     database: Database | None = None

@@ -233,6 +233,7 @@ def _pattern_names() -> dict[str, str]:
         models.LABEL_VALUE: "must be a valid label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
         models.DNS1123_LABEL: "must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)",
         models.DNS1123_SUBDOMAIN: "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')",
+        models.QUANTITY_PATTERN: "must be a Kubernetes quantity such as 250m, 1.5, 512Mi or 2Gi",
     }
 
 

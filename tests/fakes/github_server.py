@@ -21,6 +21,20 @@ Serves what envspec's urllib client calls, over real HTTP on 127.0.0.1:
 It checks ``Authorization: Bearer <token>`` when a token is configured (401
 ``Bad credentials``), records every request, and fails the next N matching
 requests on demand. It does not fake anything else of GitHub.
+
+Deployments and packages (see the helpers at the end of the class):
+- ``GET|POST /repos/{owner}/{repo}/deployments`` (GET filtered by
+  ``environment``/``sha``/``ref``, newest first, paginated) and
+  ``GET|POST /repos/{owner}/{repo}/deployments/{id}/statuses``: states are
+  checked like GitHub's (422 otherwise), and a ``success`` status with
+  ``auto_inactive`` (the default) marks the environment's earlier successful,
+  non-transient, non-production deployments ``inactive``, as GitHub does;
+- ``GET /users/{name}``: ``type`` ``Organization`` or ``User`` (owners added
+  with ``add_package_version``; 404 otherwise);
+- ``GET /orgs/{org}/packages/container/{package}/versions`` (and
+  ``/users/{user}/...``), newest first, paginated with ``Link``, and
+  ``DELETE .../versions/{id}`` (204). The package name is URL-encoded in the
+  path, as GitHub expects.
 """
 
 from __future__ import annotations
@@ -39,6 +53,12 @@ _PULLS = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls$")
 _PULL = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/(\d+)$")
 _COMMENTS = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/(\d+)/comments$")
 _COMMENT = re.compile(r"^/repos/([^/]+)/([^/]+)/issues/comments/(\d+)$")
+_DEPLOYMENTS = re.compile(r"^/repos/([^/]+)/([^/]+)/deployments$")
+_DEPLOYMENT_STATUSES = re.compile(r"^/repos/([^/]+)/([^/]+)/deployments/(\d+)/statuses$")
+_OWNER = re.compile(r"^/users/([^/]+)$")
+_VERSIONS = re.compile(r"^/(orgs|users)/([^/]+)/packages/container/([^/]+)/versions$")
+_VERSION = re.compile(r"^/(orgs|users)/([^/]+)/packages/container/([^/]+)/versions/(\d+)$")
+DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 
 
 @dataclass
@@ -71,6 +91,9 @@ class FakeGitHub:
     pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> {id, repo, issue, body}
+    deployments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> GitHub's deployment + "statuses"
+    owners: dict[str, str] = field(default_factory=dict)  # login -> "Organization" | "User"
+    versions: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (owner, package) -> newest first
     _faults: list[_Fault] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -132,6 +155,9 @@ class FakeGitHub:
             def do_PATCH(self) -> None:  # noqa: N802
                 fake._handle(self, "PATCH")
 
+            def do_DELETE(self) -> None:  # noqa: N802
+                fake._handle(self, "DELETE")
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
@@ -190,9 +216,11 @@ class FakeGitHub:
             return self._send(h, 200, pull)
         if match := _PULLS.match(parts.path):
             return self._list(h, f"{match.group(1)}/{match.group(2)}", parts.path, query)
-        return self._send(h, 404, {"message": "Not Found"})
+        return self._get_more(h, parts.path, query)
 
     def _write(self, h: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> None:
+        if self._write_more(h, method, path, body):
+            return None
         if not isinstance(body, dict) or not isinstance(body.get("body"), str):
             return self._send(h, 422, {"message": "Invalid request: body is required"})
         if method == "POST" and (match := _COMMENTS.match(path)):
@@ -236,9 +264,125 @@ class FakeGitHub:
         headers = {"Link": ", ".join(links)} if links else {}
         self._send(h, 200, chunk, headers)
 
+    # -- deployments and packages -----------------------------------------
+
+    def add_package_version(self, owner: str, package: str, tags: list[str], *, digest: str | None = None,
+                            owner_type: str = "Organization") -> int:
+        """A container image version (newest first, like GitHub lists them); returns its id."""
+        self.owners.setdefault(owner, owner_type)
+        version_id = 5000 + sum(len(v) for v in self.versions.values()) + len(self._deleted_ids)
+        name = digest or f"sha256:{version_id:064x}"
+        self.versions.setdefault((owner, package), []).insert(0, {
+            "id": version_id, "name": name, "package_html_url": f"https://github.com/{owner}/{package}",
+            "metadata": {"package_type": "container", "container": {"tags": list(tags)}},
+        })
+        return version_id
+
+    def tags_of(self, owner: str, package: str) -> list[list[str]]:
+        """Each remaining version's tags, newest first."""
+        return [list(v["metadata"]["container"]["tags"]) for v in self.versions.get((owner, package), [])]
+
+    @property
+    def _deleted_ids(self) -> list[int]:
+        return [int(r.path.rsplit("/", 1)[1]) for r in self.requests if r.method == "DELETE" and _VERSION.match(r.path)]
+
+    def deployments_of(self, repo: str, environment: str) -> list[dict[str, Any]]:
+        """The environment's deployments, oldest first, each with its statuses (oldest first)."""
+        return [d for _, d in sorted(self.deployments.items()) if d["repo"] == repo and d["environment"] == environment]
+
+    def states_of(self, deployment_id: int) -> list[str]:
+        return [s["state"] for s in self.deployments[deployment_id]["statuses"]]
+
+    def _get_more(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> None:
+        if match := _DEPLOYMENTS.match(path):
+            repo = f"{match.group(1)}/{match.group(2)}"
+            items = [d for d in reversed(self.deployments_of_repo(repo))
+                     if all(query.get(key, [d[key]])[0] == d[key] for key in ("environment", "sha", "ref"))]
+            return self._paged(h, [self._public(d) for d in items], path, query)
+        if match := _DEPLOYMENT_STATUSES.match(path):
+            deployment = self.deployments.get(int(match.group(3)))
+            if deployment is None or deployment["repo"] != f"{match.group(1)}/{match.group(2)}":
+                return self._send(h, 404, {"message": "Not Found"})
+            return self._paged(h, list(reversed(deployment["statuses"])), path, query)
+        if match := _OWNER.match(path):
+            login = urllib.parse.unquote(match.group(1))
+            if login not in self.owners:
+                return self._send(h, 404, {"message": "Not Found"})
+            return self._send(h, 200, {"login": login, "type": self.owners[login]})
+        if match := _VERSIONS.match(path):
+            found = self._package(match.group(1), match.group(2), match.group(3))
+            if found is None:
+                return self._send(h, 404, {"message": "Package not found."})
+            return self._paged(h, [dict(v) for v in found], path, query)
+        return self._send(h, 404, {"message": "Not Found"})
+
+    def deployments_of_repo(self, repo: str) -> list[dict[str, Any]]:
+        return [d for _, d in sorted(self.deployments.items()) if d["repo"] == repo]
+
+    def _package(self, scope: str, owner: str, encoded: str) -> list[dict[str, Any]] | None:
+        owner = urllib.parse.unquote(owner)
+        kind = self.owners.get(owner)
+        if kind is None or (scope == "orgs") != (kind == "Organization"):
+            return None
+        return self.versions.get((owner, urllib.parse.unquote(encoded)))
+
+    @staticmethod
+    def _public(deployment: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in deployment.items() if k not in ("statuses", "repo")}
+
+    def _write_more(self, h: BaseHTTPRequestHandler, method: str, path: str, body: Any) -> bool:
+        """Deployments, their statuses and package version deletes; False when the path is none of those."""
+        if method == "DELETE" and (match := _VERSION.match(path)):
+            found = self._package(match.group(1), match.group(2), match.group(3))
+            version_id = int(match.group(4))
+            if found is None or not any(v["id"] == version_id for v in found):
+                self._send(h, 404, {"message": "Package version not found."})
+                return True
+            found[:] = [v for v in found if v["id"] != version_id]
+            self._send(h, 204, None)
+            return True
+        if method == "POST" and (match := _DEPLOYMENTS.match(path)):
+            repo = f"{match.group(1)}/{match.group(2)}"
+            if not isinstance(body, dict) or not isinstance(body.get("ref"), str) or not body["ref"]:
+                self._send(h, 422, {"message": "Invalid request: ref is required"})
+                return True
+            deployment_id = 7000 + len(self.deployments)
+            self.deployments[deployment_id] = {
+                "id": deployment_id, "repo": repo, "ref": body["ref"], "sha": body["ref"],
+                "environment": str(body.get("environment") or "production"),
+                "description": body.get("description"), "payload": body.get("payload") or {},
+                "transient_environment": bool(body.get("transient_environment", False)),
+                "production_environment": bool(body.get("production_environment", body.get("environment") == "production")),
+                "creator": self.identity, "statuses": [],
+            }
+            self._send(h, 201, self._public(self.deployments[deployment_id]))
+            return True
+        if method == "POST" and (match := _DEPLOYMENT_STATUSES.match(path)):
+            deployment = self.deployments.get(int(match.group(3)))
+            if deployment is None or deployment["repo"] != f"{match.group(1)}/{match.group(2)}":
+                self._send(h, 404, {"message": "Not Found"})
+                return True
+            state = body.get("state") if isinstance(body, dict) else None
+            if state not in DEPLOYMENT_STATES:
+                self._send(h, 422, {"message": f"Invalid request: state {state!r} is not one of {', '.join(DEPLOYMENT_STATES)}"})
+                return True
+            status = {"id": 9000 + sum(len(d["statuses"]) for d in self.deployments.values()), "state": state,
+                      "environment_url": body.get("environment_url") or "", "log_url": body.get("log_url") or "",
+                      "description": body.get("description") or "", "creator": self.identity}
+            deployment["statuses"].append(status)
+            if state == "success" and body.get("auto_inactive", True):
+                for other in self.deployments_of(deployment["repo"], deployment["environment"]):
+                    if (other["id"] < deployment["id"] and not other["transient_environment"]
+                            and not other["production_environment"]
+                            and other["statuses"] and other["statuses"][-1]["state"] == "success"):
+                        other["statuses"].append({**status, "id": status["id"] + 100000 + other["id"], "state": "inactive"})
+            self._send(h, 201, status)
+            return True
+        return False
+
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        data = json.dumps(body).encode() if status != 204 else b""
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(data)))

@@ -132,6 +132,9 @@ _PREINSTALLED_CRDS = [
     Kind("cert-manager.io", "v1", "Issuer", "issuers", True, (), custom=True),
     Kind("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers", False, (), custom=True),
     Kind("external-secrets.io", "v1beta1", "ExternalSecret", "externalsecrets", True, ("es",), custom=True),
+    # What the monitoring and gateway charts add (kube-prometheus-stack, nginx-gateway-fabric).
+    Kind("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors", True, ("smon",), custom=True),
+    Kind("gateway.nginx.org", "v1alpha1", "RateLimitPolicy", "ratelimitpolicies", True, (), custom=True),
 ]
 _SUBRESOURCES = {"pods": ("log", "status"), "namespaces": ("finalize", "status")}
 

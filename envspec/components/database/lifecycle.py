@@ -89,6 +89,15 @@ def _shared_name(prefix: str, database: str) -> str:
     return f"envspec-{prefix}-{database.replace('_', '-')}"[:50].rstrip("-") + f"-{digest}"
 
 
+def service_namespace(host: str) -> str | None:
+    """The namespace of a cluster Service host (`db.default.svc`, `db.default.svc.cluster.local`), else None.
+
+    Only such a name says where the database runs; `postgres.example.com` is outside the cluster and
+    names no namespace (its second label is a domain, not a namespace envspec could run a Job in)."""
+    labels = host.split(".")
+    return labels[1] if len(labels) >= 3 and labels[2] == "svc" else None
+
+
 def jobs_namespace(spec: "Environment") -> str:
     db = spec.database
     assert db is not None
@@ -157,7 +166,7 @@ def plan_parts(spec: "Environment", labels: dict[str, str]) -> tuple["DatabaseDr
     db = spec.database
     if db is None:
         return None, []
-    namespace = db.namespace or (db.host.split(".")[1] if db.host.count(".") >= 1 else spec.namespace.name)
+    namespace = db.namespace or service_namespace(db.host) or spec.namespace.name
     drop = DatabaseDrop(
         database=db.name, host=db.host, port=db.port, image=db.image, namespace=namespace, user_secret=db.adminSecret,
         role=db.name if db.appSecret else None,
@@ -226,6 +235,7 @@ def drop_script(drop: "DatabaseDrop") -> str:
 def drop_database_job(drop: "DatabaseDrop", plan: "DeployPlan") -> dict[str, Any]:
     """The Job that drops and verifies the per-instance database (and role); SpecError on an unsafe name."""
     from envspec.render.context import ENVIRONMENT_LABEL, MANAGED_BY as MANAGED_BY_LABEL
+    from envspec.render.normalize import normalize_object
 
     script = drop_script(drop)
     labels = {
@@ -238,7 +248,9 @@ def drop_database_job(drop: "DatabaseDrop", plan: "DeployPlan") -> dict[str, Any
         return {"name": name, "valueFrom": {"secretKeyRef": {"name": drop.user_secret, "key": key}}}
 
     resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
-    return {
+    # Through the compiler's normalisation like every rendered object (its labels are the drop Job's own:
+    # not the instance label, so destroy's leftover check and the CI policies tell it from the members).
+    return normalize_object({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": drop_job_name(drop.database), "namespace": drop.namespace, "labels": labels},
@@ -267,4 +279,4 @@ def drop_database_job(drop: "DatabaseDrop", plan: "DeployPlan") -> dict[str, Any
                 },
             },
         },
-    }
+    }, labels)
