@@ -24,6 +24,7 @@ from envspec.render.normalize import duplicate_ids, normalize
 from envspec.render.patches import apply_patches
 from envspec.render.raw import raw_objects
 from envspec.render.templates import render_units
+from envspec.spec.crossref import reference_problems
 from envspec.spec.models import Environment
 from envspec.spec.project import Project, find_project
 from envspec.spec.resolve import ResolvedSpec, Resolver
@@ -96,6 +97,10 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
     origins = [r.origin for r in sources]
     for dupe in duplicate_ids(objects):
         problems.error(f"two objects render as {dupe}", resolved.locate())
+    references = reference_problems(spec, resolved.positions, objects)
+    if references:  # a missing Secret is the cause; rules (requiredEnv) would only report its symptoms
+        problems.items.extend(references)
+        problems.raise_if_errors()
 
     # The Secrets built at apply time are never rendered, but their skeletons meet the same rules.
     built = apply_time_secrets(spec, labels)

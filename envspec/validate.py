@@ -144,6 +144,8 @@ def check_schemas(
     import jsonschema
     import kubernetes_validate
 
+    from envspec import kubeschemas
+
     problems: list[Problem] = []
     for index, obj in enumerate(compiled.objects):
         location = compiled.locate(index) or Location(str(compiled.source))
@@ -157,7 +159,7 @@ def check_schemas(
                     problems.append(Problem(message, location, rule="schema"))
             continue
         try:
-            kubernetes_validate.validate(obj, kube_version, strict=True)
+            kubeschemas.validate(obj, kube_version, strict=True)  # kubernetes_validate.validate, schemas decoded once
         except kubernetes_validate.ValidationError as exc:
             error = exc.caused_by if hasattr(exc, "caused_by") else exc
             path = getattr(error, "absolute_path", [])

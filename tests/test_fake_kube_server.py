@@ -888,7 +888,7 @@ def test_kubectl_client_side_apply_deletes_a_list_item_by_strategic_merge_patch(
 
 
 def test_strategic_merge_patch_directives_for_primitive_lists_and_retained_keys(fake_kube: FakeKube):
-    from envspec.kube.typeinfo import type_of
+    from envspec.apidefs import type_of
     from tests.fakes.kube_server import strategic_merge
 
     t = type_of("apps/v1", "Deployment")

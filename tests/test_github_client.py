@@ -67,6 +67,25 @@ def test_pagination_never_follows_a_link_to_another_origin(fake_github: FakeGitH
         assert fake_github.token not in str(caught.value)
 
 
+def test_a_redirect_to_another_origin_is_refused_and_the_token_never_leaves(fake_github: FakeGitHub) -> None:
+    """urllib follows 3xx and copies Authorization to whatever host the Location names."""
+    with FakeGitHub(token=None) as elsewhere:
+        elsewhere.add_pull(REPO, 7)
+        fake_github.add_redirect(f"/repos/{REPO}/pulls/7", f"{elsewhere.url}/repos/{REPO}/pulls/7", status=302)
+        with pytest.raises(GitHubError, match=r"refusing to follow a 302 redirect to http://127\.0\.0\.1:\d+, outside") as caught:
+            GitHubClient.from_env().pull_request(REPO, 7)
+        assert elsewhere.requests == []
+        assert fake_github.token not in str(caught.value)
+
+
+def test_a_redirect_within_the_api_is_followed_with_the_token(fake_github: FakeGitHub) -> None:
+    """GitHub answers a renamed repository with a 301 to the API's own /repositories/{id}/...: still ours."""
+    fake_github.add_pull("aphiria/renamed", 7)
+    fake_github.add_redirect(f"/repos/{REPO}/pulls/7", f"{fake_github.url}/repos/aphiria/renamed/pulls/7")
+    assert GitHubClient.from_env().pull_request(REPO, 7).number == 7
+    assert [r.authorization for r in fake_github.requests] == [f"Bearer {fake_github.token}"] * 2
+
+
 def test_pagination_raises_instead_of_truncating(fake_github: FakeGitHub) -> None:
     for number in range(1, 6):
         fake_github.add_pull(REPO, number, state="closed")

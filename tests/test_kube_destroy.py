@@ -373,6 +373,34 @@ def test_unsafe_role_names_are_refused(role: str) -> None:
         drop_database_job(drop, plan())
 
 
+def test_an_object_recreated_after_listing_is_not_deleted(fake_kube: FakeKube, kube: Kube) -> None:  # noqa: F811
+    """Deletes carry the listed uid: a namesake someone created meanwhile is another object, and not ours."""
+    from tests.test_kube_helpers import _meta, objects
+
+    shared = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {**_meta("shared-config"), "namespace": "shared"},
+              "data": {"a": "b"}}
+    with_shared = plan(objects() + [shared])
+    seed_database_namespace(fake_kube)
+    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shared"}})
+    apply_plan(kube, with_shared, ApplyOptions(environ=ENV, wait=fast_wait(), check_helm=False))
+    listed_uid = fake_kube.get("v1", "ConfigMap", "shared-config", "shared")["metadata"]["uid"]
+
+    def report(line: str) -> None:  # between the listing and the ConfigMap's turn, someone recreates it
+        if line.startswith("deleted Deployment/") and fake_kube.get("v1", "ConfigMap", "shared-config", "shared"):
+            fake_kube.delete_direct("v1", "ConfigMap", "shared-config", "shared")
+            fake_kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared-config", "namespace": "shared"},
+                           "data": {"owner": "someone else"}})
+
+    result = destroy_instance(kube, with_shared, _options(report=report))
+
+    survivor = fake_kube.get("v1", "ConfigMap", "shared-config", "shared")
+    assert survivor is not None and survivor["data"] == {"owner": "someone else"}
+    assert survivor["metadata"]["uid"] != listed_uid
+    assert "ConfigMap/shared/shared-config" not in result.deleted and f"Deployment/{NS}/web" in result.deleted
+    deletes = [r for r in fake_kube.requests if r.method == "DELETE" and r.path.endswith("/namespaces/shared/configmaps/shared-config")]
+    assert len(deletes) == 1 and deletes[0].body["preconditions"] == {"uid": listed_uid}
+
+
 def test_the_drop_job_runs_in_a_services_namespace_never_in_a_domain_label() -> None:
     from envspec.components.database.lifecycle import service_namespace
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from envspec import quantity
 from envspec.kube.fieldset import decode, encode, fieldset, same_values
 from envspec.kube.ssa import dropped_fields, needs_apply
-from envspec.kube.typeinfo import TypeInfo, type_of
+from envspec.apidefs import TypeInfo, type_of
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_cli import NS, pr_cmd, writes
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)

@@ -8,7 +8,7 @@ import pytest
 
 from envspec.errors import SpecError
 from envspec.pipeline import compile_environment
-from envspec.render.mergekeys import root_schema
+from envspec.apidefs import type_of
 from envspec.render.patches import strategic_merge
 
 BASE = """cluster: {context: kind-test}
@@ -40,11 +40,29 @@ def deployment(objects: list[dict]) -> dict:
 
 
 def test_merge_keys_come_from_the_upstream_definitions() -> None:
-    pod = root_schema("apps/v1", "Deployment").child("spec").child("template").child("spec")
-    assert pod.child("containers").list_strategy().merge_key == "name"
-    assert pod.child("containers").item().child("ports").list_strategy().merge_key == "containerPort"
-    assert pod.child("tolerations").list_strategy().merge is False
-    assert root_schema("example.com/v1", "Widget").child("spec").list_strategy().merge is False
+    pod = type_of("apps/v1", "Deployment").field("spec").field("template").field("spec")
+    assert pod.field("containers").patch_strategy == ("merge",) and pod.field("containers").patch_merge_key == "name"
+    assert pod.field("containers").item().field("ports").patch_merge_key == "containerPort"
+    assert "merge" not in pod.field("tolerations").patch_strategy
+    assert not type_of("example.com/v1", "Widget").known
+
+
+def test_patching_reads_the_definitions_without_importing_kubernetes_validate(tmp_path: Path) -> None:
+    """Importing kubernetes_validate costs ~50 ms; the patches need only its files."""
+    import subprocess
+    import sys
+
+    root = project(tmp_path, """patches:
+  - target: {kind: Deployment}
+    strategicMerge: {spec: {template: {spec: {containers: [{name: web, image: "nginx:1.28"}]}}}}
+""")
+    code = ("import sys; from pathlib import Path; from envspec.pipeline import compile_environment; "
+            f"c = compile_environment('demo', root=Path({str(root)!r})); "
+            "d = next(o for o in c.objects if o['kind'] == 'Deployment'); "
+            "print(d['spec']['template']['spec']['containers'][0]['image'], "
+            "len(d['spec']['template']['spec']['containers']), 'kubernetes_validate' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["nginx:1.28", "2", "False"]
 
 
 def test_strategic_merge_merges_containers_by_name_and_keeps_the_rest() -> None:
@@ -53,7 +71,7 @@ def test_strategic_merge_merges_containers_by_name_and_keeps_the_rest() -> None:
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [{"name": "B", "value": "2"}]},
                                                               {"name": "b", "$patch": "delete"},
                                                               {"name": "c", "image": "z"}]}}}}
-    out = strategic_merge(live, patch, root_schema("apps/v1", "Deployment"))
+    out = strategic_merge(live, patch, type_of("apps/v1", "Deployment"))
     containers = out["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["a", "c"]
     assert containers[0]["image"] == "x"

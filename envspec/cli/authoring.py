@@ -70,8 +70,10 @@ def list_(root: Path | None, fmt: str) -> None:
 @click.option("--context", default="kind-kind", show_default=True, help="The kube context the environment is bound to.")
 @handle_errors
 def init(folder: Path, environment: str, context: str) -> None:
-    """Scaffold a project in FOLDER: environments/_defaults.yaml, one environment with the schema
-    header, schemas/, a .gitignore and a CI workflow. Refuses to overwrite any existing file."""
+    """Scaffold a new project in FOLDER; refuses to overwrite any existing file.
+
+    Writes environments/_defaults.yaml, one environment with the schema header, schemas/,
+    a .gitignore and a CI workflow, or, if any of them exists, nothing."""
     from envspec.authoring import init_project
 
     written = init_project(folder, environment=environment, context=context)

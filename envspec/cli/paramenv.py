@@ -5,7 +5,8 @@ logic of ours in between, so the command itself must read what Argo CD
 passes: each `spec.source.plugin.env` entry as `ARGOCD_ENV_<NAME>`, and
 `spec.source.plugin.parameters` as JSON in `ARGOCD_APP_PARAMETERS`. Both are
 turned into the same NAME=VALUE strings `--param` takes, so they are checked
-(declared, typed, bounded) exactly like command-line parameters.
+(declared, typed, bounded) exactly like command-line parameters; a problem
+names the variable the value came from (`ARGOCD_ENV_PR: params.pr: ...`).
 
 Environment names are usually written in SCREAMING_SNAKE_CASE while spec
 parameters are camelCase: a name that is all capitals, digits and
@@ -20,6 +21,7 @@ import re
 from typing import Any, Mapping
 
 from envspec.errors import Location, Problem, SpecError
+from envspec.spec.params import SourcedParam
 
 ARGOCD_ENV_PREFIX = "ARGOCD_ENV_"
 ARGOCD_PARAMETERS = "ARGOCD_APP_PARAMETERS"
@@ -49,7 +51,7 @@ def params_from_env(prefix: str, environ: Mapping[str, str]) -> list[str]:
         if not _NAME.fullmatch(suffix):
             problems.append(Problem(f"not a parameter name after the prefix {prefix!r}", Location(var)))
             continue
-        raw.append(f"{param_name(suffix)}={environ[var]}")
+        raw.append(SourcedParam(f"{param_name(suffix)}={environ[var]}", Location(var)))
     if problems:
         raise SpecError(problems)
     return raw
@@ -84,7 +86,7 @@ def params_from_argocd_json(environ: Mapping[str, str]) -> list[str]:
             problems.append(Problem(f"parameter {name!r}: only \"string\" values are supported (got {', '.join(kinds)})",
                                     where, path))
             continue
-        raw.append(f"{name}={entry['string']}")
+        raw.append(SourcedParam(f"{name}={entry['string']}", where))
     if problems:
         raise SpecError(problems)
     return raw

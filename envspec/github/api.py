@@ -6,7 +6,8 @@ collection). That does not justify a dependency, so this is urllib with the
 three things GitHub needs: a bearer token, the API version header, and
 pagination through the `Link` header. The token is sent and never shown: it is
 not part of any message, repr or exception, and it is sent only to the API's
-own origin (a `Link` elsewhere is refused, not followed).
+own origin (a `Link` or a redirect elsewhere is refused, not followed:
+urllib would otherwise copy the Authorization header to the redirect's host).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class GitHubClient:
             request.add_header("Authorization", f"Bearer {self.token}")
         path = _path_of(url)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.build_opener(_ApiRedirects(self.base_url)).open(request, timeout=self.timeout) as response:
                 raw = response.read()
                 headers = {k: v for k, v in response.headers.items()}
         except urllib.error.HTTPError as exc:
@@ -169,6 +170,23 @@ class GitHubClient:
     def delete(self, path: str) -> None:
         """DELETE a resource (GitHub answers 204 No Content)."""
         self._send("DELETE", self._url(path, None), None)
+
+
+class _ApiRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects within the API only: urllib copies every header, the token too, to the new URL."""
+
+    def __init__(self, base_url: str):
+        super().__init__()
+        self.base_url = base_url
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        if not within_api(self.base_url, newurl):
+            raise GitHubError(
+                f"GitHub API {req.get_method()} {_path_of(req.full_url)}: refusing to follow a {code} redirect to "
+                f"{_origin_of(newurl)}, outside {_origin_of(self.base_url)} (it would receive the token)",
+                status=code,
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def next_link(header: str | None) -> str | None:

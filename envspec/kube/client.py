@@ -614,18 +614,26 @@ class Kube:
         namespace: str | None = None,
         *,
         propagation: str = "Background",
+        uid: str | None = None,
     ) -> bool:
-        """Delete one object; False when it was already gone."""
+        """Delete one object; False when it was already gone.
+
+        With `uid`, only that very object: one deleted and recreated under the same name since it
+        was listed (by someone else, or a concurrent apply) is not ours to delete, and counts as gone.
+        """
+        from kubernetes.client import V1DeleteOptions, V1Preconditions
         from kubernetes.dynamic.exceptions import NotFoundError
 
         res = self.resource(api_version, kind)
         ns = namespace if res.namespaced else None
+        body = V1DeleteOptions(preconditions=V1Preconditions(uid=uid)) if uid else None
         try:
             self._call(
                 lambda: self.dyn.delete(
                     res,
                     name=name,
                     namespace=ns,
+                    body=body,
                     propagation_policy=propagation,
                     _request_timeout=self.request_timeout,
                 ),
@@ -633,6 +641,10 @@ class Kube:
             )
         except NotFoundError:
             return False
+        except KubeApiError as exc:
+            if uid and exc.status == 409 and "precondition" in str(exc).lower():
+                return False  # the object listed is gone; the one now under its name is another
+            raise
         return True
 
     def finalize_namespace(self, name: str) -> None:

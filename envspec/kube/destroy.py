@@ -351,7 +351,8 @@ def _destroy(
 
     checkpoint()
     for obj in sorted(to_delete, key=stage_of, reverse=True):
-        if kube.delete(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj)):
+        # By uid: an object recreated under this name since it was listed is not the one we own.
+        if kube.delete(obj["apiVersion"], obj["kind"], name_of(obj), namespace_of(obj), uid=(obj.get("metadata") or {}).get("uid")):
             result.deleted.append(object_id(obj))
             options.report(f"deleted {object_id(obj)}")
     # The database goes before the namespace: while the parent (possibly inside that namespace)

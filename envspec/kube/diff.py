@@ -36,7 +36,7 @@ from envspec.kube.ssa import (
     needs_apply,
     owned_fields,
 )
-from envspec.kube.typeinfo import type_of
+from envspec.apidefs import type_of
 from envspec.objects import identity, name_of, namespace_of, object_id
 
 if TYPE_CHECKING:  # pragma: no cover

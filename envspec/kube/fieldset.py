@@ -9,7 +9,7 @@ server's bookkeeping in `metadata` belong to nobody.
 The owners' FieldsV1 trees on the live object are the server's own word on how it keys a list: a
 server that keys the list's items (`k:`) or treats it as a set (`v:`) says so there, which also
 covers custom resources, whose schema envspec does not have. Otherwise the upstream definitions
-decide (`envspec.kube.typeinfo`); without either, a list is atomic, as on a server without a schema.
+decide (`envspec.apidefs`); without either, a list is atomic, as on a server without a schema.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 from typing import Any, Iterable
 
 from envspec import quantity
-from envspec.kube.typeinfo import KEY_DEFAULTS, TypeInfo
+from envspec.apidefs import KEY_DEFAULTS, TypeInfo
 
 FieldPath = tuple[str, ...]
 Tree = dict[str, Any]

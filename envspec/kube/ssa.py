@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from envspec.errors import OperationError
 from envspec.kube.client import FIELD_MANAGER, KubeApiError, api_body, api_message
 from envspec.kube.fieldset import FieldPath, Tree, decode, fieldset, merge_trees, path_text, same_values, user_fields
-from envspec.kube.typeinfo import type_of
+from envspec.apidefs import type_of
 from envspec.objects import object_id
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -63,14 +63,7 @@ def _yaml():  # type: ignore[no-untyped-def]
     class Representer(SafeRepresenter):
         pass
 
-    def represent_str(self: Any, data: str) -> Any:
-        if "\n" in data and _block_safe(data):
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-        if needs_quotes(data):
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
-        return self.represent_scalar("tag:yaml.org,2002:str", data)
-
-    Representer.add_representer(str, represent_str)
+    Representer.add_representer(str, _represent_str)
 
     yaml = YAML(typ="safe", pure=False)
     yaml.Representer = Representer
@@ -90,10 +83,35 @@ def _block_safe(text: str) -> bool:
     return all(ch == "\n" or ch == "\t" or (32 <= ord(ch) < 127) or ord(ch) > 0xA0 for ch in text) and "\u2028" not in text and "\u2029" not in text and "\ufeff" not in text
 
 
+@functools.lru_cache(maxsize=1 << 16)  # keys and label values repeat in every object
+def _str_style(data: str) -> str | None:
+    """Each string's style: a literal block for readable multi-line text, double quotes where any reader could
+    take it for something else, else plain (the emitter still quotes what plain style cannot hold)."""
+    if "\n" in data and _block_safe(data):
+        return "|"
+    if needs_quotes(data):
+        return '"'
+    return None
+
+
+def _represent_str(self: Any, data: str) -> Any:
+    return self.represent_scalar("tag:yaml.org,2002:str", data, style=_str_style(data))
+
+
 def dump_yaml(objects: list[dict[str, Any]]) -> str:
-    """A YAML stream, one document per object, separated by `---`."""
+    """A YAML stream, one document per object, separated by `---`.
+
+    libyaml through PyYAML writes it (3x faster than ruamel's Python layers); a value that is not
+    a plain type takes ruamel's path, which writes the same bytes (tests/test_libyaml.py).
+    """
     if not objects:
         return ""
+    from envspec.render.libyaml import NotPlain, dump_generated
+
+    try:
+        return dump_generated(objects, _str_style)
+    except NotPlain:
+        pass
     buffer = io.StringIO()
     _yaml().dump_all(objects, buffer)
     text = buffer.getvalue()
@@ -101,6 +119,12 @@ def dump_yaml(objects: list[dict[str, Any]]) -> str:
 
 
 def dump_one(obj: Any) -> str:
+    from envspec.render.libyaml import NotPlain, dump_generated
+
+    try:
+        return dump_generated([obj], _str_style)
+    except NotPlain:
+        pass
     buffer = io.StringIO()
     _yaml().dump(obj, buffer)
     return buffer.getvalue()
@@ -122,6 +146,11 @@ def dump_sorted(obj: Any) -> str:
 
 def load_all(text: str) -> list[Any]:
     """Every document of a YAML stream (YAML 1.2, as envspec writes it)."""
+    from envspec.render.libyaml import load_generated
+
+    fast = load_generated(text)
+    if fast is not None:
+        return fast
     from ruamel.yaml import YAML
 
     return [doc for doc in YAML(typ="safe", pure=False).load_all(text) if doc is not None]

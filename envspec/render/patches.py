@@ -15,7 +15,7 @@ import copy
 from typing import Any, Callable
 
 from envspec.errors import Location, Problems
-from envspec.render.mergekeys import SchemaNode, root_schema
+from envspec.apidefs import TypeInfo, type_of
 from envspec.render.templates import RenderedObject
 from envspec.spec.models import JsonOp, Patch, PatchTarget
 
@@ -49,7 +49,7 @@ def matches(target: PatchTarget, obj: dict[str, Any], labels: dict[str, str]) ->
 # ---------------------------------------------------------------- strategic merge
 
 
-def strategic_merge(live: Any, patch: Any, schema: SchemaNode, path: SpecPath = ()) -> Any:
+def strategic_merge(live: Any, patch: Any, schema: TypeInfo, path: SpecPath = ()) -> Any:
     """Kubernetes' strategic merge for one value: maps merge, `null` deletes, lists follow their strategy.
 
     Supported directives: `$patch: replace` and `$patch: delete` on a map or list item.
@@ -68,7 +68,7 @@ def strategic_merge(live: Any, patch: Any, schema: SchemaNode, path: SpecPath = 
     for key, value in patch.items():
         if key == DIRECTIVE:
             continue
-        child = schema.child(str(key))
+        child = schema.field(str(key))
         if value is None:
             out.pop(key, None)
         elif isinstance(value, list):
@@ -80,18 +80,18 @@ def strategic_merge(live: Any, patch: Any, schema: SchemaNode, path: SpecPath = 
     return out
 
 
-def _merge_list(live: Any, patch: list[Any], schema: SchemaNode, path: SpecPath) -> list[Any]:
-    strategy = schema.list_strategy()
+def _merge_list(live: Any, patch: list[Any], schema: TypeInfo, path: SpecPath) -> list[Any]:
+    """Lists merge only where the definitions say `x-kubernetes-patch-strategy: merge` (custom resources: never)."""
     current = list(live) if isinstance(live, list) else []
-    if not strategy.merge:
+    if "merge" not in schema.patch_strategy:
         return copy.deepcopy(patch)
-    if strategy.merge_key is None:  # a set of scalars (finalizers and the like): union, in order
+    key = schema.patch_merge_key
+    if key is None:  # a set of scalars (finalizers and the like): union, in order
         out = list(current)
         for item in patch:
             if item not in out:
                 out.append(copy.deepcopy(item))
         return out
-    key = strategy.merge_key
     out = list(current)
     for index, item in enumerate(patch):
         if not isinstance(item, dict) or key not in item:
@@ -221,7 +221,7 @@ def apply_patches(
             obj = out[i].obj
             try:
                 if patch.strategicMerge is not None:
-                    new = strategic_merge(obj, patch.strategicMerge, root_schema(obj["apiVersion"], obj["kind"]))
+                    new = strategic_merge(obj, patch.strategicMerge, type_of(obj["apiVersion"], obj["kind"]))
                 else:
                     new = json_patch(obj, patch.jsonPatch or [])
             except PatchError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from envspec.errors import Location, Problems
+from envspec.errors import Location, Problems, SpecError
 from envspec.render.templates import RenderedObject, object_problem
 from envspec.spec.models import Environment
 
@@ -28,27 +28,16 @@ def _display(root: Path, path: Path) -> str:
     return rel if not rel.startswith("../../..") else str(path)
 
 
-def _load_stream(text: str, display: str, problems: Problems) -> list[tuple[Any, Location]]:
-    """Each document of a YAML stream with the position it starts at (values and nodes read apart)."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+def _load_stream(path: Path, display: str, problems: Problems) -> list[tuple[Any, Location]]:
+    """Each document of the file with the position it starts at, read by the spec loader (its bounds, its errors)."""
+    from envspec.spec.loader import parse_yaml_stream, read_text
 
     try:
-        values = [v for v in YAML(typ="safe", pure=False).load_all(text)]
-        nodes = list(YAML(typ="safe", pure=False).compose_all(text))
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
-        problems.error(f"YAML syntax error: {(exc.problem or exc.context or '').strip()}", where)
+        documents = parse_yaml_stream(read_text(path, display), display)
+    except SpecError as exc:
+        problems.items.extend(exc.problems)
         return []
-    except YAMLError as exc:
-        problems.error(f"invalid YAML: {exc}", Location(display))
-        return []
-    return [
-        (value, Location(display, node.start_mark.line + 1, node.start_mark.column + 1))
-        for value, node in zip(values, nodes)
-        if node is not None and value is not None
-    ]
+    return [(value, positions.default or Location(display, 1, 1)) for value, positions in documents]
 
 
 def raw_objects(
@@ -73,7 +62,7 @@ def raw_objects(
             problems.error(f"object file {name!r} {why}", locate(origin), dotted(origin))
             continue
         display = _display(base, path)
-        for doc, location in _load_stream(path.read_text(encoding="utf-8"), display, problems):
+        for doc, location in _load_stream(path, display, problems):
             reason = object_problem(doc)
             if reason:
                 problems.error(f"this is {reason}", location)

@@ -24,6 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from envspec.errors import Location, Problems
+from envspec.render.libyaml import load_generated
 from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
 from envspec.timelimit import TimeLimitExceeded, time_limit
 
@@ -245,8 +246,21 @@ def render_units(
             problems.error(f"template error: {_runtime_message(exc)}", _runtime_location(exc, template.filename, display))
             continue
         source = _LazySource(template.filename)
+        fast = load_generated(text)  # libyaml; None (or a document that is no object) sends it to ruamel's messages
+        if fast is not None and any(_object_problem(d) for d in fast):
+            fast = None
         try:
-            documents = [d for d in parser.load_all(text) if d is not None]
+            if fast is None and "&" in text:
+                bomb = _alias_bomb(parser, text)
+                if bomb is not None:
+                    mark, size = bomb
+                    problems.error(
+                        f"template produced YAML whose aliases expand to more than {size} values; "
+                        "refusing (a YAML alias bomb?)",
+                        _output_location(display, source.text, text, mark.line + 1, mark.column + 1),
+                    )
+                    continue
+            documents = fast if fast is not None else [d for d in parser.load_all(text) if d is not None]
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             out_line = mark.line + 1 if mark else 0
@@ -277,6 +291,39 @@ def render_units(
                 continue
             out.append(RenderedObject(document, unit.template, unit.origin))
     return out
+
+
+def _alias_bomb(parser: Any, text: str) -> tuple[Any, int] | None:
+    """(start mark, bound) of the first document whose aliases would add more values than the spec
+    loader allows (MAX_ALIAS_NODES), else None. Constructing shares aliased nodes, so the cost would
+    come later (copies, dumps); the expanded size is counted on the composed graph instead, each node
+    once (memoised): what aliases add is the expanded total minus the distinct nodes."""
+    from envspec.spec.loader import MAX_ALIAS_NODES
+
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, stack: set[int]) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in stack:  # a recursive anchor: infinite when expanded
+            return 2 * MAX_ALIAS_NODES + len(sizes) + 1
+        stack.add(key)
+        value = node.value
+        if isinstance(value, list):
+            children = [c for pair in value for c in pair] if value and isinstance(value[0], tuple) else value
+            total = 1 + sum(size(c, stack) for c in children)
+        else:
+            total = 1
+        stack.discard(key)
+        sizes[key] = total
+        return total
+
+    for document in parser.compose_all(text):
+        if document is not None and size(document, set()) - len(sizes) > MAX_ALIAS_NODES:
+            return document.start_mark, MAX_ALIAS_NODES
+        sizes.clear()
+    return None
 
 
 class _LazySource:

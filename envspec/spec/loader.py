@@ -8,7 +8,7 @@ the data (a tuple of keys and indexes) to where its value was written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -271,15 +271,43 @@ def parse_yaml_text(text: str, display: str) -> tuple[Any, Positions]:
     Composing nodes with the C parser and building values ourselves is ~10x faster than
     ruamel's round-trip loader, and gives every value its line and column.
     """
+    positions = Positions(default=Location(display, 1, 1))
+    node = _compose(text, display, lambda yaml: yaml.compose(text))
+    if node is None:
+        return None, positions
+    return _Builder(display, text).build(node, (), positions), positions
+
+
+def parse_yaml_stream(text: str, display: str) -> list[tuple[Any, Positions]]:
+    """Each non-empty document of a `---`-separated stream, with the same bounds and positions as `parse_yaml_text`.
+
+    Raw object files are streams; reading them here rather than with a second loader keeps
+    the alias-bomb and nesting limits, the refused tags and the located errors for them too.
+    """
+    nodes = _compose(text, display, lambda yaml: list(yaml.compose_all(text)))  # a list keeps every node alive: ids stay unique
+    builder = _Builder(display, text)  # one builder: alias counts run through the stream, so refusals point at the right alias
+    out: list[tuple[Any, Positions]] = []
+    for node in nodes:
+        if node is None:
+            continue
+        builder.expanded = 0  # the expansion bound is per document
+        positions = Positions(default=_node_location(node, display))
+        value = builder.build(node, (), positions)
+        if value is not None:
+            out.append((value, positions))
+    return out
+
+
+def _compose(text: str, display: str, compose: Any) -> Any:
+    """Run `compose(yaml)` with the C composer, turning YAML errors into located SpecErrors."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
-    positions = Positions(default=Location(display, 1, 1))
     try:
         if text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING:
             _check_flow_depth(text, display)  # the C composer recurses per level and crashes on ~20000
-        node = YAML(typ="safe", pure=False).compose(text)
+        return compose(YAML(typ="safe", pure=False))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
@@ -290,9 +318,6 @@ def parse_yaml_text(text: str, display: str) -> tuple[Any, Positions]:
         raise SpecError([Problem(f"YAML does not allow the character U+{char:04X} here", _text_location(text, offset, display))]) from None
     except YAMLError as exc:
         raise SpecError([Problem(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", Location(display, 1, 1))]) from None
-    if node is None:
-        return None, positions
-    return _Builder(display, text).build(node, (), positions), positions
 
 
 def _bracket_depth(text: str) -> int:
@@ -359,9 +384,10 @@ def _byte_location(data: bytes, offset: int, display: str) -> Location:
     return Location(display, line, col)
 
 
-def load_document(path: Path, display: str) -> Document:
+def read_text(path: Path, display: str) -> str:
+    """A file's text; a missing, unreadable or non-UTF-8 file is a SpecError at the place it goes wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError([Problem("file not found", Location(display))]) from None
     except UnicodeDecodeError as exc:
@@ -370,9 +396,45 @@ def load_document(path: Path, display: str) -> Document:
         raise SpecError([Problem("is a directory, not a file", Location(display))]) from None
     except OSError as exc:
         raise SpecError([Problem(f"cannot read file: {exc.strerror or exc}", Location(display))]) from None
-    data, positions = parse_yaml_text(text, display)
+
+
+def load_document(path: Path, display: str) -> Document:
+    text = read_text(path, display)
+    data, positions = _parse_cached(text, display)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise SpecError([Problem("an environment file must be a mapping at the top level", Location(display, 1, 1))])
     return Document(data, positions, path, display)
+
+
+# Parsed spec files by (display path, exact text): `render --all` of many environments that extend the
+# same files parses each once per process. The text is the key, so an edited file is parsed anew;
+# every caller gets its own copy, since later stages merge into the data.
+_PARSED: dict[tuple[str, str], tuple[Any, Positions]] = {}
+_PARSED_MAX = 256
+
+
+def _parse_cached(text: str, display: str) -> tuple[Any, Positions]:
+    key = (display, text)
+    if key not in _PARSED:
+        if len(_PARSED) >= _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[key] = parse_yaml_text(text, display)
+    data, positions = _PARSED[key]
+    # Positions hold immutable Locations (and ints): a shallow copy of each table is a full copy.
+    copied = Positions(**{f.name: _shallow(getattr(positions, f.name)) for f in fields(positions)})
+    return _copy(data), copied
+
+
+def _shallow(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of plain data (dicts, lists, immutable scalars), much cheaper than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from envspec.errors import MISSING_PARAMETER, Problem, Problems
+from envspec.errors import MISSING_PARAMETER, Location, Problem, Problems
 from envspec.objects import DIGEST_PATTERN
 from envspec.spec.base import SpecModel
 from envspec.spec.loader import Positions
@@ -148,6 +148,21 @@ def fullmatch_bounded(pattern: str, text: str, seconds: float = PATTERN_SECONDS)
         return None
 
 
+class SourcedParam(str):
+    """A NAME=VALUE read from somewhere other than the command line (`ARGOCD_ENV_PR`, ARGOCD_APP_PARAMETERS).
+
+    It is a plain string everywhere else; only its problems differ: they point at the variable the
+    value came from, not at the spec's `params:` or a `--param` flag the user never wrote.
+    """
+
+    source: Location
+
+    def __new__(cls, text: str, source: Location) -> "SourcedParam":
+        value = super().__new__(cls, text)
+        value.source = source
+        return value
+
+
 def split_assignment(raw: str) -> tuple[str, str] | None:
     if "=" not in raw:
         return None
@@ -166,18 +181,24 @@ def resolve_params(
 ) -> dict[str, Any]:
     """Typed values for every declared parameter; problems for missing, unknown or ill-typed ones."""
     given: dict[str, str] = {}
+    sources: dict[str, Location] = {}  # where a value not given by a flag came from (the last one given wins)
     for raw in raw_values:
         pair = split_assignment(raw)
+        source = raw.source if isinstance(raw, SourcedParam) else None
         if pair is None:
-            problems.error(f"--param {raw!r}: expected NAME=VALUE")
+            problems.error(f"--param {raw!r}: expected NAME=VALUE", source)
             continue
         name, value = pair
         if name not in declared:
             hint = difflib.get_close_matches(name, list(declared), n=1)
             known = f"; did you mean {hint[0]!r}?" if hint else f" (declared: {', '.join(sorted(declared)) or 'none'})"
-            problems.error(f"unknown parameter {name!r}{known}", positions.lookup(("params",)), f"params.{name}")
+            problems.error(f"unknown parameter {name!r}{known}", source or positions.lookup(("params",)), f"params.{name}")
             continue
         given[name] = value
+        if source is not None:
+            sources[name] = source
+        else:
+            sources.pop(name, None)
 
     values: dict[str, Any] = {}
     for name, param in declared.items():
@@ -185,8 +206,11 @@ def resolve_params(
         if name in given:
             value, reason = param.coerce(given[name])
             if reason:
-                flag = "--pr" if name == "pr" else f"--param {name}"
-                problems.error(f"{flag}: {reason}", location, f"params.{name}")
+                if name in sources:
+                    problems.error(reason, sources[name], f"params.{name}")
+                else:
+                    flag = "--pr" if name == "pr" else f"--param {name}"
+                    problems.error(f"{flag}: {reason}", location, f"params.{name}")
                 continue
             values[name] = value
         elif isinstance(param.default, str) and "${" in param.default:

@@ -95,6 +95,7 @@ class FakeGitHub:
     owners: dict[str, str] = field(default_factory=dict)  # login -> "Organization" | "User"
     versions: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (owner, package) -> newest first
     _faults: list[_Fault] = field(default_factory=list)
+    redirects: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (status, Location)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -115,6 +116,10 @@ class FakeGitHub:
 
     def add_fault(self, *, path_regex: str = ".*", status: int = 500, times: int = 1, message: str = "Server Error") -> None:
         self._faults.append(_Fault(path_regex, status, times, message))
+
+    def add_redirect(self, path: str, location: str, *, status: int = 301) -> None:
+        """Answer `path` with a redirect to `location` (GitHub redirects renamed repositories this way)."""
+        self.redirects[path] = (status, location)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -190,6 +195,9 @@ class FakeGitHub:
             if fault.times > 0 and re.search(fault.path_regex, parts.path):
                 fault.times -= 1
                 return self._send(h, fault.status, {"message": fault.message})
+        if parts.path in self.redirects:
+            status, location = self.redirects[parts.path]
+            return self._send(h, status, {"message": "Moved Permanently", "url": location}, {"Location": location})
         if self.token is not None and auth != f"Bearer {self.token}":
             return self._send(h, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
         if method == "POST" and parts.path == "/graphql":

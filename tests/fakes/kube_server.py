@@ -17,7 +17,7 @@ another owns them, and conflicts per field, dry runs, pod logs, a Table
 response for `kubectl get`, CRD registration, `auto_ready` status for
 workload kinds, and an optional per-request `latency` (a network round trip,
 for benchmarks). Merge semantics come from the upstream definitions
-kubernetes-validate ships (`envspec.kube.typeinfo`: list types and map keys,
+kubernetes-validate ships (`envspec.apidefs`: list types and map keys,
 atomic maps, patch strategies); a CRD's own openAPIV3Schema when it was
 created here; otherwise lists are atomic, like a server without a schema.
 Resource quantities are stored canonicalised (`0.25` -> `250m`, `1024Mi` ->
@@ -63,7 +63,7 @@ from envspec.kube.fieldset import (
     path_text,
     user_fields,
 )
-from envspec.kube.typeinfo import TypeInfo, type_of
+from envspec.apidefs import TypeInfo, type_of
 
 FAKE_NOW = "2025-01-01T00:00:00Z"  # fixed clock: no-op applies stay byte-identical
 SERVER_VERSION = "1.32"  # the schema version served (kubernetes-validate ships its definitions)
@@ -1240,6 +1240,11 @@ class FakeKube:
         obj = self._existing(k, name, namespace)
         options = body if isinstance(body, dict) else {}
         policy = query.get("propagationPolicy") or options.get("propagationPolicy")
+        for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):  # DeleteOptions.preconditions
+            want, have = (options.get("preconditions") or {}).get(field), obj["metadata"].get(field)
+            if want and want != have:  # the apiserver's wording
+                raise ApiError(409, f"Precondition failed: {label} in precondition: {want}, {label} in object meta: {have}",
+                               details={"name": name, "group": k.group, "kind": k.plural})
         dry_run = query.get("dryRun") == "All" or "All" in (options.get("dryRun") or [])
         if dry_run:
             return copy.deepcopy(obj)

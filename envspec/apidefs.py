@@ -9,7 +9,9 @@ OpenAPI extensions (`x-kubernetes-list-type`, `x-kubernetes-list-map-keys`, `x-k
 a built-in definition (custom resources) are "deduced" like a server without a schema: maps are
 granular, lists atomic; `TypeInfo.from_openapi` reads a CRD's own `openAPIV3Schema` when one is at hand.
 
-Both envspec's change detection and the fake API server in tests read this module.
+Strategic-merge patches (compile), envspec's change detection (deploy) and the fake API server in
+tests all read this module; it sits beside the compiler because the deployer may import the
+compiler, never the reverse. It only locates kubernetes-validate's files: importing that package is slow.
 """
 
 from __future__ import annotations
