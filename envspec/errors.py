@@ -60,6 +60,7 @@ class Problem:
     severity: Severity = "error"
     rule: str | None = None  # name of the semantic rule that raised it, if any
     code: str | None = None  # a machine-readable kind for callers that react to it (not printed)
+    environments: tuple[str, ...] = ()  # where validate found it (a shared file's problem shows in several)
 
     def __str__(self) -> str:
         parts: list[str] = []

@@ -1,6 +1,8 @@
 """The JSON Schema of environment files, generated from the Pydantic models.
 
 Editors use it through `# yaml-language-server: $schema=../schemas/environment.schema.json`.
+The file written is the *authoring* schema (envspec.authoring_schema): the model's
+schema of a resolved environment, relaxed to what a file may say as written.
 """
 
 from __future__ import annotations
@@ -33,4 +35,6 @@ def environment_schema(root: Path | None = None) -> dict:
 
 
 def environment_schema_text(root: Path | None = None) -> str:
-    return json.dumps(environment_schema(root), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    from envspec.authoring_schema import authoring_schema
+
+    return json.dumps(authoring_schema(environment_schema(root)), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

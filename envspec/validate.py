@@ -212,8 +212,33 @@ class ValidationReport:
     checked: list[str]
     unchecked: list[str]  # "apiVersion Kind" of each custom resource no schema was found for
 
+    def counts(self, strict: bool = False) -> str:
+        """`2 errors, 1 warning (preview-pr: 2 errors; local, preview-pr: 1 warning)`; --strict says warnings count."""
+        def plural(n: int, word: str) -> str:
+            return f"{n} {word}{'s' if n != 1 else ''}"
+
+        per_env: dict[str, list[int]] = {}
+        for index, group in enumerate((self.problems, self.warnings)):
+            for problem in group:
+                for env in problem.environments or ("-",):
+                    per_env.setdefault(env, [0, 0])[index] += 1
+        detail = "; ".join(
+            f"{env}: {', '.join(t for t in (plural(e, 'error') if e else '', plural(w, 'warning') if w else '') if t)}"
+            for env, (e, w) in per_env.items()
+        )
+        text = f"{plural(len(self.problems), 'error')}, {plural(len(self.warnings), 'warning')}"
+        text += f" ({detail})" if detail else ""
+        if strict and self.warnings:
+            text += "; --strict: warnings are errors"
+        return text
+
+    def failed(self, strict: bool = False) -> bool:
+        return bool(self.problems or (strict and self.warnings))
+
     def summary(self) -> str:
         text = f"ok: {', '.join(self.checked)}"
+        if self.warnings:
+            text += f" ({len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''})"
         if self.unchecked:
             kinds = sorted(set(self.unchecked))
             text += (
@@ -241,7 +266,7 @@ def validate_report(
     targets = list(names) or project.environment_names()
     problems: list[Problem] = []
     warnings: list[Problem] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for name in targets:
         runs = [list(params)] + _bound_params(resolver, name, params)
         for index, run_params in enumerate(runs):
@@ -252,11 +277,27 @@ def validate_report(
                 note = "" if index == 0 else f" (with {run_params[-1]})"
                 for problem in exc.problems:
                     text = str(problem)
-                    if text not in seen:
-                        seen.add(text)
-                        problems.append(dataclasses.replace(problem, message=problem.message + note))
+                    if (name, text) not in seen:
+                        seen.add((name, text))
+                        problems.append(dataclasses.replace(problem, message=problem.message + note, environments=(name,)))
                 continue
             if index == 0:
-                warnings.extend(compiled.warnings)
-                problems.extend(check_schemas(compiled, version, crds, unchecked))
-    return ValidationReport(problems, warnings, targets, unchecked)
+                warnings.extend(dataclasses.replace(w, environments=(name,)) for w in compiled.warnings)
+                problems.extend(dataclasses.replace(p, environments=(name,))
+                                for p in check_schemas(compiled, version, crds, unchecked))
+    return ValidationReport(merge_environments(problems), merge_environments(warnings), targets, unchecked)
+
+
+def merge_environments(problems: Sequence[Problem]) -> list[Problem]:
+    """One problem per text: a mistake in a shared file (`_defaults.yaml`) is reported once, naming
+    every environment it showed in, in the order they were checked."""
+    merged: dict[str, Problem] = {}
+    for problem in problems:
+        key = str(dataclasses.replace(problem, environments=()))
+        if key in merged:
+            old = merged[key]
+            envs = old.environments + tuple(e for e in problem.environments if e not in old.environments)
+            merged[key] = dataclasses.replace(old, environments=envs)
+        else:
+            merged[key] = problem
+    return list(merged.values())

@@ -67,6 +67,8 @@ def _plan() -> DeployPlan:
         objects=objects,
         cluster=ClusterBinding(context="do-nyc3-preview"),
         labels={"app.kubernetes.io/managed-by": "envspec"},
+        requires_pinned_images=True,  # as preview-pr: the apps' own images must be pinned, sidecars and Jobs not
+        app_images=sorted([f"ghcr.io/aphiria/aphiria.com-web@{WEB_DIGEST}", API_TAG]),
         secrets=[SecretSource(name="db", namespace="preview-pr-107", data_from_env={"password": "DB_PASSWORD"})],
         outputs={
             "webUrl": "https://107.pr.aphiria.com",
@@ -181,9 +183,17 @@ def test_diff_with_backticks_gets_a_longer_fence() -> None:
 def test_unpinned_images_are_flagged_and_digests_shown_whole() -> None:
     body = render_comment(comment_input(_plan(), "plan"))
     assert f"ghcr.io/aphiria/aphiria.com-web@{WEB_DIGEST}` | yes |" in body
-    assert f"`{API_TAG}` | **no: not pinned" in body
-    assert "`postgres:16` | **no: not pinned" in body
-    assert "2 image(s) are not pinned" in body
+    assert f"`{API_TAG}` | **no: apply refuses it without a sha256 digest**" in body
+    # The database Job's postgres image is not an app image apply would refuse: listed, not warned about.
+    assert "`postgres:16` | no |" in body
+    assert "1 image(s) are not pinned" in body and "apply` refuses them" in body
+
+
+def test_no_warning_where_apply_would_refuse_nothing() -> None:
+    import dataclasses
+
+    body = render_comment(comment_input(dataclasses.replace(_plan(), requires_pinned_images=False), "plan"))
+    assert "[!WARNING]" not in body and f"`{API_TAG}` | no |" in body
 
 
 def test_collect_images_sees_init_containers_and_cronjobs() -> None:

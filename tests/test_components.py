@@ -110,12 +110,22 @@ def test_schema_includes_project_components(tmp_path: Path) -> None:
     root = project(tmp_path, "  a: {use: greeting, with: {text: x}}")
     result = CliRunner().invoke(main, ["schema", "--root", str(root)])
     assert result.exit_code == 0, result.output
-    schema = json.loads((root / "schemas" / "environment.schema.json").read_text())
+    from envspec.schema import environment_schema
+
+    # The model's schema types each component instance by its component...
+    schema = environment_schema(root)
     greeting = schema["$defs"]["component.greeting"]
     assert greeting["properties"]["use"] == {"const": "greeting"}
     assert greeting["properties"]["with"]["required"] == ["text"]
     assert greeting["properties"]["with"]["properties"]["copies"] == {"type": "integer", "minimum": 1, "maximum": 3, "default": 1}
     assert schema["properties"]["components"]["additionalProperties"] == {"oneOf": [{"$ref": "#/$defs/component.greeting"}]}
+    # ...and the file written is its authoring form (envspec.authoring_schema): nothing required, ${...} accepted.
+    written = json.loads((root / "schemas" / "environment.schema.json").read_text())
+    authored = written["$defs"]["component.greeting"]
+    assert authored["properties"]["use"]["anyOf"][:2] == [{"const": "greeting"}, {"$ref": "#/$defs/Reference"}]
+    assert "required" not in authored["properties"]["with"]["anyOf"][0]
+    instances = written["properties"]["components"]["anyOf"][0]["additionalProperties"]["anyOf"][0]
+    assert instances == {"anyOf": [{"$ref": "#/$defs/component.greeting"}]}
 
 
 def test_render_cli_exit_code_for_a_bad_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

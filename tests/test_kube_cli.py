@@ -370,3 +370,41 @@ def test_preview_pr_declares_no_dns_so_apply_needs_no_digitalocean(
 ) -> None:
     assert pr_cmd("apply", kubeconfig).exit_code == 0
     assert fake_do.log == []
+
+
+def test_apply_dry_run_is_a_server_side_diff_that_writes_nothing(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    first = pr_cmd("apply", kubeconfig, "--dry-run")
+    assert first.exit_code == 1, first.stderr
+    assert f"+++ envspec/Deployment/{NS}/web" in first.stdout
+    assert "dry run (server-side), nothing applied" in first.stderr
+    assert writes(fake_kube) == []
+    assert pr_cmd("apply", kubeconfig).exit_code == 0
+    again = pr_cmd("apply", kubeconfig, "--dry-run")
+    assert again.exit_code == 0 and again.stdout == ""
+    assert "0 to create, 0 to change, 0 to prune" in again.stderr
+
+
+def test_diff_accepts_detailed_exitcode(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    result = pr_cmd("diff", kubeconfig, "--detailed-exitcode")
+    assert result.exit_code == 1 and f"+++ envspec/Deployment/{NS}/web" in result.stdout
+
+
+def test_diff_against_a_folder_of_every_environment_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "rendered"
+    assert run(["render", "--all", "--out", str(out)]).exit_code == 0
+    missing = tmp_path / "no-kubeconfig"
+    refused = run(["diff", "production", "--against", str(out), "--kubeconfig", str(missing)])
+    assert refused.exit_code == 2
+    assert (f"--against {out}: {out} holds every environment `render --all` wrote (local, preview-base, production); "
+            f"compare with --against {out / 'production'}") in refused.stderr
+    told = run(["diff", "production", "--against", str(out / "production"), "--kubeconfig", str(missing)])
+    assert told.exit_code == 0, told.stderr
+    other = run(["diff", "local", "--against", str(out / "production"), "--kubeconfig", str(missing)])
+    assert other.exit_code == 2 and f"{out / 'production'} holds production, not local" in other.stderr
+
+
+def test_nothing_to_destroy_is_said_once(fake_kube: FakeKube, kubeconfig: Path) -> None:  # noqa: F811
+    # No database to drop and nothing on the cluster: nothing at all to destroy.
+    result = pr_cmd("destroy", kubeconfig, "--set", "database=null", "--set", "jobs.migrate.after=[]")
+    assert result.exit_code == 0, result.stderr
+    assert (result.stdout + result.stderr).count("nothing to destroy") == 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from envspec.cli import main
+from envspec.cli.completers import complete_environment
 from envspec.cli.common import check_local_preconditions, handle_errors, param_options, root_option
 from envspec.cli.target import compile_for_cli as _compile
 from envspec.cli.target import connect_target, kube_options
@@ -32,7 +33,7 @@ def _digitalocean(compiled: Any, part: str) -> DigitalOcean:
 
 
 @main.command("dns")
-@click.argument("env")
+@click.argument("env", shell_complete=complete_environment)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--prune", is_flag=True, help="Delete records this environment owns that the spec no longer declares.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
@@ -89,7 +90,7 @@ def dns_command(
 
 
 @main.command("cluster")
-@click.argument("env")
+@click.argument("env", shell_complete=complete_environment)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=1800.0, show_default=True,
               help="Seconds to wait for a new cluster to be running.")
@@ -118,7 +119,7 @@ def cluster_command(
 
 
 @main.command("kubeconfig")
-@click.argument("env")
+@click.argument("env", shell_complete=complete_environment)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write it (default: ~/.kube/envspec/<cluster>.yaml). Written with mode 0600.")
 @root_option

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from envspec.cli import main
+from envspec.cli.completers import complete_environment
 from envspec.cli.common import handle_errors, param_options, root_option
 from envspec.cli.target import compile_for_cli as _compile
 from envspec.cli.target import connect_target, kube_options
@@ -69,16 +70,25 @@ def lock_option(func: Any) -> Any:
     )(func)
 
 
+TIMEOUT_HELP = {
+    "apply": "Seconds the whole apply may wait: for Helm releases, Jobs, rollouts and routes to be ready "
+             "(not for the lease: --lock-timeout).",
+    "diff": "Accepted for symmetry with apply; diff reads the cluster and waits for nothing.",
+    "destroy": "Seconds the whole destroy may wait for deleted objects, namespaces and the database drop Job "
+               "(not for the lease: --lock-timeout).",
+}
+
+
 def cluster_options(func: Any) -> Any:
     func = click.option(
         "--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
-        help="Seconds to wait for readiness (whole command).",
+        help=TIMEOUT_HELP.get(func.__name__, "Seconds the whole command may wait on the cluster."),
     )(func)
     return kube_options(func)
 
 
 @main.command()
-@click.argument("env")
+@click.argument("env", shell_complete=complete_environment)
 @root_option
 @param_options
 @cluster_options
@@ -89,11 +99,15 @@ def cluster_options(func: Any) -> Any:
 @click.option("--skip-dns", is_flag=True, help="Don't sync DigitalOcean DNS after routes are ready.")
 @click.option("--adopt", is_flag=True,
               help="Take over existing objects and namespaces that belong to no ApplySet (refused otherwise).")
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Server-side dry run (kubectl's --dry-run=server): print what would change, as `envspec diff` "
+              "does, and change nothing; exit 0 no changes, 1 changes.")
 @lock_option
 @handle_errors
 def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
           kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float, yes: bool,
-          force_conflicts: bool, dangerous_prune: bool, skip_dns: bool, adopt: bool, lock_timeout: float) -> None:
+          force_conflicts: bool, dangerous_prune: bool, skip_dns: bool, adopt: bool, dry_run: bool,
+          lock_timeout: float) -> None:
     """Create or update ENV on its cluster (server-side apply), wait for it, prune what left the spec."""
     from envspec.kube.apply import ApplyOptions, apply_plan
     from envspec.kube.helm import HelmTarget
@@ -102,6 +116,16 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
 
     compiled = _compile(env, root, pr, params, sets)
     target, kube = _connect(compiled, kubeconfig, context, kubeconfig_from_do)
+    if dry_run:
+        from envspec.kube.diff import diff_live
+
+        with kube:
+            changes = diff_live(kube, compiled.plan, environ=dict(os.environ), report=_info)
+        click.echo(changes.diff, nl=False)
+        _info(f"dry run (server-side), nothing applied: {compiled.plan.instance}: {changes.summary()}")
+        if changes.has_changes:
+            sys.exit(EXIT_CHANGES)
+        return
     with kube:
         options = ApplyOptions(
             force_conflicts=force_conflicts,
@@ -125,7 +149,7 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
 
 
 @main.command()
-@click.argument("env")
+@click.argument("env", shell_complete=complete_environment)
 @root_option
 @param_options
 @cluster_options
@@ -133,19 +157,24 @@ def apply(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], 
               help="Compare with committed rendered output in DIR instead of the cluster.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the change set as JSON (for `envspec comment`).")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Accepted as helm-diff users type it; envspec diff always exits 1 on changes.")
 @handle_errors
 def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
          kubeconfig: Path | None, context: str | None, kubeconfig_from_do: bool, timeout: float,
-         against: Path | None, json_out: Path | None) -> None:
+         against: Path | None, json_out: Path | None, detailed_exitcode: bool) -> None:
     """Show what `apply` would change. Exit 0: no changes; 1: changes; 2: bad input; 3: cluster error.
 
     Needs no secret variables: a Secret whose variables are unset is compared by keys only (with a note).
+    --against DIR compares with a folder `render ENV --out DIR` wrote; a folder `render --all`
+    wrote holds every environment and is refused: name the environment's own, DIR/ENV.
     """
     compiled = _compile(env, root, pr, params, sets)
     if against is not None:
         from envspec.kube.diff import diff_against
+        from envspec.render.output import rendered_folder_for
 
-        changes = diff_against(compiled.plan, against)
+        changes = diff_against(compiled.plan, rendered_folder_for(against, env))
     else:
         from envspec.kube.diff import diff_live
 
@@ -161,7 +190,7 @@ def diff(env: str, root: Path | None, pr: str | None, params: tuple[str, ...], s
 
 
 @main.command()
-@click.argument("env")
+@click.argument("env", shell_complete=complete_environment)
 @root_option
 @param_options
 @cluster_options
@@ -191,7 +220,7 @@ def destroy(env: str, root: Path | None, pr: str | None, params: tuple[str, ...]
                                  lease=LeaseSettings(timeout=lock_timeout))
         result = destroy_instance(kube, compiled.plan, options)
     if result.nothing:
-        click.echo(f"nothing to destroy for {compiled.plan.instance}")
+        pass  # destroy_instance has said "nothing to destroy: no trace of ..." once already
     elif dry_run:
         click.echo(f"dry run: nothing deleted for {compiled.plan.instance}")
     else:

@@ -9,14 +9,40 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from envspec.cli.completers import complete_param
 from envspec.errors import EXIT_INTERNAL, EnvspecError, Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def print_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        click.echo(str(problem), err=True)
+    """Problems as text on stderr; under GitHub Actions also as annotations (envspec.report), or as
+    one JSON document when the command was asked for JSON (`--format json` / `-o json`)."""
+    from envspec.report import github_annotation, in_github_actions, problems_document
+
+    if problems and _wants_json():
+        click.echo(problems_document(problems), err=True, nl=False)
+    else:
+        for problem in problems:
+            click.echo(problem_text(problem), err=True)
+    if in_github_actions():
+        for problem in problems:
+            click.echo(github_annotation(problem), err=True)
+
+
+def problem_text(problem: Problem) -> str:
+    """The located text, plus the environments a problem was found in when the file does not say it:
+    a shared file (`_defaults.yaml`, a template) or several environments."""
+    envs = problem.environments
+    loc = problem.location
+    own_file = len(envs) == 1 and loc is not None and Path(loc.path).name in (f"{envs[0]}.yaml", f"{envs[0]}.yml")
+    shared = loc is not None and not loc.path.startswith("--")
+    return f"{problem} (in {', '.join(envs)})" if envs and shared and not own_file else str(problem)
+
+
+def _wants_json() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("fmt") == "json")
 
 
 REPORT_HINT = (
@@ -114,7 +140,8 @@ def param_options(func: F) -> F:
         help="Override a spec value, e.g. --set apps.web.replicas=2 (type-checked).",
     )(func)
     func = click.option(
-        "--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Set a declared parameter."
+        "--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Set a declared parameter.",
+        shell_complete=complete_param,
     )(func)
     func = click.option("--pr", type=str, default=None, help="Shorthand for --param pr=N.")(func)
     return func

@@ -13,8 +13,9 @@ from pathlib import Path
 import click
 
 from envspec.cli import main
+from envspec.cli.completers import complete_environment
 from envspec.cli.common import collect_params, handle_errors, param_options, print_problems, root_option
-from envspec.errors import EXIT_CHANGES, SpecError
+from envspec.errors import EXIT_CHANGES, EXIT_USER_ERROR, SpecError
 
 SCHEMA_PATH = Path("schemas") / "environment.schema.json"
 RENDERED_DIR = "rendered"  # where `render --all` writes (and `--check` compares) by default
@@ -41,16 +42,18 @@ def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label
 
 
 @main.command()
-@click.argument("environments", nargs=-1)
+@click.argument("environments", nargs=-1, shell_complete=complete_environment)
 @root_option
 @param_options
 @click.option("--kube-version", default=None, help="Kubernetes version whose schemas objects are checked against.")
 @click.option("--crds", "crd_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder of CustomResourceDefinitions to check custom resources against (repeatable).")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (each printed once, then a summary; exit 2).")
+@click.option("--format", "-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one document on stdout with each problem's file, line, column, path, rule and severity.")
 @handle_errors
 def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, params: tuple[str, ...],
-             sets: tuple[str, ...], kube_version: str | None, crd_dirs: tuple[Path, ...], strict: bool) -> None:
+             sets: tuple[str, ...], kube_version: str | None, crd_dirs: tuple[Path, ...], strict: bool, fmt: str) -> None:
     """Check environments: spec, parameters, templates, semantic rules and Kubernetes schemas.
 
     With no ENVIRONMENTS, checks them all. Integer parameters are also checked at their bounds,
@@ -61,10 +64,26 @@ def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, p
     report = validate_report(
         environments, root=root, params=collect_params(pr, params), sets=sets, kube_version=kube_version, crd_dirs=crd_dirs
     )
-    print_problems(report.warnings)
-    if report.problems or (strict and report.warnings):
-        raise SpecError(report.problems or report.warnings)
-    click.echo(report.summary(), err=True)
+    found = [*report.problems, *report.warnings]
+    failed = report.failed(strict)
+    if fmt == "json":
+        from envspec.report import github_annotation, in_github_actions, problems_document
+
+        sys.stdout.write(problems_document(
+            found, ok=not failed, strict=strict, environments=report.checked, summary=report.counts(strict),
+            errors=len(report.problems), warnings=len(report.warnings), unchecked=sorted(set(report.unchecked)),
+        ))
+        if in_github_actions():
+            for problem in found:
+                click.echo(github_annotation(problem), err=True)
+    else:
+        print_problems(found)  # each once, with the environments it was found in
+        if report.warnings:
+            click.echo(f"validate: {report.counts(strict)}", err=True)
+        if not failed:
+            click.echo(report.summary(), err=True)
+    if failed:
+        sys.exit(EXIT_USER_ERROR)
 
 
 def _env_params(prefix: str | None, argocd: bool) -> list[str]:
@@ -82,13 +101,14 @@ def _env_params(prefix: str | None, argocd: bool) -> list[str]:
 
 
 @main.command()
-@click.argument("environment", required=False)
+@click.argument("environment", required=False, shell_complete=complete_environment)
 @root_option
 @param_options
 @click.option("--all", "all_", is_flag=True, help="Render every environment that needs no parameters (to --out, default rendered/).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "--output-dir", "out", type=click.Path(path_type=Path), default=None,
               help="Write one file per object into this folder (atomically; only a folder envspec wrote is replaced).")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--format", "-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True,
+              help="Output format (-o as in kubectl).")
 @click.option("--check", is_flag=True, help="Don't write; exit 1 with a diff if --out is stale.")
 @click.option("--param-from-env", "param_prefix", default=None, metavar="PREFIX",
               help="Read parameters from variables PREFIX<NAME> (WEB_IMAGE means webImage); flags win.")
@@ -201,10 +221,10 @@ def schema(root: Path | None, check: bool) -> None:
 
 
 @main.command()
-@click.argument("environment")
+@click.argument("environment", shell_complete=complete_environment)
 @root_option
 @param_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @handle_errors
 def outputs(environment: str, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...], fmt: str) -> None:
     """Print ENVIRONMENT's declared outputs (URLs, database name, namespace...)."""

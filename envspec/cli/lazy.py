@@ -35,10 +35,15 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("envspec.cli.pullrequest", "Destroy previews whose PR is closed or not applied for longer than a TTL."),
     "github-deployment": ("envspec.cli.github", "Record a deploy of ENV as a GitHub Deployment named after the instance (e.g. preview-pr-107)."),
     "delete-images": ("envspec.cli.github", "Delete a closed PR's images: versions tagged exactly <prefix><N> or <prefix><N>-<sha>, and nothing else."),
+    "explain": ("envspec.cli.explain", "Say where each field of a rendered object came from."),
+    "config": ("envspec.cli.authoring", "Print ENV's effective spec: merged (extends, --set), parameters and ${...} resolved."),
+    "list": ("envspec.cli.authoring", "List environments: their parameters, cluster binding and whether they render without parameters."),
+    "init": ("envspec.cli.authoring", "Scaffold a new project in FOLDER; refuses to overwrite any existing file."),
+    "completion": ("envspec.cli.completion", "Print the completion script for SHELL."),
 }
 
 # Modules whose commands never touch a cluster and end within seconds: no cyclic GC needed (see run()).
-SHORT_LIVED = {"envspec.cli.compile"}
+SHORT_LIVED = {"envspec.cli.compile", "envspec.cli.explain", "envspec.cli.authoring", "envspec.cli.completion"}
 
 
 class LazyGroup(click.Group):

@@ -13,6 +13,7 @@ from typing import IO
 import click
 
 from envspec.cli import main
+from envspec.cli.completers import complete_environment
 from envspec.cli.common import collect_params, handle_errors, param_options, root_option
 from envspec.cli.target import compile_for_cli, connect_target, kube_options
 from envspec.errors import SpecError
@@ -20,7 +21,7 @@ from envspec.github import COMMENT_KINDS
 
 
 @main.command()
-@click.argument("env")
+@click.argument("env", shell_complete=complete_environment)
 @root_option
 @param_options
 @click.option("--kind", type=click.Choice(COMMENT_KINDS), default="plan", show_default=True, help="Which stage the comment reports.")
@@ -128,7 +129,7 @@ def pr_check(pr: int, head_sha: str, repo: str | None) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Only print what would be destroyed.")
 @kube_options
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds per destroy.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds each preview's destroy may wait for its objects, namespaces and database drop to finish.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=120.0, show_default=True,
               help="Seconds to wait for an instance another run holds (its lease); then report it failed.")
 @handle_errors

@@ -66,10 +66,15 @@ class ImageUse:
 
     image: str
     used_by: tuple[str, ...]
+    must_pin: bool = False  # apply refuses it unpinned (an app image under requirePinnedImages)
 
     @property
     def pinned(self) -> bool:
         return is_pinned(self.image)
+
+    @property
+    def refused(self) -> bool:
+        return self.must_pin and not self.pinned
 
 
 @dataclass(frozen=True)
@@ -106,15 +111,17 @@ def changes_from_json(text: str) -> ChangeSummary:
     return ChangeSummary(diff=diff, **lists)
 
 
-def collect_images(objects: Iterable[Mapping[str, Any]]) -> list[ImageUse]:
-    """Every container image (init containers included), with the containers using it, sorted."""
+def collect_images(objects: Iterable[Mapping[str, Any]], must_pin: Iterable[str] = ()) -> list[ImageUse]:
+    """Every container image (init containers included), with the containers using it, sorted;
+    `must_pin` are the images apply refuses without a digest."""
+    required = set(must_pin)
     uses: dict[str, list[str]] = {}
     for obj in objects:
         for _, container in containers_of(dict(obj)):
             image = container.get("image")
             if image:
                 uses.setdefault(str(image), []).append(f"{object_id(dict(obj))} ({container.get('name', '?')})")
-    return [ImageUse(image, tuple(sorted(set(users)))) for image, users in sorted(uses.items())]
+    return [ImageUse(image, tuple(sorted(set(users))), image in required) for image, users in sorted(uses.items())]
 
 
 def comment_input(
@@ -133,7 +140,7 @@ def comment_input(
         instance=plan.instance,
         kind=kind,
         outputs=dict(plan.outputs),
-        images=collect_images(plan.objects),
+        images=collect_images(plan.objects, plan.app_images if plan.requires_pinned_images else ()),
         changes=changes,
         error=error,
         run_url=run_url,
@@ -300,11 +307,11 @@ def _outputs(data: CommentInput) -> list[str]:
 def _images(images: Sequence[ImageUse]) -> list[str]:
     lines = ["| Image | Pinned | Used by |", "| --- | --- | --- |"]
     for use in images:
-        pinned = "yes" if use.pinned else "**no: not pinned by a sha256 digest**"
+        pinned = "yes" if use.pinned else "**no: apply refuses it without a sha256 digest**" if use.must_pin else "no"
         lines.append(f"| `{use.image}` | {pinned} | {_cell(', '.join(use.used_by))} |")
-    unpinned = [u for u in images if not u.pinned]
-    if unpinned:
-        lines += ["", f"> [!WARNING]\n> {len(unpinned)} image(s) are not pinned by a full `sha256:` digest;"
+    refused = [u for u in images if u.refused]
+    if refused:
+        lines += ["", f"> [!WARNING]\n> {len(refused)} image(s) are not pinned by a full `sha256:` digest;"
                   " `envspec apply` refuses them where the environment sets `requirePinnedImages`."]
     return lines + [""]
 

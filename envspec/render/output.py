@@ -239,6 +239,28 @@ def read_manifest(folder: Path) -> OutputManifest | None:
     return None
 
 
+def rendered_folder_for(folder: Path, environment: str) -> Path:
+    """The folder `diff --against` compares ENVIRONMENT with: one `render ENV --out` wrote for it.
+
+    A folder `render --all` wrote holds every environment (one subfolder each): comparing one
+    environment with all of them would report every other environment's objects as pruned, so it
+    is refused, naming the subfolder to use. A folder written for another environment is refused
+    too. A folder without a marker (written by hand or by another tool) is taken as given.
+    """
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return folder
+    where = Location(f"--against {folder}")
+    if manifest.combined:
+        listed = ", ".join(manifest.environments) or "none"
+        hint = (f"; compare with --against {folder / environment}" if environment in manifest.environments
+                else f"; {environment} is not among them")
+        raise SpecError([Problem(f"{folder} holds every environment `render --all` wrote ({listed}){hint}", where)])
+    if manifest.environment != environment:
+        raise SpecError([Problem(f"{folder} holds {manifest.environment}, not {environment}", where)])
+    return folder
+
+
 def environment_output(environment: str, files: dict[str, str]) -> dict[str, str]:
     """One environment's files plus the manifest that marks the folder as envspec's."""
     return {**files, MANIFEST: OutputManifest(tuple(files), environment=environment).text()}
