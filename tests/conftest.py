@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,12 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CRDS = REPO.parent / "shared" / "crds"
+
+# The real tools .ci/install-tools puts in .tools/bin (kubectl only when the machine has none): last on
+# PATH, so a kubectl the machine already has keeps precedence.
+_TOOLS = str(REPO / ".tools" / "bin")
+if _TOOLS not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + _TOOLS
 
 
 class YamlSnapshot(SingleFileSnapshotExtension):

@@ -35,7 +35,7 @@ from tests.fakes.kube_server import FakeKube
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALLED = REPO / ".tools" / "bin" / "helm"
-INSTALL_COMMAND = "bash .ci/install-helm"
+INSTALL_COMMAND = "bash .ci/install-tools"
 
 
 def helm_binary() -> str:
