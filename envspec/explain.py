@@ -55,7 +55,7 @@ class Step:
 class Reference:
     name: str
     value: Any
-    source: str  # "--pr 107", "environments/preview-pr.yaml:14:5 (params.pr.default)", ...
+    source: str  # "--pr 107", "environments/web-pr.yaml:14:5 (params.pr.default)", ...
     location: Location | None = None
     references: list["Reference"] = field(default_factory=list)
 

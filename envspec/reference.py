@@ -19,7 +19,7 @@ REFERENCE_PATH = Path("docs") / "reference.md"
 
 # Examples for free-text keys, by the key's name (the schema says only "string" for them).
 EXAMPLES: dict[str, Any] = {
-    "image": "ghcr.io/org/app@sha256:<64 hex>",
+    "image": "registry.example.com/org/app@sha256:<64 hex>",
     "host": "db.default.svc.cluster.local",
     "context": "do-nyc3-my-cluster",
     "server": "https://203.0.113.10:6443",
@@ -50,7 +50,7 @@ EXAMPLES: dict[str, Any] = {
     "configMap": "app-config",
     "adminSecret": "postgres-admin",
     "appSecret": "app-db",
-    "registry": "ghcr.io",
+    "registry": "registry.example.com",
     "username": "bot",
     "passwordEnv": "GHCR_TOKEN",
     "readinessPath": "/healthz",
@@ -76,7 +76,7 @@ EXAMPLES: dict[str, Any] = {
     "generate": ["password"],
     "ingressFromNamespaces": ["nginx-gateway"],
     "values": ["dev", "prod"],
-    "instance": "preview-pr-${params.pr}",
+    "instance": "web-pr-${params.pr}",
     "outputs": {"webUrl": "https://${params.pr}.pr.example.com"},
     "uses": {"base": "preview-base"},
     "default": "${params.pr}",

@@ -213,7 +213,7 @@ class ValidationReport:
     unchecked: list[str]  # "apiVersion Kind" of each custom resource no schema was found for
 
     def counts(self, strict: bool = False) -> str:
-        """`2 errors, 1 warning (preview-pr: 2 errors; local, preview-pr: 1 warning)`; --strict says warnings count."""
+        """`2 errors, 1 warning (web-pr: 2 errors; local, web-pr: 1 warning)`; --strict says warnings count."""
         def plural(n: int, word: str) -> str:
             return f"{n} {word}{'s' if n != 1 else ''}"
 

@@ -38,13 +38,13 @@ def test_no_tag_of_another_pr_ever_matches(pr: int, other: int, suffix: str) -> 
 
 def test_packages_and_prefix_come_from_the_spec_images() -> None:
     packages, prefix = packages_and_prefix(
-        ["ghcr.io/Acme/shop-web:pr-12", "ghcr.io/acme/shop-api:pr-12", "nginx:1.27-alpine", "postgres:16"], 12)
+        ["ghcr.io/Acme/shop-web:pr-12", "ghcr.io/acme/shop-api:pr-12", "nginx:1.27-alpine", "postgres:16"], 12, "ghcr.io")
     assert packages == [Package("acme", "shop-api"), Package("acme", "shop-web")] and prefix == "pr-"
 
 
 def test_a_version_with_a_foreign_tag_or_a_protected_digest_is_kept() -> None:
     package = Package("acme", "web")
-    protected = Protected()
+    protected = Protected(registry="ghcr.io")
     protected.add_image(f"ghcr.io/acme/web@{'sha256:' + 'b' * 64}")
     versions = [Version(1, "sha256:" + "a" * 64, ("pr-4",)), Version(2, "sha256:" + "b" * 64, ("pr-4-abcdef0",)),
                 Version(3, "sha256:" + "c" * 64, ("pr-4-1234567", "main")), Version(4, "sha256:" + "d" * 64, ("pr-40",))]
@@ -80,7 +80,7 @@ def test_closing_pr_1_deletes_exactly_its_images_on_every_page(fake_github: Fake
                       images=[f"ghcr.io/aphiria/aphiria.com-web@{'sha256:' + 'e' * 64}"])
 
     setup = len(fake_github.requests)
-    result = run("delete-images", "preview-pr", "--pr", "1", "--protect-env", "production",
+    result = run("delete-images", "preview-pr", "--registry", "ghcr.io", "--pr", "1", "--protect-env", "production",
                  "--protect-deployments", "production")
     assert result.exit_code == 0, result.output
 
@@ -101,7 +101,7 @@ def test_closing_pr_1_deletes_exactly_its_images_on_every_page(fake_github: Fake
 
 def test_dry_run_deletes_nothing(fake_github: FakeGitHub) -> None:
     fill(fake_github)
-    result = run("delete-images", "preview-pr", "--pr", "1", "--protect-env", "production", "--dry-run")
+    result = run("delete-images", "preview-pr", "--registry", "ghcr.io", "--pr", "1", "--protect-env", "production", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "would delete" in result.output
     assert fake_github.count(method="DELETE") == 0
@@ -109,7 +109,7 @@ def test_dry_run_deletes_nothing(fake_github: FakeGitHub) -> None:
 
 def test_a_user_owned_package_is_found_under_users(fake_github: FakeGitHub) -> None:
     version = fake_github.add_package_version("someone", "site", ["pr-3"], owner_type="User")
-    result = run("delete-images", "preview-pr", "--pr", "3", "--package", "someone/site", "--protect-none")
+    result = run("delete-images", "preview-pr", "--registry", "ghcr.io", "--pr", "3", "--package", "someone/site", "--protect-none")
     assert result.exit_code == 0, result.output
     assert [r.path for r in fake_github.requests if r.method == "DELETE"] == [
         f"/users/someone/packages/container/site/versions/{version}"]
@@ -117,14 +117,14 @@ def test_a_user_owned_package_is_found_under_users(fake_github: FakeGitHub) -> N
 
 def test_nothing_is_deleted_without_naming_what_to_protect(fake_github: FakeGitHub) -> None:
     fake_github.add_package_version("aphiria", WEB, ["pr-2"])
-    result = run("delete-images", "preview-pr", "--pr", "2")
+    result = run("delete-images", "preview-pr", "--registry", "ghcr.io", "--pr", "2")
     assert result.exit_code == 2
     assert "name what must be kept" in result.output
     assert fake_github.requests == []
 
 
 def test_needs_a_pr_number(fake_github: FakeGitHub) -> None:
-    result = run("delete-images", "preview-pr", "--protect-none")
+    result = run("delete-images", "preview-pr", "--registry", "ghcr.io", "--protect-none")
     assert result.exit_code == 2 and "needs --pr N" in result.output
 
 
@@ -133,7 +133,7 @@ def test_a_failed_delete_is_reported_and_the_rest_still_go(fake_github: FakeGitH
     second = fake_github.add_package_version("aphiria", WEB, ["pr-6-abcdef1"])
     fake_github.add_package_version("aphiria", API, ["pr-6"])
     fake_github.add_fault(path_regex=rf"/versions/{second}$", status=500)
-    result = run("delete-images", "preview-pr", "--pr", "6", "--protect-none")
+    result = run("delete-images", "preview-pr", "--registry", "ghcr.io", "--pr", "6", "--protect-none")
     assert result.exit_code == 3
     assert re.search(r"could not delete 1 image version", result.output)
     assert remaining_tags(fake_github, WEB) == {"pr-6-abcdef1"} and remaining_tags(fake_github, API) == set()
@@ -142,7 +142,7 @@ def test_a_failed_delete_is_reported_and_the_rest_still_go(fake_github: FakeGitH
 
 def test_a_package_never_pushed_is_nothing_to_delete(fake_github: FakeGitHub) -> None:
     fake_github.add_package_version("aphiria", WEB, ["pr-8"])  # the API package does not exist
-    result = run("delete-images", "preview-pr", "--pr", "8", "--protect-none")
+    result = run("delete-images", "preview-pr", "--registry", "ghcr.io", "--pr", "8", "--protect-none")
     assert result.exit_code == 0, result.output
     assert "ghcr.io/aphiria/aphiria.com-api: no such package" in result.output
     assert remaining_tags(fake_github, WEB) == set()

@@ -59,7 +59,7 @@ def github_deployment(
     production_environment: bool,
     repo: str | None,
 ) -> None:
-    """Record a deploy of ENV as a GitHub Deployment named after the instance (e.g. preview-pr-107).
+    """Record a deploy of ENV as a GitHub Deployment named after the instance (e.g. web-pr-107).
 
     in_progress prints the new deployment's id on stdout. Its payload lists the
     images deployed, which `envspec delete-images --protect-deployments` reads.
@@ -110,8 +110,10 @@ def github_deployment(
 @click.argument("env")
 @root_option
 @param_options
+@click.option("--registry", required=True, metavar="HOST",
+              help="The host of GitHub's container registry the images are on (what ENV's image references start with).")
 @click.option("--package", "packages", multiple=True, metavar="OWNER/NAME",
-              help="ghcr.io package to clean (default: the ghcr.io images ENV references).")
+              help="Package to clean (default: the images on --registry that ENV references).")
 @click.option("--tag-prefix", help="Tag prefix before the PR number (default: what ENV's image tags use, e.g. pr-).")
 @click.option("--protect-env", "protect_envs", multiple=True, metavar="ENV",
               help="Never delete an image this environment references (compiled from the spec).")
@@ -128,6 +130,7 @@ def delete_images(
     pr: str | None,
     params: tuple[str, ...],
     sets: tuple[str, ...],
+    registry: str,
     packages: tuple[str, ...],
     tag_prefix: str | None,
     protect_envs: tuple[str, ...],
@@ -153,21 +156,21 @@ def delete_images(
         raise SpecError("name what must be kept: --protect-env ENV, --protect-deployments ENVIRONMENT, "
                         "--protect-image REF (or --protect-none)")
     compiled = _compile(env, root, pr, params, sets)
-    found, derived = pkg.packages_and_prefix([u.image for u in collect_images(compiled.plan.objects)], number)
+    found, derived = pkg.packages_and_prefix([u.image for u in collect_images(compiled.plan.objects)], number, registry)
     chosen: list[pkg.Package] = []
     for raw in packages:
         owner, _, name = raw.partition("/")
         if not owner or not name:
             raise SpecError(f"--package must look like OWNER/NAME, got {raw!r}")
-        chosen.append(pkg.Package(owner.lower(), name.lower()))
+        chosen.append(pkg.Package(owner.lower(), name.lower(), registry))
     chosen = chosen or found
     if not chosen:
-        raise SpecError(f"{env} references no {pkg.REGISTRY} image; name the packages with --package OWNER/NAME")
+        raise SpecError(f"{env} references no image on {registry}; name the packages with --package OWNER/NAME")
     prefix = tag_prefix if tag_prefix is not None else derived
     if not prefix:
         raise SpecError(f"cannot tell the PR tag prefix from {env}'s image tags; pass --tag-prefix (e.g. pr-)")
 
-    protected = pkg.Protected()
+    protected = pkg.Protected(registry=registry)
     for ref in protect_images:
         protected.add_image(ref)
     for other in protect_envs:

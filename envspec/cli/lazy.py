@@ -33,7 +33,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "comment": ("envspec.cli.pullrequest", "Print the Markdown of the PR comment for ENV (first line: a hidden marker workflows search for)."),
     "pr-check": ("envspec.cli.pullrequest", "Exit 0 only if PR is open and its head is still HEAD_SHA (run right before apply)."),
     "gc": ("envspec.cli.pullrequest", "Destroy previews whose PR is closed or not applied for longer than a TTL."),
-    "github-deployment": ("envspec.cli.github", "Record a deploy of ENV as a GitHub Deployment named after the instance (e.g. preview-pr-107)."),
+    "github-deployment": ("envspec.cli.github", "Record a deploy of ENV as a GitHub Deployment named after the instance (e.g. web-pr-107)."),
     "delete-images": ("envspec.cli.github", "Delete a closed PR's images: versions tagged exactly <prefix><N> or <prefix><N>-<sha>, and nothing else."),
     "explain": ("envspec.cli.explain", "Say where each field of a rendered object came from."),
     "config": ("envspec.cli.authoring", "Print ENV's effective spec: merged (extends, --set), parameters and ${...} resolved."),

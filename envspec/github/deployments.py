@@ -1,7 +1,7 @@
 """GitHub Deployments for what envspec applies: the PR's "View deployment" button and the environment's history.
 
 A deploy creates one GitHub Deployment for the instance (environment
-`preview-pr-<N>` for a preview, the instance name for production) at the
+`<environment>-<N>` for a preview, the instance name for production) at the
 commit being deployed, marks it `in_progress`, and finishes it `success` with
 the environment URL or `failure` with the link to the run's log. Destroying
 the instance marks every one of its deployments `inactive`, so the PR stops

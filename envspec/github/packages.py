@@ -1,4 +1,4 @@
-"""Deleting a closed pull request's container images from GitHub's registry (ghcr.io).
+"""Deleting a closed pull request's container images from GitHub's container registry.
 
 The seed project matched tags by prefix, so cleaning up PR 1 would have taken
 PR 10's images too. Here a version is deleted only when
@@ -16,7 +16,8 @@ All pages of the package-versions API are read before anything is decided, so
 a protected or foreign tag on page two cannot be missed.
 
 Which packages, which owner and which tag prefix: the PR environment's own
-image references say (`ghcr.io/<owner>/<package>:<prefix><N>`), or flags.
+image references say (`<registry>/<owner>/<package>:<prefix><N>`, the registry host
+named by `--registry`), or flags.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from typing import Any, Iterable
 
 from envspec.github.api import GitHubClient, GitHubError
 
-REGISTRY = "ghcr.io"
 _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
 
@@ -36,9 +36,10 @@ _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 class Package:
     owner: str
     name: str
+    registry: str = field(default="", compare=False)  # the host, for messages only
 
     def __str__(self) -> str:
-        return f"{REGISTRY}/{self.owner}/{self.name}"
+        return f"{self.registry}/{self.owner}/{self.name}" if self.registry else f"{self.owner}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Verdict:
 class Protected:
     """Digests and tags, per package, that must never be deleted."""
 
+    registry: str = ""  # GitHub's container registry host (`--registry`)
     digests: set[str] = field(default_factory=set)
     tags: set[tuple[Package, str]] = field(default_factory=set)
 
@@ -68,7 +70,7 @@ class Protected:
         if match:
             self.digests.add(match.group(1))
             ref = ref[: match.start()]
-        package, tag = parse_image(ref)
+        package, tag = parse_image(ref, self.registry)
         if package is not None and tag:
             self.tags.add((package, tag))
 
@@ -86,12 +88,12 @@ def pr_tag_pattern(prefix: str, pr: int) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(prefix)}{int(pr)}(-[0-9a-f]{{7,40}})?$")
 
 
-def parse_image(ref: str) -> tuple[Package | None, str]:
-    """(ghcr.io package, tag) of an image reference; (None, '') for any other registry."""
+def parse_image(ref: str, registry: str) -> tuple[Package | None, str]:
+    """(package, tag) of an image reference on `registry`; (None, '') for any other registry."""
     ref = _DIGEST.sub("", ref)
-    if not ref.startswith(REGISTRY + "/"):
+    if not registry or not ref.startswith(registry + "/"):
         return None, ""
-    path = ref[len(REGISTRY) + 1 :]
+    path = ref[len(registry) + 1 :]
     tag = ""
     last = path.rsplit("/", 1)[-1]
     if ":" in last:
@@ -99,18 +101,18 @@ def parse_image(ref: str) -> tuple[Package | None, str]:
     owner, _, name = path.partition("/")
     if not owner or not name:
         return None, ""
-    return Package(owner.lower(), name.lower()), tag
+    return Package(owner.lower(), name.lower(), registry), tag
 
 
-def packages_and_prefix(images: Iterable[str], pr: int) -> tuple[list[Package], str | None]:
-    """The ghcr.io packages among `images`, and the tag prefix their PR tags share (None when they say none).
+def packages_and_prefix(images: Iterable[str], pr: int, registry: str) -> tuple[list[Package], str | None]:
+    """The packages on `registry` among `images`, and the tag prefix their PR tags share (None when they say none).
 
-    `ghcr.io/acme/shop-web:pr-107` with PR 107 gives package acme/shop-web and prefix `pr-`.
+    `<registry>/acme/shop-web:pr-107` with PR 107 gives package acme/shop-web and prefix `pr-`.
     """
     packages: set[Package] = set()
     prefixes: set[str] = set()
     for ref in images:
-        package, tag = parse_image(ref)
+        package, tag = parse_image(ref, registry)
         if package is None:
             continue
         packages.add(package)
