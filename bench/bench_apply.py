@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from envspec.kube.apply import APPLY_WORKERS, ApplyOptions, apply_plan  # noqa: E402
 from envspec.kube.client import Kube, load_target  # noqa: E402
 from envspec.kube.inventory import ApplySetRef  # noqa: E402
-from envspec.kube.plan import DeployPlan  # noqa: E402
+from envspec.plan import DeployPlan  # noqa: E402
 from envspec.kube.secrets import build_secrets, complete_secrets, pending_keys  # noqa: E402
 from envspec.kube.stages import desired_objects  # noqa: E402
 from envspec.kube.wait import WaitSettings  # noqa: E402

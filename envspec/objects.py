@@ -61,19 +61,29 @@ def spec_hash(obj: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The pod spec inside an object, wherever its kind keeps it (envspec.kinds: `pod_template`)."""
+def pod_template_of_object(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template (metadata + spec) inside a workload, wherever its kind keeps it (envspec.kinds:
+    `pod_template`); None for a Pod itself, which has no template, and for kinds without pods."""
     from envspec.kinds import pod_template_of
 
     where = pod_template_of(str(obj.get("kind", "")))
     spec = obj.get("spec") or {}
-    if where == "pod":
-        return spec
-    if where == "template":
-        return (spec.get("template") or {}).get("spec")
     if where == "jobTemplate":
-        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
-    return None
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    elif where != "template":
+        return None
+    template = spec.get("template")
+    return template if isinstance(template, dict) and isinstance(template.get("spec"), dict) else None
+
+
+def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec inside an object, wherever its kind keeps it (a Pod's own spec, or its template's)."""
+    from envspec.kinds import pod_template_of
+
+    if pod_template_of(str(obj.get("kind", ""))) == "pod":
+        return obj.get("spec") or {}
+    template = pod_template_of_object(obj)
+    return template["spec"] if template is not None else None
 
 
 def containers_of(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -191,20 +191,6 @@ def _bound_params(resolver: Resolver, name: str, given: Sequence[str]) -> list[l
     return extra
 
 
-def validate_environments(
-    names: Sequence[str],
-    *,
-    root: Path | None = None,
-    params: Sequence[str] = (),
-    sets: Sequence[str] = (),
-    kube_version: str | None = None,
-    crd_dirs: Sequence[Path] = (),
-    project: Project | None = None,
-) -> tuple[list[Problem], list[Problem], list[str]]:
-    report = validate_report(names, root=root, params=params, sets=sets, kube_version=kube_version, crd_dirs=crd_dirs, project=project)
-    return report.problems, report.warnings, report.checked
-
-
 @dataclass
 class ValidationReport:
     problems: list[Problem]

@@ -11,7 +11,7 @@ import pytest
 
 from envspec.kube.apply import apply_plan
 from envspec.kube.client import Kube
-from envspec.kube.plan import HelmChart
+from envspec.plan import HelmChart
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_apply import options
 from tests.test_kube_helpers import NS, fake_kube, fast_wait, kube, kubeconfig, labels, objects, plan  # noqa: F401

@@ -24,7 +24,7 @@ from envspec.errors import SpecError
 from envspec.kube.binding import enforce_binding
 from envspec.kube.client import ca_fingerprint, check_binding, load_target
 from envspec.kube.helm import HelmTarget, _target_flags
-from envspec.kube.plan import ClusterBinding
+from envspec.plan import ClusterBinding
 from tests.fakes.do_server import FakeDigitalOcean, fake_do  # noqa: F401  (fixture)
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)

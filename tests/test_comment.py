@@ -17,7 +17,7 @@ from envspec.github.comment import (
     mask_secret_data,
     render_comment,
 )
-from envspec.kube.plan import ClusterBinding, DeployPlan, SecretSource
+from envspec.plan import ClusterBinding, DeployPlan, SecretSource
 
 WEB_DIGEST = "sha256:" + "a1" * 32
 API_TAG = "ghcr.io/aphiria/aphiria.com-api:pr-107"

@@ -9,7 +9,7 @@ import pytest
 
 from envspec.pipeline import compile_environment
 from envspec.render.output import dump_yaml
-from envspec.validate import validate_environments
+from envspec.validate import validate_report
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = [("django", "django"), ("platform", "platform")]
@@ -22,13 +22,14 @@ def test_example_renders_as_its_snapshot(folder: str, env: str, yaml_snapshot) -
 
 @pytest.mark.parametrize("folder", ["hello", "django", "platform"])
 def test_example_validates_against_the_kubernetes_schemas(folder: str) -> None:
-    problems, _warnings, targets = validate_environments([], root=EXAMPLES / folder)
+    report = validate_report([], root=EXAMPLES / folder)
+    problems, targets = report.problems, report.checked
     assert targets and problems == []
 
 
 @pytest.mark.parametrize("folder", ["hello", "django", "platform"])
 def test_example_validates_against_the_shared_crds(folder: str, crd_dirs: list[Path]) -> None:
-    problems, _warnings, _targets = validate_environments([], root=EXAMPLES / folder, crd_dirs=crd_dirs)
+    problems = validate_report([], root=EXAMPLES / folder, crd_dirs=crd_dirs).problems
     assert problems == []
 
 

@@ -242,7 +242,7 @@ def test_upsert_refuses_a_body_without_its_marker(fake_github: FakeGitHub) -> No
 # --- against the fake Kubernetes API -------------------------------------------------------
 
 from envspec.github.gc_cluster import destroyer, find_previews  # noqa: E402
-from envspec.kube.plan import ClusterBinding, DeployPlan  # noqa: E402
+from envspec.plan import ClusterBinding, DeployPlan  # noqa: E402
 from tests.fakes.kube_server import FAKE_NOW  # noqa: E402
 
 CLUSTER_NOW = datetime.fromisoformat(FAKE_NOW.replace("Z", "+00:00")) + timedelta(hours=1)

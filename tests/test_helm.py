@@ -17,7 +17,7 @@ import pytest
 from envspec.errors import OperationError
 from envspec.kube.helm import HelmTarget, chart_source, find_helm, install_charts, is_current
 from envspec.kube.helm import _run as run_helm  # the runner install_charts uses by default
-from envspec.kube.plan import HelmChart
+from envspec.plan import HelmChart
 from tests.helm_tool import Helm, HelmFakeKube, chart_repo, decode_secret, helm_kube, real_helm, write_chart  # noqa: F401
 
 VALUES = {"greeting": "hi from envspec", "replicas": 3}

@@ -18,7 +18,7 @@ from envspec.kube.apply import ApplyOptions, apply_plan, stage_of
 from envspec.kube.client import Kube, load_target
 from envspec.kube.helm import HelmTarget
 from envspec.kube.inventory import GROUP_KINDS_ANNOTATION, ID_LABEL, PART_OF_LABEL, applyset_id
-from envspec.kube.plan import HelmChart, RemoteManifest, SecretSource
+from envspec.plan import HelmChart, RemoteManifest, SecretSource
 from envspec.kube.wait import wait_ready
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401  (fixtures)

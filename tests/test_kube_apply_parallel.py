@@ -465,7 +465,7 @@ def test_kinds_not_served_yet_cost_one_discovery_reread_each_not_one_per_look(
 ) -> None:
     import hashlib
 
-    from envspec.kube.plan import RemoteManifest
+    from envspec.plan import RemoteManifest
 
     url = "https://example.com/crds.yaml"
     fetch = lambda _url, timeout: TWO_CRDS.encode()  # noqa: E731
@@ -484,7 +484,7 @@ def test_kinds_a_chart_brings_are_found_for_stage_4(
     import os
     import subprocess
 
-    from envspec.kube.plan import HelmChart
+    from envspec.plan import HelmChart
 
     helm = tmp_path / "bin" / "helm"
     helm.parent.mkdir()

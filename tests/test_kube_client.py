@@ -8,7 +8,7 @@ import pytest
 
 from envspec.errors import OperationError, SpecError
 from envspec.kube.client import KubeTarget, check_binding, connect, load_target
-from envspec.kube.plan import ClusterBinding
+from envspec.plan import ClusterBinding
 from envspec.kube.retry import RetryPolicy, is_transient
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import fake_kube, kubeconfig, no_sleep_retry  # noqa: F401

@@ -14,8 +14,9 @@ import pytest
 from envspec.errors import OperationError, SpecError
 from envspec.kube.apply import ApplyOptions, apply_plan
 from envspec.kube.client import Kube, load_target
-from envspec.kube.destroy import DestroyOptions, destroy_instance, drop_database_job, drop_script, list_instances
-from envspec.kube.plan import DatabaseDrop
+from envspec.components.database.lifecycle import drop_database_job, drop_script
+from envspec.kube.destroy import DestroyOptions, destroy_instance, list_instances
+from envspec.plan import DatabaseDrop
 from tests.fakes.kube_server import FakeKube
 from tests.test_kube_helpers import (  # noqa: F401
     CANARY,

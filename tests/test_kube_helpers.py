@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import pytest
 
 from envspec.kube.client import Kube, load_target
-from envspec.kube.plan import ClusterBinding, DatabaseDrop, DeployPlan, SecretSource
+from envspec.plan import ClusterBinding, DatabaseDrop, DeployPlan, SecretSource
 from envspec.kube.retry import RetryPolicy
 from envspec.kube.wait import WaitSettings
 from tests.fakes import kube_server as _kube_server

@@ -196,26 +196,26 @@ def test_a_raw_object_takes_part_in_duplicate_detection(tmp_path: Path) -> None:
 
 
 def test_validate_locates_a_raw_objects_schema_error_in_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from envspec.validate import validate_environments
+    from envspec.validate import validate_report
 
     root = project(tmp_path, "objectFiles: [manifests/bad.yaml]\n", {
         "manifests/bad.yaml": "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: demo}\ndata: {}\n---\n"
         "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: demo}\nspec: {ports: [{port: not-a-number}]}\n"})
     monkeypatch.chdir(root)
-    problems, _, _ = validate_environments(["demo"], root=root)
+    problems = validate_report(["demo"], root=root).problems
     located = [str(p) for p in problems]
     assert len(located) == 1 and located[0].startswith("manifests/bad.yaml:7:1: Service demo/b: .spec.ports[0].port:"), located
 
 
 def test_validate_checks_a_patched_object_against_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from envspec.validate import validate_environments
+    from envspec.validate import validate_report
 
     root = project(tmp_path, """patches:
   - target: {kind: Deployment}
     strategicMerge: {spec: {replicas: many}}
 """)
     monkeypatch.chdir(root)
-    problems, _, _ = validate_environments(["demo"], root=root)
+    problems = validate_report(["demo"], root=root).problems
     assert any("Deployment demo/web: .spec.replicas" in str(p) for p in problems), [str(p) for p in problems]
 
 

@@ -365,11 +365,11 @@ namespace:
 
 def test_names_too_long_at_the_parameter_maximum(tmp_path: Path) -> None:
     """validate checks integer parameters at their bounds: pr=7 fits, pr=9999999 does not."""
-    from envspec.validate import validate_environments
+    from envspec.validate import validate_report
 
     (tmp_path / "environments").mkdir()
     (tmp_path / "environments" / "env.yaml").write_text(NAMES % 9999999)
-    problems, _, _ = validate_environments(["env"], root=tmp_path)
+    problems = validate_report(["env"], root=tmp_path).problems
     assert [str(p) for p in problems] == [
         "environments/env.yaml:6:9: namespace.name: Namespace name 'a-very-long-preview-namespace-prefix-for-the-pull-request-9999999' "
         "is not a valid DNS-1123 label (at most 63 characters) (with pr=9999999) [name-limits]"
@@ -377,11 +377,11 @@ def test_names_too_long_at_the_parameter_maximum(tmp_path: Path) -> None:
 
 
 def test_names_fit_for_every_allowed_value(tmp_path: Path) -> None:
-    from envspec.validate import validate_environments
+    from envspec.validate import validate_report
 
     (tmp_path / "environments").mkdir()
     (tmp_path / "environments" / "env.yaml").write_text(NAMES % 99)
-    problems, _, _ = validate_environments(["env"], root=tmp_path)
+    problems = validate_report(["env"], root=tmp_path).problems
     assert problems == []
 
 
@@ -400,9 +400,9 @@ def test_database_name_pattern(tmp_path: Path) -> None:
 
 
 def test_preview_pr_names_fit_for_every_pr_number(repo_root: Path) -> None:
-    from envspec.validate import validate_environments
+    from envspec.validate import validate_report
 
-    problems, _, _ = validate_environments(["preview-pr"])
+    problems = validate_report(["preview-pr"]).problems
     assert problems == []
 
 

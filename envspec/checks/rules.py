@@ -23,7 +23,7 @@ from envspec.components.database.rules import database_credentials, is_database_
 from envspec.components.route.rules import route_parents
 from envspec.kinds import name_limit_of
 from envspec.quantity import parse as parse_quantity
-from envspec.spec.models import Container, Environment, Resources
+from envspec.spec.models import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, Container, Environment, Resources
 from envspec.spec.params import parse_image
 
 Rule = Callable[[RuleContext], None]
@@ -36,11 +36,6 @@ def rule(func: Rule) -> Rule:
 
 
 # ------------------------------------------------------------------ helpers
-
-def quantity(text: str) -> Fraction:
-    """The exact value of a resource quantity (one parser for all of envspec: `envspec.quantity`)."""
-    return parse_quantity(text)
-
 
 def fmt_cpu(value: Fraction) -> str:
     return f"{int(value * 1000)}m"
@@ -75,7 +70,7 @@ def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction |
         return None
     amounts = getattr(resources, kind)
     value = getattr(amounts, resource) if amounts else None
-    return quantity(value) if value else None
+    return parse_quantity(value) if value else None
 
 
 # ------------------------------------------------------------------ rules
@@ -131,7 +126,7 @@ def quota_fit(ctx: RuleContext) -> None:
             job_pods = 1
         else:
             pod_count += count
-    limits = {"cpu": quantity(quota.cpu), "memory": quantity(quota.memory)}
+    limits = {"cpu": parse_quantity(quota.cpu), "memory": parse_quantity(quota.memory)}
     for (kind, res), total in totals.items():
         need = total + job_peak[(kind, res)]
         if need > limits[res]:
@@ -311,9 +306,10 @@ def _rendered_apart(ctx: RuleContext, index: int) -> bool:
     return bool(origin) and origin[0] in ("templates", "components", "objects", "objectFiles")
 
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# The same patterns the spec models check (one definition each, in envspec.spec.models).
+_DNS1123_LABEL = re.compile(DNS1123_LABEL)
+_DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN)
+_LABEL_VALUE = re.compile(LABEL_VALUE)
 
 
 @rule

@@ -21,7 +21,7 @@ from envspec.kube.lease import DEFAULT_LOCK_TIMEOUT
 from envspec.spec.preview import PreviewSpec
 
 if TYPE_CHECKING:  # pragma: no cover
-    from envspec.kube.plan import DeployPlan
+    from envspec.plan import DeployPlan
 
 # Any PR number the spec accepts: a preview's cluster binding (what gc connects by) does not depend on it.
 PROBE_PR = "1"

@@ -17,7 +17,7 @@ policy): a desired object that exists but is not a member of the instance's
 ApplySet is looked up (one GET, skipped when its namespace does not exist
 yet) and refused, all of them listed, before the first write -- unless
 `--adopt`, and never when it belongs to another ApplySet. The cluster's own
-namespaces (`envspec.kube.system`) are refused before any request at all.
+namespaces (`envspec.system`) are refused before any request at all.
 Namespaces apply creates are POSTed (so one created meanwhile by someone else
 is refused, not taken) and recorded in the parent, which is what destroy
 reads before it deletes a namespace.
@@ -73,13 +73,13 @@ from envspec.kube.jobs import job_key, run_job
 from envspec.kube.lease import InstanceLease, LeaseLost, LeaseSettings
 from envspec.kube.observe import live_secret as _live_secret
 from envspec.kube.observe import observe
-from envspec.kube.plan import DeployPlan
+from envspec.plan import DeployPlan
 from envspec.kube.preflight import confirm_if_needed, preflight
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
 from envspec.kube.secrets import Redactor, prepare_secrets
 from envspec.kube.ssa import apply_object, needs_apply
 from envspec.kube.stages import ROLLOUT_KINDS, STAGE_NAMES, STAGES, by_stage, desired_objects, stage_of
-from envspec.kube.system import SYSTEM_NAMESPACES, system_problems
+from envspec.system import SYSTEM_NAMESPACES, system_problems
 from envspec.kube.wait import Readiness, WaitSettings, check, needs_wait, wait_ready
 from envspec.objects import identity, name_of, namespace_of, object_id, spec_hash
 
@@ -492,7 +492,7 @@ def _apply(kube: "Kube", plan: DeployPlan, options: ApplyOptions, redactor: Reda
 
 
 def _refuse_system(objects: list[dict[str, Any]], ref: ApplySetRef) -> None:
-    """The built-in guard (`envspec.kube.system`), again at apply time: a plan built by hand gets no further."""
+    """The built-in guard (`envspec.system`), again at apply time: a plan built by hand gets no further."""
     lines = system_problems(objects)
     if ref.namespace in SYSTEM_NAMESPACES:
         lines.append(f"Secret/{ref.namespace}/{ref.name}: the ApplySet parent would be written into {ref.namespace}")

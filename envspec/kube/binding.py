@@ -16,15 +16,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from envspec.errors import Problem, SpecError
-from envspec.kube.client import KubeTarget, check_binding
-from envspec.kube.plan import ClusterBinding
+from envspec.kube.client import KubeTarget, check_binding, normalise_server
+from envspec.plan import ClusterBinding
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.cloud.digitalocean import DigitalOceanClient
-
-
-def _same_server(a: str, b: str) -> bool:
-    return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()
 
 
 def verify_digitalocean(
@@ -51,7 +47,7 @@ def verify_digitalocean(
         )
     endpoint = str(cluster.get("endpoint") or "")
     cluster_id = cluster.get("id")
-    if not endpoint or not _same_server(endpoint, target.server):
+    if not endpoint or normalise_server(endpoint) != normalise_server(target.server):
         raise SpecError(
             f"{bound} (id {cluster_id}, API server {endpoint or 'not yet assigned'}), "
             f"but context {target.context!r} points at {target.server}; refusing. "

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envspec.errors import Location, OperationError, Problem, SpecError
-from envspec.kube.plan import ClusterBinding
+from envspec.plan import ClusterBinding
 from envspec.kube.retry import RetryPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +65,8 @@ class KubeTarget:
         return f"target: context {context} at {self.server}{source}"
 
 
-def _normalise_server(url: str) -> str:
+def normalise_server(url: str) -> str:
+    """An API server URL as binding compares it: no surrounding space or trailing slash, lower case."""
     return url.strip().rstrip("/").lower()
 
 
@@ -267,7 +268,7 @@ def check_binding(
             f"but {how} is {target.context!r} ({target.server}); "
             f"pass --context {binding.context} to deploy to the declared cluster"
         )
-    if binding.server and _normalise_server(target.server) != _normalise_server(binding.server):
+    if binding.server and normalise_server(target.server) != normalise_server(binding.server):
         problems.append(
             f"environment {environment} is bound to API server {binding.server}, "
             f"but context {target.context!r} points at {target.server}; refusing"

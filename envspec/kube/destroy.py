@@ -7,7 +7,7 @@ step safe to repeat:
 0. take the instance's Lease (`envspec.kube.lease`), so no apply writes while
    destroy runs; it is deleted once the instance is gone;
 1. delete the ApplySet members (never a protected namespace, never an object
-   another tool manages, never anything `envspec.kube.system` rules out);
+   another tool manages, never anything `envspec.system` rules out);
 2. drop the database with a Job on the shared PostgreSQL: `DROP DATABASE IF
    EXISTS ... WITH (FORCE)` on a re-validated name, then a check against
    `pg_database` that fails the Job if the database is still there, then
@@ -56,12 +56,12 @@ from envspec.kube.inventory import (
 )
 from envspec.objects import group_kind, name_of, namespace_of, object_id
 from envspec.kinds import verified_after_destroy
-from envspec.components.database.lifecycle import ABSENT, DROPPED, drop_database_job, drop_job_name, drop_script  # noqa: F401
-from envspec.kube.plan import DatabaseDrop, DeployPlan
+from envspec.components.database.lifecycle import ABSENT, DROPPED, drop_database_job
+from envspec.plan import DatabaseDrop, DeployPlan
 from envspec.kube.secrets import Redactor, learn_live_secrets, redactor_for
 from envspec.kube.lease import InstanceLease, LeaseSettings
 from envspec.kube.ssa import apply_object
-from envspec.kube.system import NEVER_TOUCHED_NAMESPACES, system_reason
+from envspec.system import NEVER_TOUCHED_NAMESPACES, system_reason
 from envspec.kube.wait import WaitSettings, wait_ready
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from envspec.errors import EnvspecError, SpecError
 from envspec.kube.inventory import ApplySetRef
 from envspec.kube.observe import observe
-from envspec.kube.plan import DeployPlan
+from envspec.plan import DeployPlan
 from envspec.kube.remote import Fetch, default_cache_dir, download, remote_objects
 from envspec.kube.secrets import MASK, Redactor, build_secrets, unset_variables
 from envspec.kube.fieldset import FieldPath, Tree, encode, extract, user_fields

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from envspec.errors import OperationError, SpecError
-from envspec.kube.plan import HelmChart
+from envspec.plan import HelmChart
 
 INSTALL_HINT = "install helm 3 (https://helm.sh/docs/intro/install/, e.g. `brew install helm` or the get-helm-3 script)"
 

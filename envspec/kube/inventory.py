@@ -191,12 +191,12 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(text: str | None) -> datetime | None:
+def parse_time(text: Any) -> datetime | None:
     """An RFC 3339 timestamp as an aware datetime; None when absent or unreadable."""
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
@@ -296,7 +296,7 @@ def plan_prune(
     Never the cluster's own namespaces or objects in them, and, when `created_namespaces` (from
     the parent) is given, never a namespace this instance did not create.
     """
-    from envspec.kube.system import system_reason
+    from envspec.system import system_reason
 
     wanted = {identity(o) for o in desired}
     protected_ns = set(protected_namespaces)

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from contextlib import contextmanager
 
 from envspec.errors import OperationError
+from envspec.kube.inventory import parse_time
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -60,16 +61,6 @@ def lease_name(instance: str) -> str:
 def _micro_time(moment: datetime) -> str:
     """Kubernetes MicroTime: RFC 3339 with microseconds, UTC."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def default_identity(action: str) -> str:
@@ -118,7 +109,7 @@ class Observed:
 
     def expires(self) -> datetime | None:
         spec = (self.obj or {}).get("spec") or {}
-        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
         if renewed is None:
             return None
         return renewed + timedelta(seconds=int(spec.get("leaseDurationSeconds") or DEFAULT_DURATION))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from envspec.kube.inventory import ApplySetRef, Inventory, PrunePlan, list_members, plan_prune, read_inventory
-from envspec.kube.plan import DeployPlan
+from envspec.plan import DeployPlan
 from envspec.kube.secrets import LiveLookup, Redactor, prepare_secrets
 from envspec.kube.stages import desired_objects
 from envspec.objects import group_kind, identity

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 from envspec.errors import Problem, SpecError
 from envspec.kube.helm import find_helm
 from envspec.objects import containers_of, identity, is_pinned, object_id
-from envspec.kube.plan import DeployPlan
+from envspec.plan import DeployPlan
 from envspec.kube.secrets import Redactor, build_secrets, missing_variables
 
 def unpinned_images(objects: Iterable[dict[str, Any]], app_images: Iterable[str] = ()) -> list[Problem]:

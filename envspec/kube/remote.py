@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from envspec.errors import OperationError, SpecError
-from envspec.kube.plan import RemoteManifest
+from envspec.plan import RemoteManifest
 
 CACHE_ENV = "ENVSPEC_CACHE_DIR"
 MAX_BYTES = 20 * 1024 * 1024  # the Gateway API experimental install is ~1 MB; anything near this is wrong

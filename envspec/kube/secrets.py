@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from envspec.errors import EnvspecError, OperationError, Problem, SpecError
-from envspec.kube.plan import DeployPlan, SecretSource
-from envspec.plan import secret_skeleton
+from envspec.objects import pod_template_of_object
+from envspec.plan import DeployPlan, SecretSource, secret_skeleton
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -268,14 +268,6 @@ def _learn_registry_credentials(redactor: Redactor, config: str) -> None:
 # --- the plan's Secrets beyond its declarations: the checksum key ---------------------------
 
 
-def _pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
-    spec = obj.get("spec") or {}
-    if obj.get("kind") == "CronJob":
-        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    template = spec.get("template")
-    return template if isinstance(template, dict) and isinstance(template.get("spec"), dict) else None
-
-
 def secret_refs(pod_spec: dict[str, Any]) -> set[str]:
     """Names of the Secrets a pod reads (env, envFrom, volumes); image pull secrets need no roll."""
     names: set[str] = set()
@@ -296,7 +288,7 @@ def secret_refs(pod_spec: dict[str, Any]) -> set[str]:
 def _reads_built_secret(plan: DeployPlan) -> bool:
     built = {(s.namespace, s.name) for s in plan.secrets}
     for obj in plan.objects:
-        template = _pod_template(obj)
+        template = pod_template_of_object(obj)
         if template is not None:
             ns = (obj.get("metadata") or {}).get("namespace")
             if any((ns, name) in built for name in secret_refs(template["spec"])):
@@ -447,7 +439,7 @@ def stamp_checksums(objects: list[dict[str, Any]], built: list[dict[str, Any]], 
     # would be a plain hash of the values (guessable ones could be recovered from the diff).
     unkeyed = key == UNKNOWN_VALUE
     for obj in objects:
-        template = _pod_template(obj)
+        template = pod_template_of_object(obj)
         if template is None:
             continue
         ns = obj["metadata"].get("namespace")
@@ -455,7 +447,7 @@ def stamp_checksums(objects: list[dict[str, Any]], built: list[dict[str, Any]], 
         if not used:
             continue
         obj["spec"] = copy.deepcopy(obj["spec"])
-        template = _pod_template(obj)
+        template = pod_template_of_object(obj)
         assert template is not None
         meta = template.setdefault("metadata", {})
         value = PENDING_CHECKSUM if unkeyed else checksum(key, used)

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from envspec.kinds import STAGE_NAMES, TABLE, stage_of_kind
 from envspec.kube.inventory import with_member_label
-from envspec.kube.plan import DeployPlan
+from envspec.plan import DeployPlan
 from envspec.objects import identity
 
 # Stage membership, readiness and the rest of what envspec knows per kind: envspec.kinds (one table).

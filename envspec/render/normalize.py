@@ -15,7 +15,7 @@ import json
 from typing import Any, Iterable
 
 from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of
-from envspec.objects import object_id, pod_spec_of
+from envspec.objects import object_id, pod_spec_of, pod_template_of_object
 from envspec.render.templates import RenderedObject
 
 CHECKSUM_ANNOTATION = "envspec.dev/config-checksum"
@@ -93,9 +93,9 @@ def _place(obj: dict[str, Any], labels: dict[str, str], namespace: str | None) -
         meta.pop("namespace", None)
     elif namespace and not meta.get("namespace") and is_known_namespaced(obj["kind"]):
         meta["namespace"] = namespace
-    if pod_spec_of(obj) is None or obj["kind"] == "Pod":
+    template = pod_template_of_object(obj)
+    if template is None:
         return None
-    template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj["spec"]["template"]
     template_meta = template.setdefault("metadata", {})
     template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
     return template_meta

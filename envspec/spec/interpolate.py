@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable
 
 from envspec.errors import Problems, one_line
-from envspec.spec.loader import PathKey, Positions
+from envspec.spec.loader import PathKey, Positions, copy_data
 
 REF_RE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
@@ -215,15 +215,7 @@ class Interpolator:
             path = path + (key,)
             node = self._resolve_at(path)
         self._walk(node, path)  # a referenced mapping/list must be fully resolved too
-        return _copy(node)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+        return copy_data(node)
 
 
 def _dotted(path: PathKey) -> str:
@@ -261,6 +253,6 @@ def mapping_scope(label: str, values: dict[str, Any]) -> Callable[[list[str]], A
                 hint = difflib.get_close_matches(part, keys, n=1)
                 known = f"; did you mean {hint[0]!r}?" if hint else (f" (known: {', '.join(sorted(keys))})" if keys else "")
                 raise RefError(f"unknown reference ${{{where}}}{known}")
-        return _copy(node)
+        return copy_data(node)
 
     return resolve

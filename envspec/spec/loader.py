@@ -143,17 +143,9 @@ class _Builder:
                 return self._alias(node, path, positions, depth)
             if self.alias_depth == 0:
                 self.seen.add(id(node))
-        if isinstance(node, MappingNode):
+        if isinstance(node, (MappingNode, SequenceNode)):
             _check_tag(node.tag, node, self.display)
-            return self._mapping(node, path, positions, depth)
-        if isinstance(node, SequenceNode):
-            _check_tag(node.tag, node, self.display)
-            items: list[Any] = []
-            for index, item in enumerate(node.value):
-                child = path + (index,)
-                positions.set(child, _node_location(item, self.display))
-                items.append(self.build(item, child, positions, depth + 1))
-            return items
+            return self.build_fresh(node, path, positions, depth)
         return _scalar(node, self.display)
 
     def _alias(self, node: Any, path: PathKey, positions: Positions, depth: int) -> Any:
@@ -424,17 +416,17 @@ def _parse_cached(text: str, display: str) -> tuple[Any, Positions]:
     data, positions = _PARSED[key]
     # Positions hold immutable Locations (and ints): a shallow copy of each table is a full copy.
     copied = Positions(**{f.name: _shallow(getattr(positions, f.name)) for f in fields(positions)})
-    return _copy(data), copied
+    return copy_data(data), copied
 
 
 def _shallow(value: Any) -> Any:
     return dict(value) if isinstance(value, dict) else value
 
 
-def _copy(value: Any) -> Any:
+def copy_data(value: Any) -> Any:
     """A deep copy of plain data (dicts, lists, immutable scalars), much cheaper than copy.deepcopy."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_data(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_data(v) for v in value]
     return value

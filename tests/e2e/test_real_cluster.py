@@ -20,7 +20,7 @@ from envspec.kube.apply import ApplyOptions, apply_plan
 from envspec.kube.client import Kube, connect
 from envspec.kube.destroy import DestroyOptions, destroy_instance
 from envspec.kube.diff import diff_live
-from envspec.kube.plan import ClusterBinding, DeployPlan, SecretSource
+from envspec.plan import ClusterBinding, DeployPlan, SecretSource
 from envspec.kube.wait import WaitSettings
 
 KUBECONFIG = os.environ.get("ENVSPEC_E2E_KUBECONFIG")
