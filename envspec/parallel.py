@@ -74,7 +74,8 @@ def available_cpus() -> int:
 def can_fork() -> bool:
     """Fork only where it is dependable: not on Windows (no fork), not on macOS (system libraries
     are not fork-safe), and never with another thread alive (it could hold a lock the child needs)."""
-    return hasattr(os, "fork") and sys.platform != "darwin" and threading.active_count() == 1
+    return (hasattr(os, "fork") and hasattr(signal, "pthread_sigmask") and sys.platform != "darwin"
+            and threading.active_count() == 1)
 
 
 def worker_count(items: int, requested: int | None) -> int:
@@ -161,12 +162,14 @@ def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]]) 
         except (OSError, ValueError, AttributeError):
             pass
     gc.freeze()
+    # Ctrl-C waits until each worker is forked and known, so none is left running unknown to us.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         for share in shares:
             read_fd, write_fd = os.pipe()
             pid = os.fork()
             if pid == 0:  # the worker: never returns
-                _serve(items, work, share, read_fd, write_fd, [p.fd for p in procs])
+                _serve(items, work, share, read_fd, write_fd, [p.fd for p in procs], mask)
             os.close(write_fd)
             procs.append(_Worker(pid, read_fd, share))
     except BaseException:
@@ -175,17 +178,19 @@ def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]]) 
             _reap(proc)
         raise
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.unfreeze()
     return procs
 
 
 def _serve(items: Sequence[I], work: Callable[[I], R], share: list[int], read_fd: int, write_fd: int,
-           inherited: list[int]) -> None:
+           inherited: list[int], mask: set[signal.Signals]) -> None:
     """A worker's life: each item of its share as one frame on the pipe, then exit without teardown
     (no atexit handler, no buffered stdout of the parent's is ever run or flushed here)."""
     status = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once, silently
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in (read_fd, *inherited):
             os.close(fd)
         for index in share:
