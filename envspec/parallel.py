@@ -167,6 +167,7 @@ def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]]) 
     try:
         for share in shares:
             read_fd, write_fd = os.pipe()
+            _widen(write_fd)
             pid = os.fork()
             if pid == 0:  # the worker: never returns
                 _serve(items, work, share, read_fd, write_fd, [p.fd for p in procs], mask)
@@ -181,6 +182,17 @@ def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]]) 
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.unfreeze()
     return procs
+
+
+def _widen(fd: int) -> None:
+    """A pipe that holds many environments' results: with the default 64 KiB a worker stops after
+    two or three of them until the parent gets the CPU to read, which on a busy machine is often."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _CHUNK)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+        pass
 
 
 def _serve(items: Sequence[I], work: Callable[[I], R], share: list[int], read_fd: int, write_fd: int,
