@@ -30,8 +30,8 @@ def jobs_option(func: F) -> F:
     """--jobs / -j for the commands that compile many environments (envspec.parallel)."""
     return click.option(
         "--jobs", "-j", "jobs", default=None, metavar="N",
-        help="Worker processes for many environments (1: all in this process; default: ENVSPEC_JOBS, else auto: "
-             "one per CPU, none for a few environments).",
+        help="Worker processes for many environments (render --all, validate): N, 1 for none, or auto "
+             "(one per CPU, none below 7 environments). Default: ENVSPEC_JOBS, else auto.",
     )(func)
 
 
