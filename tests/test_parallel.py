@@ -331,7 +331,6 @@ def test_the_documented_threshold_is_the_one_used() -> None:
     from envspec.cli import main
 
     below = parallel.PER_WORKER + 1  # ceil(n / PER_WORKER) >= 2 from here
-    assert parallel.worker_count(below - 1, None) == 1 or not parallel.can_fork() or parallel.available_cpus() < 2
     for command in ("render", "validate"):
         assert f"none below {below} environments" in " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
     assert f"none for fewer than {below} environments" in " ".join((REPO / "README.md").read_text().split())
