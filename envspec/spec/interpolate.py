@@ -101,8 +101,10 @@ class Interpolator:
         positions: Positions,
         problems: Problems,
         scopes: dict[str, Callable[[list[str]], Any]],
+        refs: list[PathKey] | None = None,
     ):
         self.data = data
+        self.refs = refs  # where the strings holding `${` are (merge.ref_paths), if known: the rest is not walked
         self.positions = positions
         self.problems = problems
         self.scopes = scopes  # first segment -> resolver of the remaining segments
@@ -111,7 +113,15 @@ class Interpolator:
         self.failed: set[PathKey] = set()
 
     def run(self) -> dict[str, Any]:
-        self._walk(self.data, ())
+        if self.refs is None:
+            self._walk(self.data, ())
+            return self.data
+        # The same visits as walking everything, in the same order: every other value is left as it is
+        # by a visit, except what a reference resolves to, which is walked as the full walk would.
+        for path in self.refs:
+            value = self._resolve_at(path)
+            if isinstance(value, (dict, list)):
+                self._walk(value, path)
         return self.data
 
     def _walk(self, node: Any, path: PathKey) -> None:
