@@ -70,7 +70,23 @@ def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction |
         return None
     amounts = getattr(resources, kind)
     value = getattr(amounts, resource) if amounts else None
-    return parse_quantity(value) if value else None
+    return quantity(value) if value else None
+
+
+# Quantities by (type, text or number): `render --all` meets the same few hundred values in every environment.
+_QUANTITIES: dict[tuple[type, object], Fraction] = {}
+_QUANTITIES_MAX = 4096
+
+
+def quantity(value: str | int | float) -> Fraction:
+    """`envspec.quantity.parse`, once per distinct value in a process (a Fraction never changes; errors are not kept)."""
+    key = (type(value), value)
+    found = _QUANTITIES.get(key)
+    if found is None:
+        found = parse_quantity(value)
+        if len(_QUANTITIES) < _QUANTITIES_MAX:
+            _QUANTITIES[key] = found
+    return found
 
 
 # ------------------------------------------------------------------ rules
@@ -126,7 +142,7 @@ def quota_fit(ctx: RuleContext) -> None:
             job_pods = 1
         else:
             pod_count += count
-    limits = {"cpu": parse_quantity(quota.cpu), "memory": parse_quantity(quota.memory)}
+    limits = {"cpu": quantity(quota.cpu), "memory": quantity(quota.memory)}
     for (kind, res), total in totals.items():
         need = total + job_peak[(kind, res)]
         if need > limits[res]:

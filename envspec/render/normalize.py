@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from itertools import islice
 from typing import Any, Iterable
 
 from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of
@@ -35,23 +36,46 @@ def _order_keys(value: Any, preferred: list[str] | None = None, sort_rest: bool 
     """Preferred keys first, then the rest in their (deterministic) template order or sorted."""
     if not isinstance(value, dict):
         return value
-    keys = [k for k in (preferred or []) if k in value]
+    order = _key_order(value, preferred or [], sort_rest)
+    return dict(value) if order is None else {k: value[k] for k in order}
+
+
+def _key_order(value: dict[Any, Any], preferred: list[str], sort_rest: bool) -> list[Any] | None:
+    """The keys of `value` as `_order_keys` orders them; None when that is the order they already have
+    (most mappings: no preferred key, or `name` already first), which saves building the list."""
+    keys = [k for k in preferred if k in value]
+    if not sort_rest and (not keys or list(islice(value, len(keys))) == keys):
+        return None
     rest = [k for k in value if k not in keys]
     if sort_rest:
         rest.sort()
-    return {k: value[k] for k in keys + rest}
+    return keys + rest
 
 
-def _canonical(value: Any, path: tuple[str, ...] = ()) -> Any:
+# How a mapping's keys are ordered, by the key it is found under (see _canonical).
+_SORTED_UNDER = frozenset({"labels", "annotations", "matchLabels", "selector", "data", "stringData", "hard", "nodeSelector"})
+_NAME_FIRST = ["name"]
+_PREFERRED_UNDER = {"metadata": META_KEYS, "containers": CONTAINER_KEYS, "initContainers": CONTAINER_KEYS}
+
+
+def _canonical(value: Any, last: str = "") -> Any:
+    """`value` with every mapping's keys in canonical order; `last` is the key it is found under
+    (list items count as found under their list's key). Scalars are shared, containers are new."""
     if isinstance(value, dict):
-        last = path[-1] if path else ""
-        sort = last in {"labels", "annotations", "matchLabels", "selector", "data", "stringData", "hard", "nodeSelector"}
-        preferred = META_KEYS if last == "metadata" else (CONTAINER_KEYS if last in {"containers", "initContainers"} else ["name"])
-        ordered = _order_keys(value, preferred, sort_rest=sort)
-        return {k: _canonical(v, path + (str(k),)) for k, v in ordered.items()}
+        order = _key_order(value, _PREFERRED_UNDER.get(last, _NAME_FIRST), last in _SORTED_UNDER)
+        out = {}
+        for k in value if order is None else order:
+            v = value[k]
+            out[k] = _canonical(v, k if isinstance(k, str) else str(k)) if isinstance(v, (dict, list)) else v
+        return out
     if isinstance(value, list):
-        return [_canonical(v, path) for v in value]
+        return [_canonical(v, last) if isinstance(v, (dict, list)) else v for v in value]
     return value
+
+
+def _canonical_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """One whole object made canonical: TOP_KEYS first, then the rest in canonical order."""
+    return _order_keys(_canonical(obj), TOP_KEYS)
 
 
 def _references(pod_spec: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -108,7 +132,7 @@ def normalize_object(obj: dict[str, Any], labels: dict[str, str], namespace: str
     reads no rendered config. Returns a copy; `obj` is left alone."""
     out = copy.deepcopy(obj)
     _place(out, labels, namespace)
-    return _order_keys(_canonical(out), TOP_KEYS)
+    return _canonical_object(out)
 
 
 def is_normalized(obj: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -151,17 +175,16 @@ def normalize(
 
     # Stable sort: kind rank, then namespace and name -- except Jobs, which keep their declared order.
     indexed = list(enumerate(objects))
-    indexed.sort(
-        key=lambda pair: (
-            _rank(pair[1]),
-            pair[0] if _rank(pair[1]) == JOBS else 0,
-            pair[1]["kind"],
-            pair[1]["metadata"].get("namespace") or "",
-            pair[1]["metadata"]["name"],
-        )
-    )
-    ordered = [_order_keys(_canonical(obj), TOP_KEYS) for _, obj in indexed]
+    indexed.sort(key=_sort_key)
+    ordered = [_canonical_object(obj) for _, obj in indexed]
     return ordered, [rendered[index] for index, _ in indexed]
+
+
+def _sort_key(pair: tuple[int, dict[str, Any]]) -> tuple[int, int, str, str, str]:
+    index, obj = pair
+    rank = _rank(obj)
+    meta = obj["metadata"]
+    return (rank, index if rank == JOBS else 0, obj["kind"], meta.get("namespace") or "", meta["name"])
 
 
 def duplicate_ids(objects: list[dict[str, Any]]) -> list[str]:

@@ -138,8 +138,35 @@ def _layer(below: Composed | None, doc: Document, key: FileKey) -> Composed:
     )
 
 
-def compose(project: Project, path: Path) -> Composed:
-    """`path` and everything it extends, merged; the compositions of its parents are kept for their siblings."""
+class SpecFiles:
+    """The spec files one run has read (a Resolver's life: one `render --all`): each file is read, parsed
+    and located once per run rather than once per environment extending it."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self._documents: dict[Path, tuple[Document, FileKey]] = {}
+        self._targets: dict[tuple[Path, str], Path] = {}
+
+    def document(self, path: Path) -> tuple[Document, FileKey]:
+        found = self._documents.get(path)
+        if found is None:
+            found = self._documents[path] = _document(path, self.project.display(path))
+        return found
+
+    def extends_target(self, doc: Document, value: Any) -> Path:
+        if not isinstance(value, str):
+            return _resolve_extends(self.project, doc, value)
+        key = (doc.path, value)
+        if key not in self._targets:
+            self._targets[key] = _resolve_extends(self.project, doc, value)
+        return self._targets[key]
+
+
+def compose(project: Project, path: Path, files: SpecFiles | None = None) -> Composed:
+    """`path` and everything it extends, merged; the compositions of its parents are kept for their siblings.
+
+    `files` are the files this run has read already (by default: none)."""
+    files = files or SpecFiles(project)
     chain: list[tuple[Document, FileKey]] = []
     seen: list[Path] = []
     current: Path | None = path.resolve()
@@ -149,10 +176,10 @@ def compose(project: Project, path: Path) -> Composed:
             last = chain[-1][0]
             raise SpecError([Problem(f"extends cycle: {cycle}", last.positions.lookup(("extends",)), "extends")])
         seen.append(current)
-        doc, key = _document(current, project.display(current))
+        doc, key = files.document(current)
         chain.append((doc, key))
         parent = doc.data.get("extends")
-        current = _resolve_extends(project, doc, parent) if parent is not None else None
+        current = files.extends_target(doc, parent) if parent is not None else None
 
     chain.reverse()  # base first
     keys = tuple(key for _, key in chain)

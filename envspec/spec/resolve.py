@@ -20,7 +20,7 @@ from envspec.errors import Location, Problem, Problems, SpecError, one_line
 from envspec.spec.crossref import cross_reference_problems
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
 from envspec.spec.loader import PathKey, Positions, copy_data
-from envspec.spec.merge import FileKey, compose, copy_positions
+from envspec.spec.merge import FileKey, SpecFiles, compose, copy_positions
 from envspec.spec.models import Environment
 from envspec.spec.params import Param, resolve_params, split_assignment
 from envspec.spec.project import Project
@@ -331,6 +331,8 @@ class Resolver:
     def __init__(self, project: Project):
         self.project = project
         self._outputs_stack: list[str] = []
+        self._files = SpecFiles(project)  # each spec file read once per run
+        self._checked: set[tuple[str, str]] = set()  # kept `uses` results found current during this run
 
     def resolve(
         self,
@@ -347,7 +349,7 @@ class Resolver:
             finally:
                 self._outputs_stack.pop()
         path = self.project.environment_path(name)
-        composed = compose(self.project, path)
+        composed = compose(self.project, path, self._files)
         data, positions = copy_data(composed.data), copy_positions(composed.positions)  # ours to change
         refs = composed.ref_paths() if not sets else None  # --set may write references anywhere: walk it all
         problems = Problems()
@@ -439,7 +441,6 @@ class Resolver:
                 self._outputs_stack.pop()
         return out
 
-
     def _resolve_used(self, name: str) -> ResolvedSpec:
         """An environment another one `uses`, resolved once per process for all the environments using it.
 
@@ -450,22 +451,25 @@ class Resolver:
         are never kept. The result is shared: its users read it (outputs, rules), never change it."""
         key = (str(self.project.root), name)
         kept = _USED.get(key)
-        if kept is not None and self._still_valid(kept):
-            return kept
+        if kept is not None and not _used_names(kept) & set(self._outputs_stack):
+            if key in self._checked or self._still_valid(kept):
+                self._checked.add(key)
+                return kept
         resolved = self.resolve(name)
+        self._checked.add(key)
         if len(_USED) >= _USED_MAX:
             del _USED[next(iter(_USED))]
         _USED[key] = resolved
         return resolved
 
     def _still_valid(self, kept: ResolvedSpec) -> bool:
-        if _used_names(kept) & set(self._outputs_stack):
-            return False
-        for path, display, text in kept.files:
+        """Every file `kept` was resolved from still reads the same, under the same display path."""
+        for file in kept.files:
             try:
-                if self.project.display(Path(path)) != display or Path(path).read_text(encoding="utf-8") != text:
-                    return False
-            except (OSError, UnicodeError):
+                _, current = self._files.document(Path(file[0]))
+            except SpecError:
+                return False
+            if current != file:
                 return False
         return True
 
