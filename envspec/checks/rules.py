@@ -65,25 +65,39 @@ def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, Container
         yield ("cronJobs", name), "CronJob", cron.namespace or spec.namespace.name, count, [(("cronJobs", name), cron.resources)], []
 
 
-def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction | None:
+def _value(resources: Resources | None, kind: str, resource: str) -> str | int | float | None:
     if resources is None:
         return None
     amounts = getattr(resources, kind)
-    value = getattr(amounts, resource) if amounts else None
-    return quantity(value) if value else None
+    return (getattr(amounts, resource) if amounts else None) or None
 
 
-# Quantities by (type, text or number): `render --all` meets the same few hundred values in every environment.
-_QUANTITIES: dict[tuple[type, object], Fraction] = {}
+def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction | None:
+    value = _value(resources, kind, resource)
+    return None if value is None else _quantity(value)[0]
+
+
+def _nanos(resources: Resources | None, kind: str, resource: str) -> int:
+    """`_amount` in whole nano-units (0 when unset): quantities are exact multiples of 1/NANOS."""
+    value = _value(resources, kind, resource)
+    return 0 if value is None else _quantity(value)[1]
+
+
+NANOS = 10**9  # envspec.quantity rounds every quantity up to a multiple of 1/NANOS
+
+# Quantities by (type, text or number): `render --all` meets the same few values in every environment.
+_QUANTITIES: dict[tuple[type, object], tuple[Fraction, int]] = {}
 _QUANTITIES_MAX = 4096
 
 
-def quantity(value: str | int | float) -> Fraction:
-    """`envspec.quantity.parse`, once per distinct value in a process (a Fraction never changes; errors are not kept)."""
+def _quantity(value: str | int | float) -> tuple[Fraction, int]:
+    """`envspec.quantity.parse` (and the value in nano-units), once per distinct value in a process:
+    a parsed value never changes, and errors are not kept."""
     key = (type(value), value)
     found = _QUANTITIES.get(key)
     if found is None:
-        found = parse_quantity(value)
+        amount = parse_quantity(value)
+        found = (amount, int(amount * NANOS))
         if len(_QUANTITIES) < _QUANTITIES_MAX:
             _QUANTITIES[key] = found
     return found
@@ -124,15 +138,16 @@ def quota_fit(ctx: RuleContext) -> None:
     quota = spec.namespace.quota
     if not quota:
         return
-    totals = {("requests", "cpu"): Fraction(0), ("requests", "memory"): Fraction(0), ("limits", "cpu"): Fraction(0), ("limits", "memory"): Fraction(0)}
-    job_peak = {key: Fraction(0) for key in totals}
+    # Sums in whole nano-units: quantities are rounded up to 1e-9, so integers are exact (and far cheaper than Fractions).
+    totals = {("requests", "cpu"): 0, ("requests", "memory"): 0, ("limits", "cpu"): 0, ("limits", "memory"): 0}
+    job_peak = {key: 0 for key in totals}
     pod_count, job_pods = 0, 0
     for _path, kind, namespace, count, containers, inits in pods(spec):
         if namespace != spec.namespace.name:
             continue
         for key in totals:
-            regular = sum((_amount(r, *key) or Fraction(0) for _, r in containers), Fraction(0))
-            init = max((_amount(r, *key) or Fraction(0) for _, r in inits), default=Fraction(0))
+            regular = sum(_nanos(r, *key) for _, r in containers)
+            init = max((_nanos(r, *key) for _, r in inits), default=0)
             per_pod = max(regular, init)
             if kind == "Job":  # Jobs run one after another; finished pods leave the quota
                 job_peak[key] = max(job_peak[key], per_pod)
@@ -142,7 +157,7 @@ def quota_fit(ctx: RuleContext) -> None:
             job_pods = 1
         else:
             pod_count += count
-    limits = {"cpu": quantity(quota.cpu), "memory": quantity(quota.memory)}
+    limits = {"cpu": _quantity(quota.cpu)[1], "memory": _quantity(quota.memory)[1]}
     for (kind, res), total in totals.items():
         need = total + job_peak[(kind, res)]
         if need > limits[res]:
@@ -150,7 +165,7 @@ def quota_fit(ctx: RuleContext) -> None:
             ctx.error(
                 "quota-fit",
                 ("namespace", "quota", res),
-                f"pods need {shown(need)} of {kind}.{res} during a rolling update (with the largest Job), "
+                f"pods need {shown(Fraction(need, NANOS))} of {kind}.{res} during a rolling update (with the largest Job), "
                 f"but the quota allows {getattr(quota, res)}",
             )
     if pod_count + job_pods > quota.pods:

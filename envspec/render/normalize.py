@@ -43,6 +43,11 @@ def _order_keys(value: Any, preferred: list[str] | None = None, sort_rest: bool 
 def _key_order(value: dict[Any, Any], preferred: list[str], sort_rest: bool) -> list[Any] | None:
     """The keys of `value` as `_order_keys` orders them; None when that is the order they already have
     (most mappings: no preferred key, or `name` already first), which saves building the list."""
+    if not sort_rest and len(preferred) == 1:  # the common case, `name` first: no list built unless it moves
+        first = preferred[0]
+        if first not in value or next(iter(value)) == first:
+            return None
+        return [first, *(k for k in value if k != first)]
     keys = [k for k in preferred if k in value]
     if not sort_rest and (not keys or list(islice(value, len(keys))) == keys):
         return None
