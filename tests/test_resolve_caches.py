@@ -284,3 +284,13 @@ def test_quantities_are_parsed_once_and_malformed_ones_still_fail() -> None:
     for _ in range(2):
         with pytest.raises(QuantityError):
             rules._quantity("12 apples")
+
+
+def test_pattern_verdicts_are_kept_and_a_budget_that_ran_out_is_not() -> None:
+    from envspec.spec import params
+
+    for _ in range(2):
+        assert params.fullmatch_bounded("[a-z]+", "abc") is True
+        assert params.fullmatch_bounded("[a-z]+", "ab1") is False
+        assert params.fullmatch_bounded("(a+)+", "a" * 40 + "!", seconds=0.05) is None
+    assert ("(a+)+", "a" * 40 + "!") not in params._MATCHED

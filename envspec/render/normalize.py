@@ -15,7 +15,7 @@ import json
 from itertools import islice
 from typing import Any, Iterable
 
-from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of
+from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of, pod_template_of
 from envspec.objects import object_id, pod_spec_of, pod_template_of_object
 from envspec.render.templates import RenderedObject
 
@@ -67,12 +67,14 @@ def _canonical(value: Any, last: str = "") -> Any:
     """`value` with every mapping's keys in canonical order; `last` is the key it is found under
     (list items count as found under their list's key). Scalars are shared, containers are new."""
     if isinstance(value, dict):
-        order = _key_order(value, _PREFERRED_UNDER.get(last, _NAME_FIRST), last in _SORTED_UNDER)
-        out = {}
-        for k in value if order is None else order:
-            v = value[k]
-            out[k] = _canonical(v, k if isinstance(k, str) else str(k)) if isinstance(v, (dict, list)) else v
-        return out
+        preferred = _PREFERRED_UNDER.get(last)
+        if preferred is None and last not in _SORTED_UNDER and ("name" not in value or next(iter(value)) == "name"):
+            order = None  # the common case, checked here rather than in _key_order: most mappings are these
+        else:
+            order = _key_order(value, preferred or _NAME_FIRST, last in _SORTED_UNDER)
+        if order is None:
+            return {k: _canonical(v, k if isinstance(k, str) else str(k)) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+        return {k: _canonical(value[k], k if isinstance(k, str) else str(k)) if isinstance(value[k], (dict, list)) else value[k] for k in order}
     if isinstance(value, list):
         return [_canonical(v, last) if isinstance(v, (dict, list)) else v for v in value]
     return value
@@ -115,19 +117,35 @@ def _checksum(parts: Iterable[Any]) -> str:
 
 def _place(obj: dict[str, Any], labels: dict[str, str], namespace: str | None) -> dict[str, Any] | None:
     """Labels on the object and its pod template, and its namespace by scope (in place); returns the
-    pod template's metadata, or None for an object without a pod template."""
-    meta = obj.setdefault("metadata", {})
+    pod template's metadata, or None for an object without a pod template.
+
+    `obj` is a copy of the top level only: the mappings changed below it (metadata, the path to the
+    pod template) are copied first, so the object it was copied from is never changed -- whatever
+    else holds it (a template's kept output, a spec's raw object) keeps what it had."""
+    meta = obj["metadata"] = dict(obj.setdefault("metadata", {}))
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
     if is_cluster_scoped(obj["kind"]):
         meta.pop("namespace", None)
     elif namespace and not meta.get("namespace") and is_known_namespaced(obj["kind"]):
         meta["namespace"] = namespace
-    template = pod_template_of_object(obj)
+    template = _own_pod_template(obj)
     if template is None:
         return None
-    template_meta = template.setdefault("metadata", {})
+    template_meta = template["metadata"] = dict(template.setdefault("metadata", {}))
     template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
     return template_meta
+
+
+def _own_pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """`pod_template_of_object(obj)`, with every mapping on the way to it copied into `obj`."""
+    if pod_template_of_object(obj) is None:
+        return None
+    spec = obj["spec"] = dict(obj["spec"])
+    if pod_template_of(obj["kind"]) == "jobTemplate":
+        job = spec["jobTemplate"] = dict(spec["jobTemplate"])
+        spec = job["spec"] = dict(job["spec"])
+    template = spec["template"] = dict(spec["template"])
+    return template
 
 
 def normalize_object(obj: dict[str, Any], labels: dict[str, str], namespace: str | None = None) -> dict[str, Any]:
