@@ -11,6 +11,7 @@ rendered objects.
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from typing import Callable, Iterator
@@ -214,6 +215,7 @@ def _service_hosts(ctx: RuleContext) -> dict[str, set[str]]:
     return hosts
 
 
+@functools.lru_cache(maxsize=4096)
 def _host_of(value: str) -> str:
     text = value.strip()
     if "://" in text:
@@ -343,6 +345,18 @@ _DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN)
 _LABEL_VALUE = re.compile(LABEL_VALUE)
 
 
+# Verdicts on names and label values, kept per text: every environment of a `render --all` repeats most of them.
+@functools.lru_cache(maxsize=4096)
+def _name_ok(name: str, strict: bool) -> bool:
+    """A DNS-1123 label (strict: at most 63 characters) or subdomain (at most 253)."""
+    return bool((_DNS1123_LABEL if strict else _DNS1123_SUBDOMAIN).match(name)) and len(name) <= (63 if strict else 253)
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_value_ok(text: str) -> bool:
+    return len(text) <= 63 and bool(_LABEL_VALUE.match(text))
+
+
 @rule
 def name_limits(ctx: RuleContext) -> None:
     """Names and label values over 63 characters (or with bad characters) are rejected at apply time, not render time."""
@@ -353,8 +367,7 @@ def name_limits(ctx: RuleContext) -> None:
             if ns_name is None:
                 continue
             strict = name_limit_of(obj["kind"]) == "label" or where == "namespace"
-            ok = (_DNS1123_LABEL if strict else _DNS1123_SUBDOMAIN).match(ns_name) and len(ns_name) <= (63 if strict else 253)
-            if not ok:
+            if not _name_ok(ns_name, strict):
                 ctx.error(
                     "name-limits",
                     _origin_path(ctx, index) if where == "name" or _rendered_apart(ctx, index) else ("namespace", "name"),
@@ -362,7 +375,7 @@ def name_limits(ctx: RuleContext) -> None:
                     f"{' (at most 63 characters)' if strict else ''}",
                 )
         for key, value in (meta.get("labels") or {}).items():
-            if len(str(value)) > 63 or not _LABEL_VALUE.match(str(value)):
+            if not _label_value_ok(str(value)):
                 path = ("instance",) if key == "envspec.dev/instance" else ("labels", key)
                 ctx.error("name-limits", path, f"label {key}={value!r} on {obj['kind']} {name} is not a valid label value (at most 63 characters)")
     if ctx.spec.database:
