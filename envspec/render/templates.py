@@ -82,23 +82,60 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
-@lru_cache(maxsize=8)
-def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
-    search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
-    if project_templates and os.path.isdir(components := os.path.join(os.path.dirname(project_templates), "components")):
-        search.append(components)  # project components' templates, named <component>/<file>
-    search.append(str(PACKAGE_TEMPLATES))
-    env = BoundedSandbox(
-        loader=jinja2.FileSystemLoader(search),
+class TemplateLoader(jinja2.FileSystemLoader):
+    """The search path as FileSystemLoader walks it (a project's templates/ and components/ first, so they override
+    by name), except that a name found in envspec's own folder is built from the code that ships precompiled in the
+    package (precompile.py): a cold render never runs Jinja's lexer, parser and code generator for our templates.
+
+    The artefact is used only when it was generated from exactly this source text (its sha256) for exactly this
+    environment's configuration; anything else (a project's template, an edited package template) is compiled from
+    source as before, through the bytecode cache when one is on.
+    """
+
+    def __init__(self, searchpath: list[str], package: Path = PACKAGE_TEMPLATES):
+        super().__init__(searchpath)
+        self.package = os.path.normpath(package)
+
+    def load(self, environment: jinja2.Environment, name: str, globals: Any = None) -> jinja2.Template:
+        from envspec.render import precompile
+
+        source, filename, uptodate = self.get_source(environment, name)
+        code = None
+        if filename == os.path.normpath(os.path.join(self.package, *name.split("/"))):
+            code = precompile.precompiled_code(environment, name, source)
+        if code is None:
+            return super().load(environment, name, globals)
+        # As Template.from_code does, with the template's own file as __file__: Jinja's tracebacks (and so our
+        # error locations) and `explain` read the template file and line from there and from debug_info.
+        namespace: dict[str, Any] = {"environment": environment, "__file__": filename}
+        exec(code, namespace)  # noqa: S102 -- Jinja's generated code for our own template, as Jinja runs it
+        template = environment.template_class.from_module_dict(environment, namespace, globals or {})
+        template._uptodate = uptodate  # as from_code sets it: auto_reload notices an edit, as for any template
+        return template
+
+
+def new_environment(search: list[str], bytecode_cache: jinja2.BytecodeCache | None = None, package: Path = PACKAGE_TEMPLATES) -> BoundedSandbox:
+    """envspec's one Jinja configuration: rendering and the precompiler (precompile.py) both build from it, so the
+    precompiled code is what Jinja would compile for the environment that runs it."""
+    return BoundedSandbox(
+        loader=TemplateLoader(search, package),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=bytecode_cache,
     )
-    return env
+
+
+@lru_cache(maxsize=8)
+def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
+    search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
+    if project_templates and os.path.isdir(components := os.path.join(os.path.dirname(project_templates), "components")):
+        search.append(components)  # project components' templates, named <component>/<file>
+    search.append(str(PACKAGE_TEMPLATES))
+    return new_environment(search, _bytecode_cache())
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
