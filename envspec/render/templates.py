@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +27,7 @@ from markupsafe import Markup
 from envspec.errors import Location, Problems
 from envspec.render.libyaml import load_generated
 from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
-from envspec.timelimit import TimeLimitExceeded, time_limit
+from envspec.timelimit import TimeLimitExceeded, time_limits
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -246,16 +247,29 @@ def render_units(
     problems: Problems,
     locate: Callable[[tuple[str | int, ...]], Location | None] = lambda origin: None,
 ) -> list[RenderedObject]:
+    env = make_environment(str(project_templates) if project_templates else None)
+    with time_limits(TEMPLATE_SECONDS) as budget:  # TEMPLATE_SECONDS for each template's render, not for them all
+        return _render_each(units, env, budget, project_templates, problems, locate)
+
+
+def _render_each(
+    units: list[RenderUnit],
+    env: jinja2.Environment,
+    budget: AbstractContextManager[None],
+    project_templates: Path | None,
+    problems: Problems,
+    locate: Callable[[tuple[str | int, ...]], Location | None],
+) -> list[RenderedObject]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
-    env = make_environment(str(project_templates) if project_templates else None)
-    parser = YAML(typ="safe", pure=False)
+    parser: Any = None  # ruamel, for its messages: only for output libyaml refuses
+    loaded: dict[str, jinja2.Template] = {}  # an environment renders some templates many times (one per app, ...)
     out: list[RenderedObject] = []
     for unit in units:
         try:
-            template = env.get_template(unit.template)
+            template = loaded.get(unit.template) or env.get_template(unit.template)
         except jinja2.TemplateNotFound:
             where = _display(str(project_templates), "") if project_templates else "-"
             problems.error(f"template {unit.template!r} not found (looked in {where}/ and envspec's templates)", locate(unit.origin))
@@ -266,26 +280,35 @@ def render_units(
         except UnicodeDecodeError as exc:
             problems.error(f"template is not UTF-8 text: {exc.reason}", _undecodable_location(exc, unit.template, project_templates))
             continue
-        display = _display(template.filename, unit.template)
+        loaded[unit.template] = template
         try:
-            with time_limit(TEMPLATE_SECONDS):
+            with budget:
                 text = template.render(unit.context)
         except TimeLimitExceeded as exc:
-            problems.error(f"template error: rendering took over {TEMPLATE_SECONDS:g} s (a runaway loop?)", _runtime_location(exc, template.filename, display))
+            problems.error(f"template error: rendering took over {TEMPLATE_SECONDS:g} s (a runaway loop?)",
+                           _runtime_location(exc, template.filename, _display(template.filename, unit.template)))
             continue
         except jinja2.TemplateSyntaxError as exc:  # e.g. an {% include %} of a template that does not parse
             problems.error(f"template syntax error: {exc.message}", _syntax_location(exc, unit.template))
             continue
         except RecursionError:
-            problems.error("template error: recursion too deep (a macro or include that calls itself?)", Location(display, 1, 1))
+            problems.error("template error: recursion too deep (a macro or include that calls itself?)",
+                           Location(_display(template.filename, unit.template), 1, 1))
             continue
         except Exception as exc:  # noqa: BLE001 -- any failure inside a template is the template's, located there
-            problems.error(f"template error: {_runtime_message(exc)}", _runtime_location(exc, template.filename, display))
+            problems.error(f"template error: {_runtime_message(exc)}",
+                           _runtime_location(exc, template.filename, _display(template.filename, unit.template)))
             continue
-        source = _LazySource(template.filename)
         fast = load_generated(text)  # libyaml; None (or a document that is no object) sends it to ruamel's messages
-        if fast is not None and any(_object_problem(d) for d in fast):
-            fast = None
+        if fast is not None and not any(_object_problem(d) for d in fast):
+            out.extend(RenderedObject(document, unit.template, unit.origin) for document in fast)
+            continue
+        fast = None
+        # Only output that libyaml refuses (or that is no object) gets here: ruamel's messages, mapped to the template.
+        display = _display(template.filename, unit.template)
+        source = _LazySource(template.filename)
+        if parser is None:
+            parser = YAML(typ="safe", pure=False)
         try:
             if fast is None and "&" in text:
                 bomb = _alias_bomb(parser, text)
