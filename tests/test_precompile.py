@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,7 +41,22 @@ def jinja_compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_the_artefact_is_current() -> None:
-    assert precompile.main(["--check"]) == 0
+    from envspec.render import compiled
+
+    assert compiled.TEMPLATES == precompile.source_index(PACKAGE_TEMPLATES)  # every template, at its current sha256
+    if compiled.OPTIONS[0] == f"jinja2 {jinja2.__version__}":
+        assert precompile.main(["--check"]) == 0
+    else:  # generated for the Jinja the lock pins, another is installed here: it reports so and is not used
+        assert precompile.main(["--check"]) == 1
+        source = (PACKAGE_TEMPLATES / "_container.j2").read_text()
+        assert precompile.precompiled_code(new_environment([str(PACKAGE_TEMPLATES)]), "_container.j2", source) is None
+
+
+def test_the_artefact_is_for_the_jinja_the_image_installs(repo_root: Path) -> None:
+    from envspec.render import compiled
+
+    locked = re.search(r"^jinja2==(\S+)", (repo_root / "requirements" / "deploy.txt").read_text(), re.MULTILINE)
+    assert locked and compiled.OPTIONS[0] == f"jinja2 {locked.group(1)}"
 
 
 def test_check_detects_an_edited_template(tmp_path: Path) -> None:

@@ -89,23 +89,33 @@ def precompiled_code(environment: jinja2.Environment, name: str, source: str) ->
         return None
 
 
+def source_index(templates: Path) -> dict[str, tuple[str, str]]:
+    """Template name -> (module, sha256 of its source), for every template under `templates`."""
+    index: dict[str, tuple[str, str]] = {}
+    owners: dict[str, str] = {}
+    for path in sorted(templates.rglob("*.j2")):
+        name = path.relative_to(templates).as_posix()
+        module = module_name(name)
+        if module in owners:
+            raise SystemExit(f"templates {name!r} and {owners[module]!r} map to one module {module}")
+        owners[module] = name
+        index[name] = (module, source_digest(path.read_text(encoding="utf-8")))
+    return index
+
+
 def generate(templates: Path | None = None) -> dict[str, str]:
     """File name -> text of every file of the artefact, for the templates under `templates` (envspec's own)."""
     from envspec.render.templates import PACKAGE_TEMPLATES, new_environment
 
     folder = templates or PACKAGE_TEMPLATES
     environment = new_environment([str(folder)], package=folder)
+    index = source_index(folder)
     files: dict[str, str] = {}
-    index: dict[str, tuple[str, str]] = {}
-    for name in environment.list_templates(filter_func=lambda n: n.endswith(".j2")):
-        module = module_name(name)
-        if f"{module}.py" in files:
-            raise SystemExit(f"templates {name!r} and {files[module + '.py']!r} map to one module {module}")
+    for name, (module, _) in index.items():
         source = (folder / name).read_text(encoding="utf-8")
         code = environment.compile(source, name, f"envspec/templates/{name}", raw=True)
         # Appended, never prepended: Jinja's debug_info maps the code's line numbers to the template's.
         files[f"{module}.py"] = f"{code}\n# Generated from envspec/templates/{name} by `{GENERATOR}`: do not edit.\n"
-        index[name] = (module, source_digest(source))
     options = "".join(f"    {line!r},\n" for line in codegen_options(environment))
     entries = "".join(f"    {name!r}: ({module!r}, {digest!r}),\n" for name, (module, digest) in index.items())
     files[INDEX] = (

@@ -3,7 +3,9 @@
 Templates run in an immutable sandbox with StrictUndefined, and every
 expression's value is written through `to_yaml_flow` (see yamlsafe.py), so
 templates only choose the shape. A project's own `templates/` folder comes
-first on the search path, so it can add templates or override ours.
+first on the search path, so it can add templates or override ours. Ours ship
+precompiled (precompile.py): a cold render runs Jinja's compiler only for a
+project's own templates.
 
 Each template's output is parsed at once; a failure names the template file and
 the line in it that produced the broken text.
@@ -140,7 +142,8 @@ def make_environment(project_templates: str | None) -> ImmutableSandboxedEnviron
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates cached per user (keyed by source checksum): a cold render skips Jinja's compiler.
+    """A project's compiled templates cached per user (keyed by source checksum), so a warm render skips Jinja's
+    compiler for them too (envspec's own ship precompiled).
 
     Output never depends on the cache; ENVSPEC_NO_CACHE=1 turns it off.
     """
