@@ -68,10 +68,24 @@ TEMPLATE_SECONDS = 20.0  # per template: generous for any real template, a bound
 MAX_SIZE = 1_000_000  # characters (or items) one `*` or `**` in a template may produce
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, plus bounds on the two operators that turn a short template into gigabytes."""
 
     intercepted_binops = frozenset(["*", "**"])
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`item.name` on a plain dict whose type has no such attribute is the item (or undefined), as the sandbox
+        decides; it gets there by raising and catching an AttributeError each time, and contexts are dicts, so
+        this is most of a render's lookups. Anything else (a dict method, another type) goes the sandbox's way."""
+        if type(obj) is dict and type(attribute) is str and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         from jinja2.exceptions import SecurityError

@@ -1,5 +1,6 @@
-"""The YAML-safe encoding's fast paths (exact str, dict, list; strings with nothing to escape) give exactly what
-the general path gives: the reference below is the encoding as it was before them, kept verbatim."""
+"""Rendering's fast paths answer exactly as the general paths do: the YAML-safe encoding's (exact str, dict, list;
+strings with nothing to escape), against the encoding as it was before them, kept verbatim below; and the
+sandbox's attribute lookup on plain dicts, against Jinja's ImmutableSandboxedEnvironment."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2 import Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from envspec.render.templates import _finalize
+from envspec.render.templates import BoundedSandbox, _finalize, make_environment
 from envspec.render.yamlsafe import UnsafeValue, quote_string, to_yaml_flow
 
 _MUST_ESCAPE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
@@ -123,3 +126,31 @@ def test_template_made_fragments_pass_as_they_are() -> None:
 def test_values_with_no_yaml_form_are_refused(value: Any) -> None:
     with pytest.raises(UnsafeValue):
         to_yaml_flow(value)
+
+
+# The sandbox's attribute lookup: the plain-dict shortcut answers as ImmutableSandboxedEnvironment does.
+NAMES = st.one_of(st.sampled_from(sorted(dir(dict)) + ["name", "kind", "items", "get", "__class__", "mro"]),
+                  st.text(max_size=8), st.integers(), st.none())
+OBJECTS = st.one_of(
+    st.dictionaries(st.one_of(st.sampled_from(["name", "items", "get", "keys", "__class__"]), st.text(max_size=8), st.integers()),
+                    st.integers(), max_size=5),
+    st.dictionaries(st.text(max_size=8), st.integers(), max_size=3).map(OrderedDict),
+    st.lists(st.integers(), max_size=3), st.text(max_size=5), st.integers(),
+)
+
+
+def lookup(getattr_: Any, environment: Any, obj: Any, name: Any) -> tuple[str, Any]:
+    try:
+        value = getattr_(environment, obj, name)
+    except Exception as exc:  # noqa: BLE001 -- the exception type and text are what must match
+        return "raises", (type(exc).__name__, str(exc))
+    if isinstance(value, Undefined):
+        return "undefined", (type(value).__name__, value._undefined_name, value._undefined_obj is obj, value._undefined_hint)
+    return "value", value
+
+
+@settings(max_examples=600)
+@given(OBJECTS, NAMES)
+def test_the_dict_lookup_shortcut_is_the_sandboxs_answer(obj: Any, name: Any) -> None:
+    environment = make_environment(None)
+    assert lookup(BoundedSandbox.getattr, environment, obj, name) == lookup(ImmutableSandboxedEnvironment.getattr, environment, obj, name)
