@@ -126,7 +126,7 @@ class TemplateLoader(jinja2.FileSystemLoader):
         # error locations) and `explain` read the template file and line from there and from debug_info.
         namespace: dict[str, Any] = {"environment": environment, "__file__": filename}
         exec(code, namespace)  # noqa: S102 -- Jinja's generated code for our own template, as Jinja runs it
-        template = environment.template_class.from_module_dict(environment, namespace, globals or {})
+        template = environment.template_class.from_module_dict(environment, namespace, {} if globals is None else globals)
         template._uptodate = uptodate  # as from_code sets it: auto_reload notices an edit, as for any template
         return template
 
