@@ -28,7 +28,7 @@ from markupsafe import Markup
 
 from envspec.errors import Location, Problems
 from envspec.render.libyaml import load_generated
-from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
+from envspec.render.yamlsafe import UnsafeValue, quote_string, to_yaml_flow
 from envspec.timelimit import TimeLimitExceeded, time_limits
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -57,6 +57,8 @@ def _finalize(value: Any) -> Markup:
     Autoescape is on so that macro output is `Markup`; our finalize marks each
     encoded value as Markup too, so Jinja's HTML escaping never applies.
     """
+    if type(value) is str:  # the commonest value, and neither Markup (a subclass) nor Undefined
+        return Markup(quote_string(value))
     if isinstance(value, Markup):
         return value
     if isinstance(value, jinja2.Undefined):
