@@ -39,10 +39,11 @@ I = TypeVar("I")
 R = TypeVar("R")
 
 JOBS_ENV = "ENVSPEC_JOBS"
-# Items below which another worker costs more than it saves: forking, the workers' copy-on-write
-# page faults and the results' pickling cost about what compiling this many environments does
-# (measured on the 100-instance preview project; see the report of issue 14).
-PER_WORKER = 6
+# Environments per worker below which another worker costs more than it saves. A worker costs
+# ~15 ms of CPU (fork, then copy-on-write faults as it touches the parent's objects) against
+# ~11 ms per preview environment; on 2 CPUs the parent plus the slowest worker took 0.93x the
+# serial CPU at 8 environments, 0.78x at 12, 0.59x at 100 (issue 14's report).
+PER_WORKER = 8
 _CHUNK = 1 << 20
 
 
