@@ -114,6 +114,18 @@ def test_a_file_whose_mode_differs_from_a_fresh_write_is_rewritten(out: Path) ->
     assert stat.S_IMODE((out / "a.yaml").stat().st_mode) == fresh_mode()
 
 
+@pytest.mark.skipif(not hasattr(os, "setxattr"), reason="extended attributes are Linux's")
+def test_a_file_with_an_attribute_a_fresh_file_lacks_is_rewritten(out: Path) -> None:
+    try:
+        os.setxattr(out / "a.yaml", "user.reviewed", b"yes")
+    except OSError:
+        pytest.skip("this file system keeps no user attributes")
+    before = inodes(out)
+    write(out, FILES)
+    assert inodes(out)["a.yaml"] != before["a.yaml"] and inodes(out)["b.yaml"] == before["b.yaml"]
+    assert os.listxattr(out / "a.yaml") == []
+
+
 def test_a_new_umask_rewrites_every_file_with_the_mode_it_gives(out: Path) -> None:
     before = inodes(out)
     previous = os.umask(0o077)

@@ -464,21 +464,22 @@ def _umask() -> int:
     return current
 
 
-# Creating a file is kernel time (~0.4-0.6 ms each on a small VM) that releases the GIL: with many
-# files a few threads write about twice as fast on 2 CPUs. Below _POOL_MIN files, threads cost more
-# than they save.
+# Creating (and removing) a file is kernel time (~0.1-0.6 ms each on a small VM) that releases the
+# GIL: with many files a few threads write about twice as fast on 2 CPUs, as long as no two of them
+# work in the same folder at once (they would queue for its lock). Below _POOL_MIN files, threads
+# cost more than they save.
 _POOL_MIN = 32
 _POOL_WORKERS = min(8, 2 * (os.cpu_count() or 1))
 
 
-def _in_parallel(work: Callable[[int], None], count: int) -> None:
-    """work(0), ..., work(count - 1), on a few threads when there are many.
+def _in_parallel(work: Callable[[int], None], count: int, threads: bool) -> None:
+    """work(0), ..., work(count - 1): in this order, or on a few threads when `threads`.
 
     An error stops the threads from taking more work; once all have stopped, the error of the lowest
     index that failed is raised. Indices are handed out in order, so every index below a failed one
     has run by then: it is exactly the error a sequential loop would have raised.
     """
-    if count < _POOL_MIN:
+    if not threads or count < 2:
         for index in range(count):
             work(index)
         return
@@ -502,29 +503,40 @@ def _in_parallel(work: Callable[[int], None], count: int) -> None:
                     errors.append((index, exc))
                 stop.set()
 
-    threads = [threading.Thread(target=worker, name=f"envspec-write-{n}", daemon=True) for n in range(_POOL_WORKERS)]
-    for thread in threads:
+    pool = [threading.Thread(target=worker, name=f"envspec-write-{n}", daemon=True)
+            for n in range(min(_POOL_WORKERS, count))]
+    for thread in pool:
         thread.start()
     try:
-        for thread in threads:
+        for thread in pool:
             thread.join()
     except BaseException:  # interrupted while waiting: no thread may still write once the caller cleans up
         stop.set()
-        for thread in threads:
+        for thread in pool:
             thread.join()
         raise
     if errors:
         raise min(errors, key=lambda error: error[0])[1]
 
 
+def _xattrs(path: str | int) -> dict[str, bytes]:
+    """A file's extended attributes (an ACL, a security label, a user's tags): nearly always none."""
+    if not hasattr(os, "listxattr"):  # Linux only; elsewhere only mode and owner are compared
+        return {}
+    follow = isinstance(path, int)  # a descriptor is the file itself; a path's last link is never followed
+    return {name: os.getxattr(path, name, follow_symlinks=follow) for name in os.listxattr(path, follow_symlinks=follow)}
+
+
 @dataclass(frozen=True)
 class _Fresh:
     """What a file envspec creates in the staging tree gets: its permission bits (umask, a default
-    ACL) and its owner and group (a set-group-ID folder). An old file is reused only if it matches."""
+    ACL), its owner and group (a set-group-ID folder) and extended attributes (ACL, security label).
+    An old file is reused only if it has exactly these."""
 
     mode: int
     uid: int
     gid: int
+    xattrs: dict[str, bytes]
 
     @staticmethod
     def probe(staging: Path) -> _Fresh:
@@ -532,10 +544,11 @@ class _Fresh:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # as open(path, "w") creates files
         try:
             st = os.fstat(fd)
+            xattrs = _xattrs(fd)
         finally:
             os.close(fd)
             os.unlink(path)
-        return _Fresh(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+        return _Fresh(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, xattrs)
 
     def matches(self, st: os.stat_result, size: int, links: int) -> bool:
         return (stat.S_ISREG(st.st_mode) and st.st_nlink == links and st.st_size == size
@@ -558,7 +571,7 @@ def _link_unchanged(old: str, new: str, data: bytes, fresh: _Fresh) -> tuple[int
     """
     try:
         before = os.lstat(old)
-        if not fresh.matches(before, len(data), links=1):
+        if not fresh.matches(before, len(data), links=1) or _xattrs(old) != fresh.xattrs:
             return None
         os.link(old, new, follow_symlinks=False)
     except OSError:
@@ -576,26 +589,15 @@ def _link_unchanged(old: str, new: str, data: bytes, fresh: _Fresh) -> tuple[int
     return None
 
 
-def _make_folders(root: Path, folders: set[str]) -> None:
-    """Create `folders` (relative, with all their parents) under `root`: level by level, each level on
-    a few threads (a mkdir costs about as much as creating a file)."""
-    by_depth: dict[int, list[str]] = {}
-    for folder in folders:
-        by_depth.setdefault(folder.count("/"), []).append(folder)
-    for depth in sorted(by_depth):
-        level = [os.path.join(root, folder) for folder in sorted(by_depth[depth])]
-        _in_parallel(lambda index: os.mkdir(level[index]), len(level))  # done before `level` changes
-
-
-def _remove_tree(folder: Path) -> None:
-    """Remove the old output after the swap, its subfolders on a few threads (best effort, as before:
-    the new output is already in place)."""
+def _remove_tree(folder: Path, threads: bool) -> None:
+    """Remove the old output after the swap (best effort, as before: the new output is in place),
+    with `threads` its subfolders on a few threads."""
     try:
         with os.scandir(folder) as entries:
-            subfolders = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+            subfolders = sorted(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
     except OSError:
         subfolders = []
-    _in_parallel(lambda index: shutil.rmtree(subfolders[index], ignore_errors=True), len(subfolders))
+    _in_parallel(lambda index: shutil.rmtree(subfolders[index], ignore_errors=True), len(subfolders), threads)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -608,8 +610,12 @@ def _stage_files(staging: Path, target: Path, files: dict[str, str], reusable: s
     """Put `files` into the staging tree: a file of `reusable` (envspec's, in `target`) whose bytes
     are unchanged is hard-linked from there, keeping its inode and mtime (make, rsync and editors see
     it unchanged; ~30x cheaper than creating a file); every other file is written. Returns the links
-    made, with their stamps, for `_recheck_links`."""
-    _make_folders(staging, _folders(set(files)))  # before any thread writes into them
+    made, with their stamps, for `_recheck_links`.
+
+    Files go folder by folder (threads take whole folders), in the order of each folder's first file.
+    """
+    for folder in sorted(_folders(set(files))):  # before any thread writes into them; parents sort first
+        os.mkdir(os.path.join(staging, folder))
     names = sorted(files)
     data = [files[rel].encode("utf-8") for rel in names]
     fresh = _Fresh.probe(staging) if reusable else None
@@ -625,7 +631,16 @@ def _stage_files(staging: Path, target: Path, files: dict[str, str], reusable: s
                 return
         _write_bytes(new, data[index])
 
-    _in_parallel(place, len(names))
+    by_folder: dict[str, list[int]] = {}
+    for index, rel in enumerate(names):
+        by_folder.setdefault(os.path.dirname(rel), []).append(index)
+    batches = list(by_folder.values())
+
+    def place_folder(batch: int) -> None:
+        for index in batches[batch]:
+            place(index)
+
+    _in_parallel(place_folder, len(batches), threads=len(names) >= _POOL_MIN)
     return linked
 
 
@@ -664,7 +679,7 @@ def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan 
             os.replace(target, old)
         os.replace(staging, target)
         if old is not None:
-            _remove_tree(old)
+            _remove_tree(old, threads=len(files) >= _POOL_MIN)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
