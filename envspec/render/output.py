@@ -563,7 +563,8 @@ def _stamp(st: os.stat_result) -> tuple[int, ...]:
 
 def _link_unchanged(old: str, new: str, data: bytes, fresh: _Fresh) -> tuple[int, ...] | None:
     """Hard-link `old` to `new` when it is envspec's file with exactly `data` and what a fresh write
-    would give it (mode, owner, group); the link's stamp, or None (nothing left at `new`) when not.
+    would give it (mode, owner, group, extended attributes); the link's stamp, or None (nothing left
+    at `new`) when not.
 
     Only a regular file with no other link qualifies: a symlink is never followed, and a file the
     user linked elsewhere (`ln rendered/x.yaml ~/x.yaml`) is not shared with the new output. The
@@ -627,7 +628,7 @@ def _stage_files(staging: Path, target: Path, files: dict[str, str], reusable: s
         if fresh is not None and rel in reusable:
             stamp = _link_unchanged(os.path.join(target, rel), new, data[index], fresh)
             if stamp is not None:
-                linked[rel] = stamp  # one key per thread and index: dict item assignment is atomic
+                linked[rel] = stamp  # each key is set by one thread; setting a dict item is atomic
                 return
         _write_bytes(new, data[index])
 
