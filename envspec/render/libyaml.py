@@ -216,6 +216,197 @@ def _node(value: Any, str_style: Callable[[str], str | None], seen: set[int]) ->
     raise NotPlain(cls.__name__)
 
 
+class _Slow(Exception):
+    """Something the direct writer leaves to libyaml's emitter (which writes it, or raises NotPlain)."""
+
+
+# What the direct writer writes as libyaml would: printable characters of the Basic Multilingual Plane
+# that libyaml neither escapes nor treats as a line break or a byte order mark (no tab, no NEL, no
+# U+2028/U+2029, no U+FEFF, no surrogates). Longer strings could reach libyaml's line width (4096) and be
+# folded there, so they are left to it, as are keys longer than a simple key may be (128 bytes).
+_WRITABLE = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*")
+_LITERAL_LINES = re.compile("[\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*")
+_MAX_LENGTH = 1000
+_MAX_KEY_BYTES = 128
+_MAX_DEPTH = 50  # indentation stays far below the line width
+# libyaml's scalar analysis: a plain scalar may not start with an indicator, hold ": " or " #",
+# start with "- ", "? " or ": ", or start like a document marker.
+_FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
+_Literal = tuple[str, list[str]]
+
+
+def _plain_allowed(text: str) -> bool:
+    """Whether libyaml writes `text` plain in block context (given the resolver reads it back as a string)."""
+    first = text[0]
+    if first in _FIRST_INDICATORS or text[-1] == " " or first == " ":
+        return False
+    if first in "-?:" and (len(text) == 1 or text[1] == " "):
+        return False
+    if text.startswith(("---", "...")):
+        return False
+    return ": " not in text and not text.endswith(":") and " #" not in text
+
+
+def _string_text(text: str, style: str | None) -> str | _Literal:
+    """How libyaml writes the string `text` in the style asked for (inline, or a literal block's header
+    and lines); _Slow when the direct writer cannot vouch for it."""
+    if style == "|":
+        # One trailing line break (`|`) or none (`|-`); a leading break or several trailing ones need
+        # hints (`|2`, `|+`) the direct writer leaves to libyaml.
+        if not _LITERAL_LINES.fullmatch(text) or text[0] == "\n" or text.endswith("\n\n"):
+            raise _Slow("a literal block with hints")
+        if text[-1] == "\n":
+            return "|", text[:-1].split("\n")
+        return "|-", text.split("\n")
+    if len(text) > _MAX_LENGTH or not _WRITABLE.fullmatch(text):
+        raise _Slow("a string libyaml may escape or fold")
+    if style == '"':
+        if '"' in text or "\\" in text:
+            raise _Slow("a string with escapes")
+        return f'"{text}"'
+    if style is not None or not text:
+        raise _Slow(f"the style {style!r}")
+    if _plain_allowed(text) and _RESOLVER.resolve(ScalarNode, text, (True, False)) == _STR:
+        return text
+    return "'" + text.replace("'", "''") + "'"  # libyaml's choice when plain is not allowed
+
+
+class _Writer:
+    """Block YAML written directly, byte for byte as libyaml's emitter writes it (width 4096, indent 2,
+    unicode allowed, sequences in mappings not indented), for the values it vouches for; else _Slow.
+
+    Each distinct string's text is worked out once and kept (keys and label values repeat in every
+    object), so writing is mostly joining cached pieces."""
+
+    def __init__(self, str_style: Callable[[str], str | None]) -> None:
+        self.str_style = str_style
+        self.values = _VALUE_TEXTS.setdefault(str_style, {})
+        self.keys = _KEY_TEXTS.setdefault(str_style, {})
+        self.seen: set[int] = set()
+        self.out: list[str] = []
+
+    def value_text(self, value: Any) -> str | _Literal:
+        cls = value.__class__
+        if cls is str:
+            text = self.values.get(value)
+            if text is None:
+                if len(self.values) > 100_000:
+                    self.values.clear()
+                text = self.values[value] = _string_text(value, self.str_style(value))
+            return text
+        if cls is bool:
+            return "true" if value else "false"
+        if cls is int:
+            return str(value)
+        if cls is float:
+            text = _float_text(value)
+            if _RESOLVER.resolve(ScalarNode, text, (True, False)) != _FLOAT:
+                raise _Slow("a float libyaml tags")
+            return text
+        if value is None:
+            return "null"
+        raise _Slow(cls.__name__)
+
+    def key_text(self, key: Any) -> str:
+        text = self.keys.get(key) if key.__class__ is str else None
+        if text is None:
+            if key.__class__ is not str or len(key.encode("utf-8")) > _MAX_KEY_BYTES:
+                raise _Slow("a key that is not a short string")
+            text = _string_text(key, self.str_style(key))
+            if text.__class__ is not str:
+                raise _Slow("a multi-line key")
+            if len(self.keys) > 100_000:
+                self.keys.clear()
+            self.keys[key] = text
+        return text
+
+    def enter(self, value: Any, depth: int) -> None:
+        if id(value) in self.seen:
+            raise _Slow("an object written twice")  # libyaml's path refuses it (NotPlain)
+        self.seen.add(id(value))
+        if depth > _MAX_DEPTH:
+            raise _Slow("deep nesting")
+
+    def mapping(self, mapping: dict[Any, Any], indent: int, first_pad: str, depth: int) -> None:
+        """The pairs of a non-empty mapping, the first after `first_pad` (its line's start is already written)."""
+        self.enter(mapping, depth)
+        out = self.out
+        pad = " " * indent
+        line_pad = first_pad
+        for key, value in mapping.items():
+            key_text = self.key_text(key)
+            cls = value.__class__
+            if (cls is dict or cls is list) and value:
+                out.append(f"{line_pad}{key_text}:\n")
+                if cls is dict:
+                    self.mapping(value, indent + 2, pad + "  ", depth + 1)
+                else:
+                    self.sequence(value, indent, pad, depth + 1)  # not indented inside a mapping
+            elif cls is dict or cls is list:
+                self.enter(value, depth + 1)
+                out.append(f"{line_pad}{key_text}: {'{}' if cls is dict else '[]'}\n")
+            else:
+                text = self.value_text(value)
+                if text.__class__ is str:
+                    out.append(f"{line_pad}{key_text}: {text}\n")
+                else:
+                    self.literal(f"{line_pad}{key_text}: ", text, indent + 2)  # type: ignore[arg-type]
+            line_pad = pad
+
+    def sequence(self, sequence: list[Any], indent: int, first_pad: str, depth: int) -> None:
+        """The items of a non-empty sequence, the first after `first_pad`."""
+        self.enter(sequence, depth)
+        out = self.out
+        pad = " " * indent
+        line_pad = first_pad
+        for item in sequence:
+            cls = item.__class__
+            if (cls is dict or cls is list) and item:
+                out.append(f"{line_pad}- ")
+                if cls is dict:
+                    self.mapping(item, indent + 2, "", depth + 1)
+                else:
+                    self.sequence(item, indent + 2, "", depth + 1)
+            elif cls is dict or cls is list:
+                self.enter(item, depth + 1)
+                out.append(f"{line_pad}- {'{}' if cls is dict else '[]'}\n")
+            else:
+                text = self.value_text(item)
+                if text.__class__ is str:
+                    out.append(f"{line_pad}- {text}\n")
+                else:
+                    self.literal(f"{line_pad}- ", text, indent + 2)  # type: ignore[arg-type]
+            line_pad = pad
+
+    def literal(self, before: str, block: _Literal, indent: int) -> None:
+        header, lines = block
+        pad = " " * indent
+        self.out.append(before + header + "\n" + "".join(f"{pad}{line}\n" if line else "\n" for line in lines))
+
+
+_RESOLVER = _Resolving()
+_VALUE_TEXTS: dict[Callable[[str], str | None], dict[str, str | _Literal]] = {}
+_KEY_TEXTS: dict[Callable[[str], str | None], dict[str, str]] = {}
+
+
+def _write_stream(objects: list[Any], str_style: Callable[[str], str | None]) -> str:
+    """The stream libyaml's emitter would write for these documents, written directly; _Slow if the
+    direct writer cannot vouch for some value (then nothing of it is used)."""
+    writer = _Writer(str_style)
+    for index, obj in enumerate(objects):
+        if index:
+            writer.out.append("---\n")
+        writer.seen.clear()  # anchors are per document: an object may recur in another one
+        cls = obj.__class__
+        if not obj or (cls is not dict and cls is not list):
+            raise _Slow("an empty or unusual document")  # `{}` after `---` is written on its line
+        if cls is dict:
+            writer.mapping(obj, 0, "", 0)
+        else:
+            writer.sequence(obj, 0, "", 0)
+    return "".join(writer.out)
+
+
 class _Emitter(CEmitter, _Resolving):  # type: ignore[misc]
     def __init__(self, stream: Any) -> None:
         CEmitter.__init__(self, stream, width=4096, allow_unicode=True)
@@ -225,9 +416,20 @@ class _Emitter(CEmitter, _Resolving):  # type: ignore[misc]
 def dump_generated(objects: list[Any], str_style: Callable[[str], str | None]) -> str:
     """One document per object (the first without `---`), as ruamel's C emitter writes them, each string in
     the style `str_style` picks for it (None: plain where the emitter can); NotPlain for a value that is
-    not a plain type, a document that is a scalar, or an object written twice."""
+    not a plain type, a document that is a scalar, or an object written twice.
+
+    The common case (block mappings and sequences of short printable strings, numbers, booleans and
+    nulls) is written directly (`_write_stream`); anything else goes through libyaml's emitter."""
     if not all(isinstance(obj, (dict, list)) for obj in objects):
         raise NotPlain("a document that is a scalar")  # its end marker (`...`) is ruamel's business
+    try:
+        return _write_stream(objects, str_style)
+    except _Slow:
+        return _emit(objects, str_style)
+
+
+def _emit(objects: list[Any], str_style: Callable[[str], str | None]) -> str:
+    """The documents through libyaml's emitter: the node graph ruamel's safe representer would build."""
     nodes = [_node(obj, str_style, set()) for obj in objects]
     stream = io.StringIO()
     emitter = _Emitter(stream)
