@@ -126,6 +126,8 @@ def test_template_values_read_as_ruamel_reads_them(value: Any) -> None:
     "a: !custom x\n",
     "a: [\n",  # a syntax error: ruamel locates it
     "? [a]\n: b\n",
+    "a: *x\n",  # an alias without its anchor
+    "- &x [1]\n- *x\n",
 ])
 def test_what_only_ruamel_may_read_is_left_to_it(text: str) -> None:
     assert load_generated(text) is None

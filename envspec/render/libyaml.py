@@ -74,23 +74,31 @@ _MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
 
 
 class _Resolving(Resolver12):
-    """The resolver, asked once per distinct plain scalar: the C parser and emitter ask for every scalar."""
+    """The resolver, asked once per distinct plain scalar: the C parser and emitter ask for every scalar
+    and every node."""
 
-    _known: dict[tuple[str, bool], str] = {}
+    _known: dict[str, str] = {}  # plain scalar -> tag
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        # No path resolvers: what BaseResolver.resolve would answer without the calls.
+        # No path resolvers: what BaseResolver.resolve would answer without the calls. A quoted or
+        # tagged (`!`) scalar is a string; a plain one's tag depends on its text alone.
         if kind is not ScalarNode:
             return _SEQ if kind is SequenceNode else _MAP
         if not implicit[0]:
             return _STR
-        key = (value, implicit[1])
-        tag = self._known.get(key)
+        tag = self._known.get(value)
         if tag is None:
             if len(self._known) > 100_000:
                 self._known.clear()
-            tag = self._known[key] = super().resolve(kind, value, implicit)
+            tag = self._known[value] = super().resolve(kind, value, implicit)
         return tag
+
+    # Without path resolvers these have nothing to track; the composer and serializer call them per node.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
 
 
 def _int(text: str) -> int:
@@ -148,7 +156,9 @@ def _value(node: Any, seen: set[int] | None) -> Any:
                 out[key] = _value(value_node, seen)
         return out
     if cls is SequenceNode and tag == _SEQ:
-        return [_value(item, seen) for item in node.value]
+        if seen is not None:
+            return [_value(item, seen) for item in node.value]
+        return [item.value if item.__class__ is ScalarNode and item.tag == _STR else _value(item, None) for item in node.value]
     raise NotPlain(tag)
 
 
@@ -164,7 +174,7 @@ def load_generated(text: str) -> list[Any] | None:
     if "%" in text and re.search(r"^%", text, re.MULTILINE):
         return None  # a directive (%YAML 1.1 changes the resolver): ruamel's business
     composer = _Composer(text)
-    may_alias = "&" in text or "*" in text
+    may_alias = "&" in text  # an alias without an anchor before it is a composer error
     try:
         documents = []
         while composer.check_node():
