@@ -232,3 +232,55 @@ def test_the_direct_writer_leaves_the_rest_to_libyaml(value: Any) -> None:
     with pytest.raises(libyaml._Slow):
         libyaml._write_stream([obj], output._str_style)
     assert output.dump_yaml([obj]) == ruamel_dump([obj])
+
+
+# Authored files: PyYAML's C composer (compose_authored) must give the loader the nodes ruamel's gives:
+# the same tags, values, styles and positions, or leave the text to ruamel.
+def node_tree(node: Any, memo: dict[int, Any] | None = None) -> Any:
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return ("alias", memo[id(node)])
+    memo[id(node)] = len(memo)
+    where = (node.id, str(node.tag), node.start_mark.line, node.start_mark.column)
+    if node.id == "scalar":
+        return where + (node.value, node.style or "")
+    if node.id == "mapping":
+        return where + (node.flow_style, [(node_tree(k, memo), node_tree(v, memo)) for k, v in node.value])
+    return where + (node.flow_style, [node_tree(item, memo) for item in node.value])
+
+
+def ruamel_compose(text: str) -> list[Any]:
+    return list(YAML(typ="safe", pure=False).compose_all(text))
+
+
+FRAGMENTS = ["a", "b: c", "- x", "  ", "\n", ": ", "[", "]", "{", "}", ", ", "?", "&x ", "*x", "!t ", "!!str ", "#c",
+             '"q"', "'s'", "|\n  l\n", ">\n  f\n", "---\n", "...\n", "%YAML 1.2\n", "<<: ", "\t", "é", "1", "0x1F", "yes"]
+yaml_texts = st.one_of(
+    st.lists(st.sampled_from(FRAGMENTS + TRICKY[:40]), max_size=12).map("".join),
+    st.builds(lambda k, v, flow: f"{k}: {{x: {v}}}\n" if flow else f"{k}:\n  - {v}\n  - [{v}, {k}]\n", texts, texts, st.booleans()),
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(yaml_texts)
+@example("params:\n  pr: {type: integer, minimum: 1, example: 107}\n  values: [preview, 'x']\nimage: ghcr.io/a:pr-1\n")
+@example("a: [b:c]\n")
+@example("a: [?]\n")
+@example("a: &x {k: 1}\nb: *x\nc: !!str 1\n")
+def test_libyaml_composes_authored_files_as_ruamel_does(text: str) -> None:
+    from ruamel.yaml.error import YAMLError
+
+    fast = libyaml.compose_authored(text)
+    if fast is None:
+        return
+    try:
+        expected = ruamel_compose(text)
+    except YAMLError as exc:
+        raise AssertionError(f"libyaml composed what ruamel refuses: {text!r} ({exc})") from None
+    assert [node_tree(n) for n in fast] == [node_tree(n) for n in expected], text
+
+
+@pytest.mark.parametrize("text", ["a: [b:c]\n", "a: {b: c?}\n", "a: [?]\n", "a: !custom x\n", "%YAML 1.2\n---\na: 1\n", "a: [\n",
+                                  "a: &x 1\nb: &x 2\n", "a: \x07\n"])
+def test_what_only_ruamel_may_compose_is_left_to_it(text: str) -> None:
+    assert libyaml.compose_authored(text) is None

@@ -23,6 +23,7 @@ flow collections ruamel's copy refuses (`[http://x:80/y]`).
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from typing import Any, Callable
@@ -188,6 +189,51 @@ def load_generated(text: str) -> list[Any] | None:
         composer.dispose()
 
 
+# Tags a composed node of an authored file may carry here; any other is the loader's refusal, which
+# ruamel's path gives (so the node it points at is the one ruamel composes).
+_RESOLVED_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp"))
+
+
+def compose_authored(text: str) -> list[Any] | None:
+    """The node (with marks) of every document of an authored YAML file, as ruamel's C composer builds it:
+    the same libyaml composition and the same YAML 1.2 tags, without importing ruamel.yaml.
+
+    None when only ruamel may say: a syntax or character error (its messages, located, are envspec's),
+    a directive, a duplicate anchor, a tag of its own, or a flow collection holding a plain scalar that
+    is empty or holds ':' or '?': PyYAML's newer libyaml reads `[a:b]` and `[?]`, ruamel's copy refuses
+    them (tests/test_libyaml.py holds the two composers to the same nodes)."""
+    if "%" in text and re.search(r"^%", text, re.MULTILINE):
+        return None
+    composer = _Composer(text)
+    try:
+        nodes = []
+        while composer.check_node():
+            nodes.append(composer.get_node())
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError):
+        return None
+    finally:
+        composer.dispose()
+    if ("!" in text or "[" in text or "{" in text) and not all(_ruamel_composes_alike(n, False, set()) for n in nodes):
+        return None
+    return nodes
+
+
+def _ruamel_composes_alike(node: Any, in_flow: bool, visited: set[int]) -> bool:
+    """No tag of its own, and no plain scalar in a flow collection that ruamel's older libyaml refuses."""
+    if id(node) in visited:  # an alias: its node was checked where it is anchored (and bombs stay cheap)
+        return True
+    visited.add(id(node))
+    if node.tag not in _RESOLVED_TAGS:
+        return False
+    cls = node.__class__
+    if cls is ScalarNode:
+        return not (in_flow and node.style == "" and (not node.value or ":" in node.value or "?" in node.value))
+    in_flow = in_flow or node.flow_style is True
+    if cls is MappingNode:
+        return all(_ruamel_composes_alike(k, in_flow, visited) and _ruamel_composes_alike(v, in_flow, visited) for k, v in node.value)
+    return all(_ruamel_composes_alike(item, in_flow, visited) for item in node.value)
+
+
 def _float_text(data: float) -> str:
     """As ruamel writes a float in YAML 1.2 (no `.0` pushed into `1e+17`, unlike PyYAML's YAML 1.1)."""
     if data != data:
@@ -234,8 +280,22 @@ class _Slow(Exception):
 # that libyaml neither escapes nor treats as a line break or a byte order mark (no tab, no NEL, no
 # U+2028/U+2029, no U+FEFF, no surrogates). Longer strings could reach libyaml's line width (4096) and be
 # folded there, so they are left to it, as are keys longer than a simple key may be (128 bytes).
-_WRITABLE = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*")
-_LITERAL_LINES = re.compile("[\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*")
+_WRITABLE_RANGES = "\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
+
+
+@functools.cache
+def _writable(line_breaks: bool) -> re.Pattern[str]:
+    """Compiled on first need: a character class this wide costs milliseconds to compile, and most
+    output is ASCII (see `_is_writable`)."""
+    return re.compile(("[\n" if line_breaks else "[") + _WRITABLE_RANGES + "]*")
+
+
+def _is_writable(text: str, line_breaks: bool = False) -> bool:
+    if text.isascii():  # printable ASCII is exactly 0x20-0x7e
+        return (text.replace("\n", "") if line_breaks else text).isprintable()
+    return _writable(line_breaks).fullmatch(text) is not None
+
+
 _MAX_LENGTH = 1000
 _MAX_KEY_BYTES = 128
 _MAX_DEPTH = 50  # indentation stays far below the line width
@@ -263,12 +323,12 @@ def _string_text(text: str, style: str | None) -> str | _Literal:
     if style == "|":
         # One trailing line break (`|`) or none (`|-`); a leading break or several trailing ones need
         # hints (`|2`, `|+`) the direct writer leaves to libyaml.
-        if not _LITERAL_LINES.fullmatch(text) or text[0] == "\n" or text.endswith("\n\n"):
+        if not _is_writable(text, line_breaks=True) or text[0] == "\n" or text.endswith("\n\n"):
             raise _Slow("a literal block with hints")
         if text[-1] == "\n":
             return "|", text[:-1].split("\n")
         return "|-", text.split("\n")
-    if len(text) > _MAX_LENGTH or not _WRITABLE.fullmatch(text):
+    if len(text) > _MAX_LENGTH or not _is_writable(text):
         raise _Slow("a string libyaml may escape or fold")
     if style == '"':
         if '"' in text or "\\" in text:
@@ -459,4 +519,4 @@ def _emit(objects: list[Any], str_style: Callable[[str], str | None]) -> str:
     return text[:-4] if text.endswith("\n...\n") else text
 
 
-__all__ = ["NotPlain", "Resolver12", "dump_generated", "load_generated"]
+__all__ = ["NotPlain", "Resolver12", "compose_authored", "dump_generated", "load_generated"]
