@@ -293,7 +293,8 @@ def _compose(text: str, display: str, single: bool) -> list[Any]:
     (~10 ms of a cold start); ruamel's composes whatever that one leaves to it (envspec.render.libyaml.
     compose_authored), and every error, so its messages stay the ones envspec gives.
     """
-    if not (text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING):
+    deep = text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING
+    if not deep:
         from envspec.render.libyaml import compose_authored
 
         fast = compose_authored(text)
@@ -304,7 +305,7 @@ def _compose(text: str, display: str, single: bool) -> list[Any]:
     from ruamel.yaml.reader import ReaderError
 
     try:
-        if text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING:
+        if deep:
             _check_flow_depth(text, display)  # the C composer recurses per level and crashes on ~20000
         yaml = YAML(typ="safe", pure=False)
         return [yaml.compose(text)] if single else list(yaml.compose_all(text))
