@@ -194,7 +194,7 @@ def emitted(objects: list[Any]) -> str | None:
         return None
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edge_documents)
 @example([{text: text} for text in TRICKY[:60]])
 @example([{"a": [[1, 2], {"b": "c\nd", "e": []}], "f": {}, "g": "x\n\ny\n", "h": ["|", "- x", "'q'", "a\nb"]}, [{"k": {}}]])
@@ -202,7 +202,7 @@ def test_the_direct_writer_writes_the_bytes_libyamls_emitter_writes(objects: lis
     check_direct_writer(objects)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(writable_documents)
 def test_the_direct_writer_writes_what_it_takes_as_libyaml_does(objects: list[Any]) -> None:
     check_direct_writer(objects)
@@ -261,7 +261,7 @@ yaml_texts = st.one_of(
 )
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(yaml_texts)
 @example("params:\n  pr: {type: integer, minimum: 1, example: 107}\n  values: [preview, 'x']\nimage: ghcr.io/a:pr-1\n")
 @example("a: [b:c]\n")
