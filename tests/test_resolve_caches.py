@@ -182,10 +182,7 @@ def _interpolated(data: dict[str, Any], refs: list | None) -> tuple[Any, list[st
     problems = Problems()
     positions = Positions()
     scopes = {"params": mapping_scope("params", {"pr": 7})}
-    try:
-        out = Interpolator(data, positions, problems, scopes, refs).run()
-    except RecursionError:  # a mapping that references itself through another can recurse (as before the refs)
-        return "recursion", []
+    out = Interpolator(data, positions, problems, scopes, refs).run()
     return out, [f"{p.path}: {p.message}" for p in problems.items]
 
 
@@ -195,6 +192,15 @@ def test_visiting_only_the_strings_with_references_resolves_as_walking_everythin
     import copy
 
     assert _interpolated(copy.deepcopy(data), ref_paths(data)) == _interpolated(copy.deepcopy(data), None)
+
+
+def test_a_literal_in_a_referenced_list_stays_literal() -> None:
+    """`$${a}` is the text `${a}`: a copy of its list made by a reference is not read as a reference again
+    (it recursed without end, a traceback, before)."""
+    data = {"a": ["$${a}", "x-$${b}"], "b": "${a}", "c": {"d": "${a}"}}
+    out, problems = _interpolated(data, None)
+    assert problems == []
+    assert out == {"a": ["${a}", "x-${b}"], "b": ["${a}", "x-${b}"], "c": {"d": ["${a}", "x-${b}"]}}
 
 
 def _substitute_by_regex(text: str, lookup: Any) -> Any:

@@ -229,7 +229,17 @@ class Interpolator:
             self.resolving.pop()
         parent[key] = resolved
         self.done.add(path)
+        if isinstance(resolved, (dict, list)):
+            self._mark_done(resolved, path)
         return resolved
+
+    def _mark_done(self, node: Any, path: PathKey) -> None:
+        """A copied mapping/list is resolved already: its strings (a `$${` literal among them) are never read again."""
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            self.done.add(path + (key,))
+            if isinstance(value, (dict, list)):
+                self._mark_done(value, path + (key,))
 
     def _report(self, exc: RefError, path: PathKey) -> None:
         """Record the problem at the string that holds the broken reference, naming the string that led there."""
