@@ -40,10 +40,13 @@ R = TypeVar("R")
 
 JOBS_ENV = "ENVSPEC_JOBS"
 # Environments per worker below which another worker costs more than it saves. A worker costs
-# ~15 ms of CPU (fork, then copy-on-write faults as it touches the parent's objects) against
-# ~11 ms per preview environment; on 2 CPUs the parent plus the slowest worker took 0.93x the
-# serial CPU at 8 environments, 0.78x at 12, 0.59x at 100 (issue 14's report).
-PER_WORKER = 8
+# ~15-20 ms of CPU (fork, then copy-on-write faults as it touches the parent's objects) against
+# ~7 ms to compile and write out a preview environment and ~30 ms to validate one (three
+# compiles at the parameter's bounds, plus schemas). Measured on 2 CPUs, 2 workers against one
+# process: render --all 1.02x the time at 10 environments, 0.90x at 12, 0.85x at 16; validate
+# 1.04x at 4, 0.94x at 6, 0.77x at 8 (issue 14's report).
+PER_WORKER = 12  # render --all
+PER_WORKER_VALIDATE = 4
 _CHUNK = 1 << 20
 
 
@@ -79,17 +82,17 @@ def can_fork() -> bool:
             and threading.active_count() == 1)
 
 
-def worker_count(items: int, requested: int | None) -> int:
+def worker_count(items: int, requested: int | None, per_worker: int = PER_WORKER) -> int:
     """How many worker processes for `items` items; 1 means the serial loop in this process.
 
     An explicit count is taken as asked (at most one per item); by default, one per CPU but
-    never fewer than PER_WORKER items each.
+    never fewer than `per_worker` items each.
     """
     if items < 2 or not can_fork():
         return 1
     if requested is not None:
         return max(1, min(requested, items))
-    return max(1, min(available_cpus(), math.ceil(items / PER_WORKER)))
+    return max(1, min(available_cpus(), math.ceil(items / per_worker)))
 
 
 @dataclass

@@ -291,7 +291,7 @@ def validate_report(
     problems: list[Problem] = []
     warnings: list[Problem] = []
     unchecked: list[str] = []
-    workers = parallel.worker_count(len(targets), jobs)
+    workers = parallel.worker_count(len(targets), jobs, parallel.PER_WORKER_VALIDATE)
     for env_problems, env_warnings, env_unchecked in parallel.map_in_workers(targets, one, workers=workers, lost=died):
         problems += env_problems
         warnings += env_warnings

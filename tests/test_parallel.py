@@ -308,6 +308,7 @@ def test_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parallel.worker_count(parallel.PER_WORKER, None) == 1  # too few to pay for a fork
     assert parallel.worker_count(parallel.PER_WORKER + 1, None) == 2
     assert parallel.worker_count(1000, None) == 8
+    assert parallel.worker_count(parallel.PER_WORKER_VALIDATE + 1, None, parallel.PER_WORKER_VALIDATE) == 2
     assert parallel.worker_count(5, 3) == 3 and parallel.worker_count(2, 16) == 2  # asked for: as asked
     monkeypatch.setattr(parallel, "available_cpus", lambda: 1)
     assert parallel.worker_count(1000, None) == 1  # one CPU: serial
@@ -330,7 +331,10 @@ def test_the_documented_threshold_is_the_one_used() -> None:
 
     from envspec.cli import main
 
-    below = parallel.PER_WORKER + 1  # ceil(n / PER_WORKER) >= 2 from here
+    render, validate = parallel.PER_WORKER + 1, parallel.PER_WORKER_VALIDATE + 1  # ceil(n / per) >= 2 from here
     for command in ("render", "validate"):
-        assert f"none below {below} environments" in " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
-    assert f"none for fewer than {below} environments" in " ".join((REPO / "README.md").read_text().split())
+        text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
+        assert f"none below {render} environments to render, {validate} to validate" in text
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"none for fewer than {render} environments to render or {validate} to validate" in readme
+    assert f"at most one per {parallel.PER_WORKER} environments to render or {parallel.PER_WORKER_VALIDATE} to validate" in readme

@@ -31,7 +31,7 @@ def jobs_option(func: F) -> F:
     return click.option(
         "--jobs", "-j", "jobs", default=None, metavar="N",
         help="Worker processes for many environments (render --all, validate): N, 1 for none, or auto "
-             "(one per CPU, none below 9 environments). Default: ENVSPEC_JOBS, else auto.",
+             "(one per CPU, none below 13 environments to render, 5 to validate). Default: ENVSPEC_JOBS, else auto.",
     )(func)
 
 
