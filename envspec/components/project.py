@@ -30,7 +30,7 @@ from pydantic import Field, StringConstraints, ValidationError
 
 from envspec.errors import Location, Problems, SpecError
 from envspec.render.templates import RenderUnit
-from envspec.spec.base import SpecModel
+from envspec.spec.base import SpecModel, empty_list
 from envspec.spec.loader import Positions, load_document
 from envspec.spec.models import Environment
 from envspec.spec.params import Param
@@ -51,7 +51,7 @@ class ComponentManifest(SpecModel):
         default_factory=dict, description="Named example `with:` values; each must be valid for `params:`."
     )
     templates: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
-        default_factory=list, description="Templates in this folder, in render order (default: every *.j2 file, sorted)."
+        default_factory=empty_list, description="Templates in this folder, in render order (default: every *.j2 file, sorted)."
     )
 
 
