@@ -28,7 +28,7 @@ from typing import Annotated, Any, Callable
 
 from pydantic import Field, StringConstraints, ValidationError
 
-from envspec.errors import Location, Problems, SpecError
+from envspec.errors import Location, Problem, Problems, SpecError
 from envspec.render.templates import RenderUnit
 from envspec.spec.base import SpecModel, empty_list
 from envspec.spec.loader import Positions, load_document
@@ -78,7 +78,44 @@ def _display(path: Path) -> str:
     return rel if not rel.startswith("../../..") else str(path)
 
 
+# Loaded components by everything load_component reads (folder, working directory for the paths
+# messages print, manifest text, the folder's entries): `render --all` of many environments that
+# use the same components loads, validates and checks each once per process, and an edited manifest
+# or an added template is loaded anew. Components are shared, never changed after loading.
+_LOADED: dict[tuple[str, str, str, tuple[tuple[str, bool], ...]], tuple[Component | None, tuple[Problem, ...]]] = {}
+_LOADED_MAX = 256
+
+
+def _inputs(folder: Path) -> tuple[str, str, str, tuple[tuple[str, bool], ...]] | None:
+    """The cache key of a component folder; None when it cannot be read (load_component reports why)."""
+    import os
+
+    try:
+        with open(folder / MANIFEST, encoding="utf-8") as manifest:
+            text = manifest.read()
+        with os.scandir(folder) as entries:
+            listing = tuple(sorted((e.name, e.is_file()) for e in entries))
+        return str(folder), os.getcwd(), text, listing
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def load_component(folder: Path, problems: Problems) -> Component | None:
+    """A component folder, loaded and checked (its problems added to `problems`); None when unusable."""
+    key = _inputs(folder)
+    if key is None:
+        return _load_component(folder, problems)
+    if key not in _LOADED:
+        if len(_LOADED) >= _LOADED_MAX:
+            del _LOADED[next(iter(_LOADED))]
+        found = Problems()
+        _LOADED[key] = (_load_component(folder, found), tuple(found.items))
+    component, items = _LOADED[key]
+    problems.items.extend(items)
+    return component
+
+
+def _load_component(folder: Path, problems: Problems) -> Component | None:
     from envspec.spec.resolve import dotted, validation_problems
 
     manifest_path = folder / MANIFEST

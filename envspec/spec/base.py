@@ -26,7 +26,7 @@ def plain(
     exclude_defaults: bool = False,
     include: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """What `model.model_dump(...)` returns (by field name), read from the attributes.
+    """What `model.model_dump(...)` returns (by field name), read from the model's fields.
 
     Only the environment's model has a serializer from the start (built with its validator, which
     holds every nested model); a nested model's first `model_dump` builds one of its own, ~0.3-1.5 ms
@@ -34,26 +34,29 @@ def plain(
     is also what `mode="json"` returns; `exclude_none` and `exclude_defaults` apply to model fields,
     at every depth, as in pydantic.
     """
+    fields = type(model).model_fields
     out: dict[str, Any] = {}
-    for name, info in type(model).model_fields.items():
+    for name, value in vars(model).items():  # a model's __dict__ holds its fields, in field order
         if include is not None and name not in include:
             continue
-        value = getattr(model, name)
-        if exclude_none and value is None:
+        if value is None and exclude_none:
             continue
-        if exclude_defaults and value == info.get_default(call_default_factory=True):
+        if exclude_defaults and value == fields[name].get_default(call_default_factory=True):
             continue
-        out[name] = _plain(value, exclude_none, exclude_defaults)
+        out[name] = value if type(value) in _SCALARS else _plain(value, exclude_none, exclude_defaults)
     return out
+
+
+_SCALARS = frozenset({str, int, bool, float, type(None)})
 
 
 def _plain(value: Any, exclude_none: bool, exclude_defaults: bool) -> Any:
     if isinstance(value, BaseModel):
         return plain(value, exclude_none=exclude_none, exclude_defaults=exclude_defaults)
     if isinstance(value, dict):
-        return {key: _plain(item, exclude_none, exclude_defaults) for key, item in value.items()}
+        return {k: v if type(v) in _SCALARS else _plain(v, exclude_none, exclude_defaults) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(item, exclude_none, exclude_defaults) for item in value]
+        return [v if type(v) in _SCALARS else _plain(v, exclude_none, exclude_defaults) for v in value]
     if isinstance(value, tuple):
-        return tuple(_plain(item, exclude_none, exclude_defaults) for item in value)
+        return tuple(v if type(v) in _SCALARS else _plain(v, exclude_none, exclude_defaults) for v in value)
     return value
