@@ -11,6 +11,10 @@ same rendered objects. Runs are interleaved and medians compared. Goals (issue 1
 * `envspec --help` and `envspec --version` <= 1.0x kubectl kustomize;
 * `envspec validate` (every environment) <= 1.5x `envspec render --all --out DIR`.
 
+It also times the floor no envspec change can go below: a fresh interpreter of the
+same venv importing only the libraries a render needs (click, pydantic, jinja2,
+ruamel.yaml, PyYAML) and nothing of envspec.
+
 With --baseline (e.g. a checkout of main), that checkout's wheel runs interleaved too,
 for before/after figures from one run. Many environments at once: bench_many.py.
 """
@@ -42,9 +46,13 @@ print(count / (time.perf_counter() - start))
 """
 
 
+FLOOR = "import click, jinja2, jinja2.sandbox, ruamel.yaml, yaml; from pydantic import BaseModel"
+
+
 def cases_for(inst: Installed, env: str, pr: str, tmp: Path) -> dict[str, tuple[list[str], Path]]:
     cwd = inst.checkout
     return {
+        f"{inst.label}: python -c 'import <render deps>' (floor)": ([inst.python, "-c", FLOOR], cwd),
         f"{inst.label}: envspec --help": ([inst.envspec, "--help"], cwd),
         f"{inst.label}: envspec --version": ([inst.envspec, "--version"], cwd),
         f"{inst.label}: envspec render {env} --pr {pr}": ([inst.envspec, "render", env, "--pr", pr], cwd),
@@ -89,6 +97,9 @@ def main() -> None:
                 print(ratio_line(f"render {args.env} --pr {args.pr} / kubectl kustomize", med[f"envspec render {args.env} --pr {args.pr}"] / k, 2.0, 1.5))
                 print(ratio_line("--help / kubectl kustomize", med["envspec --help"] / k, 1.0))
                 print(ratio_line("--version / kubectl kustomize", med["envspec --version"] / k, 1.0))
+                floor = med["python -c 'import <render deps>' (floor)"]
+                print(f"  {'floor: importing the render dependencies / kubectl kustomize':<58} {floor / k:6.2f}x"
+                      f"  (envspec's own share of the render: {(med[f'envspec render {args.env} --pr {args.pr}'] - floor) * 1000:.0f} ms)")
             print(ratio_line("validate / render --all", med["envspec validate"] / med["envspec render --all --out DIR"], 1.5))
             per_second = subprocess.run([inst.python, "-P", "-c", IN_PROCESS.replace("3.0", str(args.in_process_seconds)), args.env, args.pr],
                                         cwd=inst.checkout, check=True, capture_output=True, text=True, env=COLD_ENV).stdout
