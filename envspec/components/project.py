@@ -161,7 +161,19 @@ def load_components(root: Path, problems: Problems) -> dict[str, Component]:
 
 def check_values(component: Component, values: dict[str, Any]) -> list[tuple[SpecPath, str]]:
     """Problems with one instance's values, as (path under the instance, message)."""
+    return checked_values(component, values)[1]
+
+
+def typed_values(component: Component, values: dict[str, Any]) -> dict[str, Any]:
+    return checked_values(component, values)[0] or {}
+
+
+def checked_values(component: Component, values: dict[str, Any]) -> tuple[dict[str, Any] | None, list[tuple[SpecPath, str]]]:
+    """One instance's values typed by the component's parameters, defaults filled in, and the problems
+    with them (as (path under the instance, message)); the values are None when there are problems.
+    One pass: each value is checked and typed by the same `coerce`."""
     out: list[tuple[SpecPath, str]] = []
+    typed: dict[str, Any] = {}
     declared = component.manifest.params
     for key, raw in values.items():
         if key not in declared:
@@ -169,22 +181,19 @@ def check_values(component: Component, values: dict[str, Any]) -> list[tuple[Spe
             known = f"; did you mean {hint[0]!r}?" if hint else f" (declared: {', '.join(declared) or 'none'})"
             out.append((("with", key), f"component {component.name} has no parameter {key!r}{known}"))
             continue
-        _value, reason = declared[key].coerce(raw)
+        typed[key], reason = declared[key].coerce(raw)
         if reason:
             out.append((("with", key), f"{reason} (declared at {component.locate('params', key)})"))
     for key, param in declared.items():
         if key not in values and param.default is None:
             where = component.locate("params", key)
             out.append(((), f"missing required parameter {key!r} of component {component.name} (declared at {where})"))
-    return out
-
-
-def typed_values(component: Component, values: dict[str, Any]) -> dict[str, Any]:
-    typed = {k: component.manifest.params[k].coerce(v)[0] for k, v in values.items() if k in component.manifest.params}
-    for key, param in component.manifest.params.items():
-        if key not in typed and param.default is not None:
+    if out:
+        return None, out
+    for key, param in declared.items():
+        if key not in typed:
             typed[key] = param.coerce(param.default)[0]
-    return typed
+    return typed, out
 
 
 def instance_units(
@@ -212,15 +221,15 @@ def instance_units(
             known = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(components) or 'none'} in {COMPONENTS_DIR}/)"
             problems.error(f"unknown component {use.use!r}{known}", locate(base + ("use",)), dotted(base + ("use",)))
             continue
-        found = check_values(component, dict(use.with_))
+        typed, found = checked_values(component, dict(use.with_))
         for suffix, message in found:
             problems.error(message, locate(base + suffix), dotted(base + suffix))
-        if found:
+        if typed is None:
             continue
         if spec_view is None:
             spec_view = spec.model_dump(mode="json", by_alias=True)
         instance_env = {**env, "namespace": use.namespace} if use.namespace else env
-        context = {"env": instance_env, "params": typed_values(component, dict(use.with_)), "name": name, "item": None, "spec": spec_view}
+        context = {"env": instance_env, "params": typed, "name": name, "item": None, "spec": spec_view}
         units.extend(RenderUnit(template, context, base) for template in component.templates)
     return units
 
