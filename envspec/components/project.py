@@ -18,7 +18,8 @@ declaration in the component's file); its templates then render with
 objects join every other object on the way to patches, labels, rules and validation.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would compile and evaluate each field's
+# annotation string when it creates the class, on every start (the models are imported by every command).
 
 import difflib
 import re

@@ -8,6 +8,9 @@ Field names are the YAML keys (camelCase, `nodePool`), like the rest of the
 spec, so an error's dotted path is exactly what the user wrote.
 """
 
+# No `from __future__ import annotations` here: pydantic would compile and evaluate each field's
+# annotation string when it creates the class, on every start (the models are imported by every command).
+
 import ipaddress
 import re
 from typing import Literal

@@ -5,6 +5,9 @@ dotted path is exactly what the user wrote. Derived values that templates need
 (a route's backend port, the job order) are computed here, not in templates.
 """
 
+# No `from __future__ import annotations` here: pydantic would compile and evaluate each field's
+# annotation string when it creates the class, on every start (the models are imported by every command).
+
 import re
 from typing import Annotated, Any, Literal
 
