@@ -23,3 +23,22 @@ def test_an_object_without_a_namespace_gets_the_environments_even_after_a_worklo
     assert by_kind["Job"]["metadata"]["namespace"] == "other"
     assert by_kind["ConfigMap"]["metadata"]["namespace"] == "platform"
 
+
+
+def test_normalize_never_changes_the_objects_it_is_given() -> None:
+    import copy
+
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+            "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {
+                "spec": {"containers": [{"name": "c", "image": "x", "envFrom": [{"configMapRef": {"name": "cm"}}]}]}}}}}}
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "labels": {"a": "b"}}, "data": {"k": "v"}}
+    given = [_job("other"), cron, config]
+    before = copy.deepcopy(given)
+    rendered = [RenderedObject(obj, "t.yaml.j2", ("objects", i)) for i, obj in enumerate(given)]
+    first, _ = normalize(rendered, {"app.kubernetes.io/instance": "x"}, {}, namespace="platform")
+    assert given == before  # a template's kept output or a spec's raw object may be rendered again
+    again, _ = normalize(rendered, {"app.kubernetes.io/instance": "x"}, {}, namespace="platform")
+    assert again == first
+    template = next(o for o in first if o["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+    assert template["metadata"]["labels"] == {"app.kubernetes.io/instance": "x"}
+    assert "envspec.dev/config-checksum" in template["metadata"]["annotations"]

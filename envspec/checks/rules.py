@@ -11,6 +11,7 @@ rendered objects.
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from typing import Callable, Iterator
@@ -65,12 +66,42 @@ def pods(spec: Environment) -> Iterator[tuple[SpecPath, str, str, int, Container
         yield ("cronJobs", name), "CronJob", cron.namespace or spec.namespace.name, count, [(("cronJobs", name), cron.resources)], []
 
 
-def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction | None:
+def _value(resources: Resources | None, kind: str, resource: str) -> str | int | float | None:
     if resources is None:
         return None
     amounts = getattr(resources, kind)
-    value = getattr(amounts, resource) if amounts else None
-    return parse_quantity(value) if value else None
+    return (getattr(amounts, resource) if amounts else None) or None
+
+
+def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction | None:
+    value = _value(resources, kind, resource)
+    return None if value is None else _quantity(value)[0]
+
+
+def _nanos(resources: Resources | None, kind: str, resource: str) -> int:
+    """`_amount` in whole nano-units (0 when unset): quantities are exact multiples of 1/NANOS."""
+    value = _value(resources, kind, resource)
+    return 0 if value is None else _quantity(value)[1]
+
+
+NANOS = 10**9  # envspec.quantity rounds every quantity up to a multiple of 1/NANOS
+
+# Quantities by (type, text or number): `render --all` meets the same few values in every environment.
+_QUANTITIES: dict[tuple[type, object], tuple[Fraction, int]] = {}
+_QUANTITIES_MAX = 4096
+
+
+def _quantity(value: str | int | float) -> tuple[Fraction, int]:
+    """`envspec.quantity.parse` (and the value in nano-units), once per distinct value in a process:
+    a parsed value never changes, and errors are not kept."""
+    key = (type(value), value)
+    found = _QUANTITIES.get(key)
+    if found is None:
+        amount = parse_quantity(value)
+        found = (amount, int(amount * NANOS))
+        if len(_QUANTITIES) < _QUANTITIES_MAX:
+            _QUANTITIES[key] = found
+    return found
 
 
 # ------------------------------------------------------------------ rules
@@ -108,15 +139,16 @@ def quota_fit(ctx: RuleContext) -> None:
     quota = spec.namespace.quota
     if not quota:
         return
-    totals = {("requests", "cpu"): Fraction(0), ("requests", "memory"): Fraction(0), ("limits", "cpu"): Fraction(0), ("limits", "memory"): Fraction(0)}
-    job_peak = {key: Fraction(0) for key in totals}
+    # Sums in whole nano-units: quantities are rounded up to 1e-9, so integers are exact (and far cheaper than Fractions).
+    totals = {("requests", "cpu"): 0, ("requests", "memory"): 0, ("limits", "cpu"): 0, ("limits", "memory"): 0}
+    job_peak = {key: 0 for key in totals}
     pod_count, job_pods = 0, 0
     for _path, kind, namespace, count, containers, inits in pods(spec):
         if namespace != spec.namespace.name:
             continue
         for key in totals:
-            regular = sum((_amount(r, *key) or Fraction(0) for _, r in containers), Fraction(0))
-            init = max((_amount(r, *key) or Fraction(0) for _, r in inits), default=Fraction(0))
+            regular = sum(_nanos(r, *key) for _, r in containers)
+            init = max((_nanos(r, *key) for _, r in inits), default=0)
             per_pod = max(regular, init)
             if kind == "Job":  # Jobs run one after another; finished pods leave the quota
                 job_peak[key] = max(job_peak[key], per_pod)
@@ -126,7 +158,7 @@ def quota_fit(ctx: RuleContext) -> None:
             job_pods = 1
         else:
             pod_count += count
-    limits = {"cpu": parse_quantity(quota.cpu), "memory": parse_quantity(quota.memory)}
+    limits = {"cpu": _quantity(quota.cpu)[1], "memory": _quantity(quota.memory)[1]}
     for (kind, res), total in totals.items():
         need = total + job_peak[(kind, res)]
         if need > limits[res]:
@@ -134,7 +166,7 @@ def quota_fit(ctx: RuleContext) -> None:
             ctx.error(
                 "quota-fit",
                 ("namespace", "quota", res),
-                f"pods need {shown(need)} of {kind}.{res} during a rolling update (with the largest Job), "
+                f"pods need {shown(Fraction(need, NANOS))} of {kind}.{res} during a rolling update (with the largest Job), "
                 f"but the quota allows {getattr(quota, res)}",
             )
     if pod_count + job_pods > quota.pods:
@@ -183,6 +215,7 @@ def _service_hosts(ctx: RuleContext) -> dict[str, set[str]]:
     return hosts
 
 
+@functools.lru_cache(maxsize=4096)
 def _host_of(value: str) -> str:
     text = value.strip()
     if "://" in text:
@@ -312,6 +345,18 @@ _DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN)
 _LABEL_VALUE = re.compile(LABEL_VALUE)
 
 
+# Verdicts on names and label values, kept per text: every environment of a `render --all` repeats most of them.
+@functools.lru_cache(maxsize=4096)
+def _name_ok(name: str, strict: bool) -> bool:
+    """A DNS-1123 label (strict: at most 63 characters) or subdomain (at most 253)."""
+    return bool((_DNS1123_LABEL if strict else _DNS1123_SUBDOMAIN).match(name)) and len(name) <= (63 if strict else 253)
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_value_ok(text: str) -> bool:
+    return len(text) <= 63 and bool(_LABEL_VALUE.match(text))
+
+
 @rule
 def name_limits(ctx: RuleContext) -> None:
     """Names and label values over 63 characters (or with bad characters) are rejected at apply time, not render time."""
@@ -322,8 +367,7 @@ def name_limits(ctx: RuleContext) -> None:
             if ns_name is None:
                 continue
             strict = name_limit_of(obj["kind"]) == "label" or where == "namespace"
-            ok = (_DNS1123_LABEL if strict else _DNS1123_SUBDOMAIN).match(ns_name) and len(ns_name) <= (63 if strict else 253)
-            if not ok:
+            if not _name_ok(ns_name, strict):
                 ctx.error(
                     "name-limits",
                     _origin_path(ctx, index) if where == "name" or _rendered_apart(ctx, index) else ("namespace", "name"),
@@ -331,7 +375,7 @@ def name_limits(ctx: RuleContext) -> None:
                     f"{' (at most 63 characters)' if strict else ''}",
                 )
         for key, value in (meta.get("labels") or {}).items():
-            if len(str(value)) > 63 or not _LABEL_VALUE.match(str(value)):
+            if not _label_value_ok(str(value)):
                 path = ("instance",) if key == "envspec.dev/instance" else ("labels", key)
                 ctx.error("name-limits", path, f"label {key}={value!r} on {obj['kind']} {name} is not a valid label value (at most 63 characters)")
     if ctx.spec.database:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from itertools import islice
 from typing import Any, Iterable
 
-from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of
+from envspec.kinds import JOBS, is_cluster_scoped, is_known_namespaced, order_of, pod_template_of
 from envspec.objects import object_id, pod_spec_of, pod_template_of_object
 from envspec.render.templates import RenderedObject
 
@@ -35,23 +36,53 @@ def _order_keys(value: Any, preferred: list[str] | None = None, sort_rest: bool 
     """Preferred keys first, then the rest in their (deterministic) template order or sorted."""
     if not isinstance(value, dict):
         return value
-    keys = [k for k in (preferred or []) if k in value]
+    order = _key_order(value, preferred or [], sort_rest)
+    return dict(value) if order is None else {k: value[k] for k in order}
+
+
+def _key_order(value: dict[Any, Any], preferred: list[str], sort_rest: bool) -> list[Any] | None:
+    """The keys of `value` as `_order_keys` orders them; None when that is the order they already have
+    (most mappings: no preferred key, or `name` already first), which saves building the list."""
+    if not sort_rest and len(preferred) == 1:  # the common case, `name` first: no list built unless it moves
+        first = preferred[0]
+        if first not in value or next(iter(value)) == first:
+            return None
+        return [first, *(k for k in value if k != first)]
+    keys = [k for k in preferred if k in value]
+    if not sort_rest and (not keys or list(islice(value, len(keys))) == keys):
+        return None
     rest = [k for k in value if k not in keys]
     if sort_rest:
         rest.sort()
-    return {k: value[k] for k in keys + rest}
+    return keys + rest
 
 
-def _canonical(value: Any, path: tuple[str, ...] = ()) -> Any:
+# How a mapping's keys are ordered, by the key it is found under (see _canonical).
+_SORTED_UNDER = frozenset({"labels", "annotations", "matchLabels", "selector", "data", "stringData", "hard", "nodeSelector"})
+_NAME_FIRST = ["name"]
+_PREFERRED_UNDER = {"metadata": META_KEYS, "containers": CONTAINER_KEYS, "initContainers": CONTAINER_KEYS}
+
+
+def _canonical(value: Any, last: str = "") -> Any:
+    """`value` with every mapping's keys in canonical order; `last` is the key it is found under
+    (list items count as found under their list's key). Scalars are shared, containers are new."""
     if isinstance(value, dict):
-        last = path[-1] if path else ""
-        sort = last in {"labels", "annotations", "matchLabels", "selector", "data", "stringData", "hard", "nodeSelector"}
-        preferred = META_KEYS if last == "metadata" else (CONTAINER_KEYS if last in {"containers", "initContainers"} else ["name"])
-        ordered = _order_keys(value, preferred, sort_rest=sort)
-        return {k: _canonical(v, path + (str(k),)) for k, v in ordered.items()}
+        preferred = _PREFERRED_UNDER.get(last)
+        if preferred is None and last not in _SORTED_UNDER and ("name" not in value or next(iter(value)) == "name"):
+            order = None  # the common case, checked here rather than in _key_order: most mappings are these
+        else:
+            order = _key_order(value, preferred or _NAME_FIRST, last in _SORTED_UNDER)
+        if order is None:
+            return {k: _canonical(v, k if isinstance(k, str) else str(k)) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+        return {k: _canonical(value[k], k if isinstance(k, str) else str(k)) if isinstance(value[k], (dict, list)) else value[k] for k in order}
     if isinstance(value, list):
-        return [_canonical(v, path) for v in value]
+        return [_canonical(v, last) if isinstance(v, (dict, list)) else v for v in value]
     return value
+
+
+def _canonical_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """One whole object made canonical: TOP_KEYS first, then the rest in canonical order."""
+    return _order_keys(_canonical(obj), TOP_KEYS)
 
 
 def _references(pod_spec: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -86,19 +117,35 @@ def _checksum(parts: Iterable[Any]) -> str:
 
 def _place(obj: dict[str, Any], labels: dict[str, str], namespace: str | None) -> dict[str, Any] | None:
     """Labels on the object and its pod template, and its namespace by scope (in place); returns the
-    pod template's metadata, or None for an object without a pod template."""
-    meta = obj.setdefault("metadata", {})
+    pod template's metadata, or None for an object without a pod template.
+
+    `obj` is a copy of the top level only: the mappings changed below it (metadata, the path to the
+    pod template) are copied first, so the object it was copied from is never changed -- whatever
+    else holds it (a template's kept output, a spec's raw object) keeps what it had."""
+    meta = obj["metadata"] = dict(obj.setdefault("metadata", {}))
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
     if is_cluster_scoped(obj["kind"]):
         meta.pop("namespace", None)
     elif namespace and not meta.get("namespace") and is_known_namespaced(obj["kind"]):
         meta["namespace"] = namespace
-    template = pod_template_of_object(obj)
+    template = _own_pod_template(obj)
     if template is None:
         return None
-    template_meta = template.setdefault("metadata", {})
+    template_meta = template["metadata"] = dict(template.setdefault("metadata", {}))
     template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
     return template_meta
+
+
+def _own_pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """`pod_template_of_object(obj)`, with every mapping on the way to it copied into `obj`."""
+    if pod_template_of_object(obj) is None:
+        return None
+    spec = obj["spec"] = dict(obj["spec"])
+    if pod_template_of(obj["kind"]) == "jobTemplate":
+        job = spec["jobTemplate"] = dict(spec["jobTemplate"])
+        spec = job["spec"] = dict(job["spec"])
+    template = spec["template"] = dict(spec["template"])
+    return template
 
 
 def normalize_object(obj: dict[str, Any], labels: dict[str, str], namespace: str | None = None) -> dict[str, Any]:
@@ -108,7 +155,7 @@ def normalize_object(obj: dict[str, Any], labels: dict[str, str], namespace: str
     reads no rendered config. Returns a copy; `obj` is left alone."""
     out = copy.deepcopy(obj)
     _place(out, labels, namespace)
-    return _order_keys(_canonical(out), TOP_KEYS)
+    return _canonical_object(out)
 
 
 def is_normalized(obj: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -151,17 +198,16 @@ def normalize(
 
     # Stable sort: kind rank, then namespace and name -- except Jobs, which keep their declared order.
     indexed = list(enumerate(objects))
-    indexed.sort(
-        key=lambda pair: (
-            _rank(pair[1]),
-            pair[0] if _rank(pair[1]) == JOBS else 0,
-            pair[1]["kind"],
-            pair[1]["metadata"].get("namespace") or "",
-            pair[1]["metadata"]["name"],
-        )
-    )
-    ordered = [_order_keys(_canonical(obj), TOP_KEYS) for _, obj in indexed]
+    indexed.sort(key=_sort_key)
+    ordered = [_canonical_object(obj) for _, obj in indexed]
     return ordered, [rendered[index] for index, _ in indexed]
+
+
+def _sort_key(pair: tuple[int, dict[str, Any]]) -> tuple[int, int, str, str, str]:
+    index, obj = pair
+    rank = _rank(obj)
+    meta = obj["metadata"]
+    return (rank, index if rank == JOBS else 0, obj["kind"], meta.get("namespace") or "", meta["name"])
 
 
 def duplicate_ids(objects: list[dict[str, Any]]) -> list[str]:

@@ -3,7 +3,9 @@
 Templates run in an immutable sandbox with StrictUndefined, and every
 expression's value is written through `to_yaml_flow` (see yamlsafe.py), so
 templates only choose the shape. A project's own `templates/` folder comes
-first on the search path, so it can add templates or override ours.
+first on the search path, so it can add templates or override ours. Ours ship
+precompiled (precompile.py): a cold render runs Jinja's compiler only for a
+project's own templates.
 
 Each template's output is parsed at once; a failure names the template file and
 the line in it that produced the broken text.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,8 +28,8 @@ from markupsafe import Markup
 
 from envspec.errors import Location, Problems
 from envspec.render.libyaml import load_generated
-from envspec.render.yamlsafe import UnsafeValue, to_yaml_flow
-from envspec.timelimit import TimeLimitExceeded, time_limit
+from envspec.render.yamlsafe import UnsafeValue, quote_string, to_yaml_flow
+from envspec.timelimit import TimeLimitExceeded, time_limits
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -54,6 +57,8 @@ def _finalize(value: Any) -> Markup:
     Autoescape is on so that macro output is `Markup`; our finalize marks each
     encoded value as Markup too, so Jinja's HTML escaping never applies.
     """
+    if type(value) is str:  # the commonest value, and neither Markup (a subclass) nor Undefined
+        return Markup(quote_string(value))
     if isinstance(value, Markup):
         return value
     if isinstance(value, jinja2.Undefined):
@@ -65,10 +70,24 @@ TEMPLATE_SECONDS = 20.0  # per template: generous for any real template, a bound
 MAX_SIZE = 1_000_000  # characters (or items) one `*` or `**` in a template may produce
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, plus bounds on the two operators that turn a short template into gigabytes."""
 
     intercepted_binops = frozenset(["*", "**"])
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`item.name` on a plain dict whose type has no such attribute is the item (or undefined), as the sandbox
+        decides; it gets there by raising and catching an AttributeError each time, and contexts are dicts, so
+        this is most of a render's lookups. Anything else (a dict method, another type) goes the sandbox's way."""
+        if type(obj) is dict and type(attribute) is str and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         from jinja2.exceptions import SecurityError
@@ -82,27 +101,65 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
-@lru_cache(maxsize=8)
-def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
-    search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
-    if project_templates and os.path.isdir(components := os.path.join(os.path.dirname(project_templates), "components")):
-        search.append(components)  # project components' templates, named <component>/<file>
-    search.append(str(PACKAGE_TEMPLATES))
-    env = BoundedSandbox(
-        loader=jinja2.FileSystemLoader(search),
+class TemplateLoader(jinja2.FileSystemLoader):
+    """The search path as FileSystemLoader walks it (a project's templates/ and components/ first, so they override
+    by name), except that a name found in envspec's own folder is built from the code that ships precompiled in the
+    package (precompile.py): a cold render never runs Jinja's lexer, parser and code generator for our templates.
+
+    The artefact is used only when it was generated from exactly this source text (its sha256) for exactly this
+    environment's configuration; anything else (a project's template, an edited package template) is compiled from
+    source as before, through the bytecode cache when one is on.
+    """
+
+    def __init__(self, searchpath: list[str], package: Path = PACKAGE_TEMPLATES):
+        super().__init__(searchpath)
+        self.package = os.path.normpath(package)
+
+    def load(self, environment: jinja2.Environment, name: str, globals: Any = None) -> jinja2.Template:
+        from envspec.render import precompile
+
+        source, filename, uptodate = self.get_source(environment, name)
+        code = None
+        if filename == os.path.normpath(os.path.join(self.package, *name.split("/"))):
+            code = precompile.precompiled_code(environment, name, source)
+        if code is None:
+            return super().load(environment, name, globals)
+        # As Template.from_code does, with the template's own file as __file__: Jinja's tracebacks (and so our
+        # error locations) and `explain` read the template file and line from there and from debug_info.
+        namespace: dict[str, Any] = {"environment": environment, "__file__": filename}
+        exec(code, namespace)  # noqa: S102 -- Jinja's generated code for our own template, as Jinja runs it
+        template = environment.template_class.from_module_dict(environment, namespace, {} if globals is None else globals)
+        template._uptodate = uptodate  # as from_code sets it: auto_reload notices an edit, as for any template
+        return template
+
+
+def new_environment(search: list[str], bytecode_cache: jinja2.BytecodeCache | None = None, package: Path = PACKAGE_TEMPLATES) -> BoundedSandbox:
+    """envspec's one Jinja configuration: rendering and the precompiler (precompile.py) both build from it, so the
+    precompiled code is what Jinja would compile for the environment that runs it."""
+    return BoundedSandbox(
+        loader=TemplateLoader(search, package),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=bytecode_cache,
     )
-    return env
+
+
+@lru_cache(maxsize=8)
+def make_environment(project_templates: str | None) -> ImmutableSandboxedEnvironment:
+    search = [project_templates] if project_templates and os.path.isdir(project_templates) else []
+    if project_templates and os.path.isdir(components := os.path.join(os.path.dirname(project_templates), "components")):
+        search.append(components)  # project components' templates, named <component>/<file>
+    search.append(str(PACKAGE_TEMPLATES))
+    return new_environment(search, _bytecode_cache())
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates cached per user (keyed by source checksum): a cold render skips Jinja's compiler.
+    """A project's compiled templates cached per user (keyed by source checksum), so a warm render skips Jinja's
+    compiler for them too (envspec's own ship precompiled).
 
     Output never depends on the cache; ENVSPEC_NO_CACHE=1 turns it off.
     """
@@ -209,16 +266,29 @@ def render_units(
     problems: Problems,
     locate: Callable[[tuple[str | int, ...]], Location | None] = lambda origin: None,
 ) -> list[RenderedObject]:
+    env = make_environment(str(project_templates) if project_templates else None)
+    with time_limits(TEMPLATE_SECONDS) as budget:  # TEMPLATE_SECONDS for each template's render, not for them all
+        return _render_each(units, env, budget, project_templates, problems, locate)
+
+
+def _render_each(
+    units: list[RenderUnit],
+    env: jinja2.Environment,
+    budget: AbstractContextManager[None],
+    project_templates: Path | None,
+    problems: Problems,
+    locate: Callable[[tuple[str | int, ...]], Location | None],
+) -> list[RenderedObject]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
-    env = make_environment(str(project_templates) if project_templates else None)
-    parser = YAML(typ="safe", pure=False)
+    parser: Any = None  # ruamel, for its messages: only for output libyaml refuses
+    loaded: dict[str, jinja2.Template] = {}  # an environment renders some templates many times (one per app, ...)
     out: list[RenderedObject] = []
     for unit in units:
         try:
-            template = env.get_template(unit.template)
+            template = loaded.get(unit.template) or env.get_template(unit.template)
         except jinja2.TemplateNotFound:
             where = _display(str(project_templates), "") if project_templates else "-"
             problems.error(f"template {unit.template!r} not found (looked in {where}/ and envspec's templates)", locate(unit.origin))
@@ -229,26 +299,35 @@ def render_units(
         except UnicodeDecodeError as exc:
             problems.error(f"template is not UTF-8 text: {exc.reason}", _undecodable_location(exc, unit.template, project_templates))
             continue
-        display = _display(template.filename, unit.template)
+        loaded[unit.template] = template
         try:
-            with time_limit(TEMPLATE_SECONDS):
+            with budget:
                 text = template.render(unit.context)
         except TimeLimitExceeded as exc:
-            problems.error(f"template error: rendering took over {TEMPLATE_SECONDS:g} s (a runaway loop?)", _runtime_location(exc, template.filename, display))
+            problems.error(f"template error: rendering took over {TEMPLATE_SECONDS:g} s (a runaway loop?)",
+                           _runtime_location(exc, template.filename, _display(template.filename, unit.template)))
             continue
         except jinja2.TemplateSyntaxError as exc:  # e.g. an {% include %} of a template that does not parse
             problems.error(f"template syntax error: {exc.message}", _syntax_location(exc, unit.template))
             continue
         except RecursionError:
-            problems.error("template error: recursion too deep (a macro or include that calls itself?)", Location(display, 1, 1))
+            problems.error("template error: recursion too deep (a macro or include that calls itself?)",
+                           Location(_display(template.filename, unit.template), 1, 1))
             continue
         except Exception as exc:  # noqa: BLE001 -- any failure inside a template is the template's, located there
-            problems.error(f"template error: {_runtime_message(exc)}", _runtime_location(exc, template.filename, display))
+            problems.error(f"template error: {_runtime_message(exc)}",
+                           _runtime_location(exc, template.filename, _display(template.filename, unit.template)))
             continue
-        source = _LazySource(template.filename)
         fast = load_generated(text)  # libyaml; None (or a document that is no object) sends it to ruamel's messages
-        if fast is not None and any(_object_problem(d) for d in fast):
-            fast = None
+        if fast is not None and not any(_object_problem(d) for d in fast):
+            out.extend(RenderedObject(document, unit.template, unit.origin) for document in fast)
+            continue
+        fast = None
+        # Only output that libyaml refuses (or that is no object) gets here: ruamel's messages, mapped to the template.
+        display = _display(template.filename, unit.template)
+        source = _LazySource(template.filename)
+        if parser is None:
+            parser = YAML(typ="safe", pure=False)
         try:
             if fast is None and "&" in text:
                 bomb = _alias_bomb(parser, text)

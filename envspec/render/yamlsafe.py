@@ -17,12 +17,22 @@ from typing import Any
 # Characters a YAML double-quoted scalar must not hold raw (outside YAML 1.2's c-printable set), plus
 # line-break look-alikes (U+2028/2029, NEL) that YAML 1.1 readers such as kubectl's treat as breaks.
 _MUST_ESCAPE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
+# Text in which neither JSON (quote, backslash, C0 controls) nor _MUST_ESCAPE changes a character: most values
+# (names, images, hosts) are, and their double-quoted scalar is the text between quotes.
+_NOTHING_TO_ESCAPE = re.compile('[^"\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]*')
+# json.dumps(text, ensure_ascii=False) is this encoder's encode(text); one encoder, not one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def _unicode_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group(0)):04x}"
 
 
 def quote_string(text: str) -> str:
     """A YAML double-quoted scalar for `text` (JSON escapes plus YAML's \\u escapes for the rest)."""
-    encoded = json.dumps(text, ensure_ascii=False)
-    return _MUST_ESCAPE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", encoded)
+    if type(text) is str and _NOTHING_TO_ESCAPE.fullmatch(text):  # a subclass may format itself otherwise
+        return f'"{text}"'
+    return _MUST_ESCAPE.sub(_unicode_escape, _JSON.encode(text))
 
 
 class UnsafeValue(TypeError):
@@ -30,6 +40,15 @@ class UnsafeValue(TypeError):
 
 
 def to_yaml_flow(value: Any) -> str:
+    """The flow node for `value`. Exact str, dict and list (what contexts hold) are tested first; subclasses and
+    every other type take the general path below, whose answer for those three is the same."""
+    kind = type(value)
+    if kind is str:
+        return quote_string(value)
+    if kind is dict:
+        return "{" + ", ".join([f"{quote_string(str(k))}: {to_yaml_flow(v)}" for k, v in value.items()]) + "}"
+    if kind is list:
+        return "[" + ", ".join([to_yaml_flow(v) for v in value]) + "]"
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -39,22 +39,71 @@ def substitute(text: str, lookup: Lookup) -> Any:
     """Replace references in `text` using `lookup`; a lone reference keeps the value's type."""
     if "${" not in text:
         return text
-    _check_terminated(text)
+    kind, payload = _parsed(text)
+    if kind == "error":
+        raise RefError(payload)
+    if kind == "lone":
+        name, error = payload
+        if error is not None:
+            raise RefError(error)
+        return lookup(name)
+    out: list[str] = []
+    for part in payload:  # left to right, as re.sub would: the first bad reference is the one reported
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        raw, (name, error) = part
+        if error is not None:
+            raise RefError(error)
+        value = lookup(name)
+        if isinstance(value, (dict, list)):
+            raise RefError(f"${{{raw}}} is a {'mapping' if isinstance(value, dict) else 'list'}; only a whole string can reference it")
+        if isinstance(value, bool):
+            out.append("true" if value else "false")
+        else:
+            out.append("" if value is None else str(value))
+    return "".join(out)
+
+
+# How each string splits into text and references, by its exact text: the same strings come back in
+# every environment of a `render --all` (and in every level of an extends chain).
+_PARSED: dict[str, tuple[str, Any]] = {}
+_PARSED_MAX = 8192
+
+
+def _parsed(text: str) -> tuple[str, Any]:
+    """("error", message) | ("lone", (name, error)) | ("parts", (literal | (raw, (name, error)), ...))."""
+    found = _PARSED.get(text)
+    if found is None:
+        found = _parse(text)
+        if len(_PARSED) < _PARSED_MAX:
+            _PARSED[text] = found
+    return found
+
+
+def _parse(text: str) -> tuple[str, Any]:
+    try:
+        _check_terminated(text)
+    except RefError as exc:
+        return "error", str(exc)
     match = REF_RE.fullmatch(text)
     if match and match.group(0) != "$${":
-        return lookup(_check_name(match.group(1)))
+        return "lone", _name_or_error(match.group(1))
+    parts: list[Any] = []
+    end = 0
+    for m in REF_RE.finditer(text):
+        parts.append(text[end : m.start()])
+        parts.append("${" if m.group(0) == "$${" else (m.group(1), _name_or_error(m.group(1))))
+        end = m.end()
+    parts.append(text[end:])
+    return "parts", tuple(p for p in parts if p != "")
 
-    def replace(m: re.Match[str]) -> str:
-        if m.group(0) == "$${":
-            return "${"
-        value = lookup(_check_name(m.group(1)))
-        if isinstance(value, (dict, list)):
-            raise RefError(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'}; only a whole string can reference it")
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return "" if value is None else str(value)
 
-    return REF_RE.sub(replace, text)
+def _name_or_error(raw: str) -> tuple[str | None, str | None]:
+    try:
+        return _check_name(raw), None
+    except RefError as exc:
+        return None, str(exc)
 
 
 def _check_terminated(text: str) -> None:
@@ -101,8 +150,10 @@ class Interpolator:
         positions: Positions,
         problems: Problems,
         scopes: dict[str, Callable[[list[str]], Any]],
+        refs: list[PathKey] | None = None,
     ):
         self.data = data
+        self.refs = refs  # where the strings holding `${` are (merge.ref_paths), if known: the rest is not walked
         self.positions = positions
         self.problems = problems
         self.scopes = scopes  # first segment -> resolver of the remaining segments
@@ -111,7 +162,15 @@ class Interpolator:
         self.failed: set[PathKey] = set()
 
     def run(self) -> dict[str, Any]:
-        self._walk(self.data, ())
+        if self.refs is None:
+            self._walk(self.data, ())
+            return self.data
+        # The same visits as walking everything, in the same order: every other value is left as it is
+        # by a visit, except what a reference resolves to, which is walked as the full walk would.
+        for path in self.refs:
+            value = self._resolve_at(path)
+            if isinstance(value, (dict, list)):
+                self._walk(value, path)
         return self.data
 
     def _walk(self, node: Any, path: PathKey) -> None:
@@ -141,6 +200,10 @@ class Interpolator:
         if found is None:
             raise RefError("no such value")
         parent, key = found
+        return self._resolve_in(parent, key, path)
+
+    def _resolve_in(self, parent: Any, key: str | int, path: PathKey) -> Any:
+        """`_resolve_at(path)` when the container at path[:-1] is known: `parent`."""
         value = parent[key]
         if path in self.done or not has_refs(value):
             return value
@@ -166,7 +229,17 @@ class Interpolator:
             self.resolving.pop()
         parent[key] = resolved
         self.done.add(path)
+        if isinstance(resolved, (dict, list)):
+            self._mark_done(resolved, path)
         return resolved
+
+    def _mark_done(self, node: Any, path: PathKey) -> None:
+        """A copied mapping/list is resolved already: its strings (a `$${` literal among them) are never read again."""
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            self.done.add(path + (key,))
+            if isinstance(value, (dict, list)):
+                self._mark_done(value, path + (key,))
 
     def _report(self, exc: RefError, path: PathKey) -> None:
         """Record the problem at the string that holds the broken reference, naming the string that led there."""
@@ -213,7 +286,7 @@ class Interpolator:
                     raise RefError(f"unknown reference ${{{name}}}{suffix}")
                 raise RefError(_unknown(name, self.data, list(self.scopes)))
             path = path + (key,)
-            node = self._resolve_at(path)
+            node = self._resolve_in(node, key, path)
         self._walk(node, path)  # a referenced mapping/list must be fully resolved too
         return copy_data(node)
 

@@ -141,11 +141,24 @@ def fullmatch_bounded(pattern: str, text: str, seconds: float = PATTERN_SECONDS)
     """
     from envspec.timelimit import TimeLimitExceeded, time_limit
 
+    key = (pattern, text)
+    if key in _MATCHED:  # the budget (a timer per call) costs more than most matches: each pair is matched once
+        return _MATCHED[key]
     try:
         with time_limit(seconds):
-            return re.fullmatch(pattern, text) is not None
+            matched = re.fullmatch(pattern, text) is not None
     except TimeLimitExceeded:
-        return None
+        return None  # not kept: a budget that ran out is no verdict on the pattern
+    if len(_MATCHED) >= _MATCHED_MAX:
+        del _MATCHED[next(iter(_MATCHED))]
+    _MATCHED[key] = matched
+    return matched
+
+
+# Verdicts of fullmatch_bounded by (pattern, text): `render --all` checks the same component and
+# parameter values in every environment. A verdict depends on nothing else; one process only.
+_MATCHED: dict[tuple[str, str], bool] = {}
+_MATCHED_MAX = 4096
 
 
 class SourcedParam(str):

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 from envspec.errors import Location, Problem, Problems, SpecError, one_line
 from envspec.spec.crossref import cross_reference_problems
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
-from envspec.spec.loader import PathKey, Positions
-from envspec.spec.merge import load_composed
+from envspec.spec.loader import PathKey, Positions, copy_data
+from envspec.spec.merge import FileKey, SpecFiles, compose, copy_positions
 from envspec.spec.models import Environment
 from envspec.spec.params import Param, resolve_params, split_assignment
 from envspec.spec.project import Project
@@ -34,6 +34,8 @@ class ResolvedSpec:
     source: Path
     params: dict[str, Any]
     used: dict[str, "ResolvedSpec"] = field(default_factory=dict)  # alias -> environment it uses
+    # Every file it was resolved from, the used environments' included: what a kept result is checked against.
+    files: tuple[FileKey, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def instance(self) -> str:
@@ -329,6 +331,8 @@ class Resolver:
     def __init__(self, project: Project):
         self.project = project
         self._outputs_stack: list[str] = []
+        self._files = SpecFiles(project)  # each spec file read once per run
+        self._checked: set[tuple[str, str]] = set()  # kept `uses` results found current during this run
 
     def resolve(
         self,
@@ -345,7 +349,9 @@ class Resolver:
             finally:
                 self._outputs_stack.pop()
         path = self.project.environment_path(name)
-        data, positions, _chain = load_composed(self.project, path)
+        composed = compose(self.project, path, self._files)
+        data, positions = copy_data(composed.data), copy_positions(composed.positions)  # ours to change
+        refs = composed.ref_paths() if not sets else None  # --set may write references anywhere: walk it all
         problems = Problems()
 
         apply_sets(data, positions, sets, problems)
@@ -360,7 +366,7 @@ class Resolver:
         scopes = {"params": mapping_scope("params", values)}
         for alias, other in used.items():
             scopes[alias] = mapping_scope(alias, other.spec.outputs)
-        Interpolator(data, positions, problems, scopes).run()
+        Interpolator(data, positions, problems, scopes, refs).run()
         problems.raise_if_errors()
 
         try:
@@ -370,7 +376,8 @@ class Resolver:
         crossref = cross_reference_problems(spec, positions)
         if crossref:
             raise SpecError(crossref)
-        return ResolvedSpec(name, spec, positions, path, values, used)
+        files = tuple(dict.fromkeys([*composed.files, *(f for other in used.values() for f in other.files)]))
+        return ResolvedSpec(name, spec, positions, path, values, used, files)
 
     def _declared_params(self, data: dict[str, Any], positions: Positions, problems: Problems) -> dict[str, Param]:
         raw = data.get("params") or {}
@@ -426,13 +433,62 @@ class Resolver:
                 continue
             self._outputs_stack.append(other)
             try:
-                out[alias] = self.resolve(other)
+                out[alias] = self._resolve_used(other)
             except SpecError as exc:
                 problems.error(f"environment {other!r} (used as {alias!r}) has errors:", location, f"uses.{alias}")
                 problems.items.extend(exc.problems)
             finally:
                 self._outputs_stack.pop()
         return out
+
+    def _resolve_used(self, name: str) -> ResolvedSpec:
+        """An environment another one `uses`, resolved once per process for all the environments using it.
+
+        Such an environment is resolved without parameters or --set, so its result depends only on its
+        files (and those of the environments it uses in turn): a kept result is served only while every
+        one of them still reads the same, under the same display path, and none of the environments it
+        uses is being resolved further up (that would be a cycle, reported by resolving anew). Errors
+        are never kept. The result is shared: its users read it (outputs, rules), never change it."""
+        key = (str(self.project.root), name)
+        kept = _USED.get(key)
+        if kept is not None and not _used_names(kept) & set(self._outputs_stack):
+            if key in self._checked or self._still_valid(kept):
+                self._checked.add(key)
+                return kept
+        resolved = self.resolve(name)
+        self._checked.add(key)
+        if len(_USED) >= _USED_MAX:
+            del _USED[next(iter(_USED))]
+        _USED[key] = resolved
+        return resolved
+
+    def _still_valid(self, kept: ResolvedSpec) -> bool:
+        """Every file `kept` was resolved from still reads the same, under the same display path."""
+        for file in kept.files:
+            try:
+                _, current = self._files.document(Path(file[0]))
+            except SpecError:
+                return False
+            if current != file:
+                return False
+        return True
+
+
+# Environments resolved for `uses`, by (project root, name); see Resolver._resolve_used. One process only.
+_USED: dict[tuple[str, str], ResolvedSpec] = {}
+_USED_MAX = 64
+
+
+def _used_names(resolved: ResolvedSpec) -> set[str]:
+    """The environments `resolved` uses, directly or through others."""
+    names: set[str] = set()
+    stack = list(resolved.used.values())
+    while stack:
+        current = stack.pop()
+        if current.name not in names:
+            names.add(current.name)
+            stack.extend(current.used.values())
+    return names
 
 
 def _raise(ref: str) -> Any:
