@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from envspec.render import output
+from envspec.render import libyaml, output
 from envspec.render.libyaml import NotPlain, dump_generated, load_generated
 from envspec.render.yamlsafe import to_yaml_flow
 
@@ -126,6 +126,8 @@ def test_template_values_read_as_ruamel_reads_them(value: Any) -> None:
     "a: !custom x\n",
     "a: [\n",  # a syntax error: ruamel locates it
     "? [a]\n: b\n",
+    "a: *x\n",  # an alias without its anchor
+    "- &x [1]\n- *x\n",
 ])
 def test_what_only_ruamel_may_read_is_left_to_it(text: str) -> None:
     assert load_generated(text) is None
@@ -148,3 +150,137 @@ def test_an_object_written_twice_and_anchors_are_left_to_ruamel() -> None:
     assert output.dump_yaml(objects) == ruamel_dump(objects) and "&id001" in output.dump_yaml(objects)
     assert load_generated("a: &x {k: 1}\nb: *x\n") is None
     assert load_generated('a: "&x *y"\n') == [{"a": "&x *y"}]
+
+
+# The direct writer (libyaml._write_stream) against libyaml's emitter (libyaml._emit), on the strings that
+# decide a style: resolver look-alikes, indicators, spaces at the ends, line breaks, characters libyaml
+# escapes, long keys and values, and the characters around the ranges the writer takes.
+EDGE_CHARS = "\x00\x07\t\n\r \"#'*,-.:>?[]{|}~\\\x7f\x80\x85\x9f\xa0\xff\u2027\u2028\u2029\u202a\ud7ff\ue000\ufeff\ufffd\ufffe\U0001f600"
+edge_texts = st.one_of(
+    st.sampled_from(TRICKY),
+    st.text(alphabet=st.sampled_from(EDGE_CHARS + "ab1_"), max_size=8),
+    st.lists(st.sampled_from(TRICKY + ["a", " ", "\n", ": ", " #", "-", "'"]), max_size=4).map("".join),
+    st.integers(min_value=120, max_value=1100).map(lambda n: "k" * n),
+    st.integers(min_value=990, max_value=1010).map(lambda n: "w " * (n // 2) + "w" * (n % 2)),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"])),
+)
+edge_scalars = st.one_of(edge_texts, st.integers(), st.booleans(), st.none(), st.floats(),
+                         st.sampled_from([0.0, -0.0, 1e17, 1e16, 1.5e-7, 3.0, 5e-324, float("inf"), float("-inf")]))
+edge_values = st.recursive(
+    edge_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.one_of(edge_texts, st.integers(), st.booleans()), inner, max_size=4),
+    max_leaves=20,
+)
+# Strings the direct writer takes (or nearly: a break, a tab or a long run sends one back to libyaml).
+writable_texts = st.one_of(
+    st.text(alphabet=st.sampled_from(" ab1_.-:#?'\"|>!&*%@`,[]{}~=<\n\xa0\u00e9\u4e2d\ufffd"), max_size=10),
+    st.sampled_from(TRICKY),
+)
+writable_values = st.recursive(
+    st.one_of(writable_texts, st.integers(), st.booleans(), st.none(), st.floats()),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(writable_texts, inner, max_size=4),
+    max_leaves=25,
+)
+writable_documents = st.lists(st.one_of(st.dictionaries(writable_texts, writable_values, min_size=1, max_size=6),
+                                        st.lists(writable_values, min_size=1, max_size=4)), min_size=1, max_size=3)
+edge_documents = st.lists(st.one_of(st.dictionaries(edge_texts, edge_values, max_size=5), st.lists(edge_values, max_size=4)),
+                          min_size=1, max_size=3)
+
+
+def emitted(objects: list[Any]) -> str | None:
+    try:
+        return libyaml._emit(objects, output._str_style)
+    except NotPlain:
+        return None
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edge_documents)
+@example([{text: text} for text in TRICKY[:60]])
+@example([{"a": [[1, 2], {"b": "c\nd", "e": []}], "f": {}, "g": "x\n\ny\n", "h": ["|", "- x", "'q'", "a\nb"]}, [{"k": {}}]])
+def test_the_direct_writer_writes_the_bytes_libyamls_emitter_writes(objects: list[Any]) -> None:
+    check_direct_writer(objects)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(writable_documents)
+def test_the_direct_writer_writes_what_it_takes_as_libyaml_does(objects: list[Any]) -> None:
+    check_direct_writer(objects)
+
+
+def check_direct_writer(objects: list[Any]) -> None:
+    try:
+        direct = libyaml._write_stream(objects, output._str_style)
+    except libyaml._Slow:
+        return
+    assert direct == emitted(objects)
+    assert direct == ruamel_dump(objects)
+
+
+def test_the_direct_writer_takes_the_common_case() -> None:
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web", "labels": {"app": "web", "tier": "1"}},
+           "data": {"script": "set -e\necho hi\n", "empty": "", "on": "yes", "port": 8080, "ratio": 0.5, "off": None,
+                    "hosts": ["*.example.com", "a: b", " lead", "it's"], "nested": [[], {}, [1, {"a": True}]]}}
+    direct = libyaml._write_stream([obj, obj | {"kind": "Secret"}], output._str_style)
+    assert direct == emitted([obj, obj | {"kind": "Secret"}])
+    assert "script: |\n    set -e\n    echo hi\n" in direct and "- '*.example.com'\n" in direct and '"on": "yes"' in direct
+
+
+@pytest.mark.parametrize("value", ["tab\there", "x\u0085", "\U0001f600", "a\nb\n\n", "\nlead", "k" * 1001, {"k" * 129: 1}, {1: "a"}, {True: "a"}])
+def test_the_direct_writer_leaves_the_rest_to_libyaml(value: Any) -> None:
+    obj = {"v": value}
+    with pytest.raises(libyaml._Slow):
+        libyaml._write_stream([obj], output._str_style)
+    assert output.dump_yaml([obj]) == ruamel_dump([obj])
+
+
+# Authored files: PyYAML's C composer (compose_authored) must give the loader the nodes ruamel's gives:
+# the same tags, values, styles and positions, or leave the text to ruamel.
+def node_tree(node: Any, memo: dict[int, Any] | None = None) -> Any:
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return ("alias", memo[id(node)])
+    memo[id(node)] = len(memo)
+    where = (node.id, str(node.tag), node.start_mark.line, node.start_mark.column)
+    if node.id == "scalar":
+        return where + (node.value, node.style or "")
+    if node.id == "mapping":
+        return where + (node.flow_style, [(node_tree(k, memo), node_tree(v, memo)) for k, v in node.value])
+    return where + (node.flow_style, [node_tree(item, memo) for item in node.value])
+
+
+def ruamel_compose(text: str) -> list[Any]:
+    return list(YAML(typ="safe", pure=False).compose_all(text))
+
+
+FRAGMENTS = ["a", "b: c", "- x", "  ", "\n", ": ", "[", "]", "{", "}", ", ", "?", "&x ", "*x", "!t ", "!!str ", "#c",
+             '"q"', "'s'", "|\n  l\n", ">\n  f\n", "---\n", "...\n", "%YAML 1.2\n", "<<: ", "\t", "é", "1", "0x1F", "yes"]
+yaml_texts = st.one_of(
+    st.lists(st.sampled_from(FRAGMENTS + TRICKY[:40]), max_size=12).map("".join),
+    st.builds(lambda k, v, flow: f"{k}: {{x: {v}}}\n" if flow else f"{k}:\n  - {v}\n  - [{v}, {k}]\n", texts, texts, st.booleans()),
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(yaml_texts)
+@example("params:\n  pr: {type: integer, minimum: 1, example: 107}\n  values: [preview, 'x']\nimage: ghcr.io/a:pr-1\n")
+@example("a: [b:c]\n")
+@example("a: [?]\n")
+@example("a: &x {k: 1}\nb: *x\nc: !!str 1\n")
+def test_libyaml_composes_authored_files_as_ruamel_does(text: str) -> None:
+    from ruamel.yaml.error import YAMLError
+
+    fast = libyaml.compose_authored(text)
+    if fast is None:
+        return
+    try:
+        expected = ruamel_compose(text)
+    except YAMLError as exc:
+        raise AssertionError(f"libyaml composed what ruamel refuses: {text!r} ({exc})") from None
+    assert [node_tree(n) for n in fast] == [node_tree(n) for n in expected], text
+
+
+@pytest.mark.parametrize("text", ["a: [b:c]\n", "a: {b: c?}\n", "a: [?]\n", "a: !custom x\n", "%YAML 1.2\n---\na: 1\n", "a: [\n",
+                                  "a: &x 1\nb: &x 2\n", "a: \x07\n"])
+def test_what_only_ruamel_may_compose_is_left_to_it(text: str) -> None:
+    assert libyaml.compose_authored(text) is None

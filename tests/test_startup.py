@@ -119,3 +119,11 @@ def test_render_does_not_import_pydantics_plugin_loader() -> None:
              "except SystemExit:\n    pass\nprint('METADATA=' + str('importlib.metadata' in sys.modules))\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "METADATA=False", result.stderr
+
+
+def test_render_imports_no_ruamel_when_every_file_and_template_output_is_plain() -> None:
+    """ruamel.yaml (~10 ms to import) is kept for the messages of YAML libyaml refuses; a clean render never needs it."""
+    probe = ("import sys\nfrom envspec.cli import main\ntry:\n    main(['render', 'preview-pr', '--pr', '3'])\n"
+             "except SystemExit:\n    pass\nprint('RUAMEL=' + str(any(m.split('.')[0] == 'ruamel' for m in sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "RUAMEL=False" in result.stdout, result.stdout[-300:] + result.stderr[-300:]

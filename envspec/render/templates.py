@@ -279,11 +279,7 @@ def _render_each(
     problems: Problems,
     locate: Callable[[tuple[str | int, ...]], Location | None],
 ) -> list[RenderedObject]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.reader import ReaderError
-
-    parser: Any = None  # ruamel, for its messages: only for output libyaml refuses
+    parser: Any = None  # ruamel, for its messages: only for output libyaml refuses (imported only then, ~10 ms)
     loaded: dict[str, jinja2.Template] = {}  # an environment renders some templates many times (one per app, ...)
     out: list[RenderedObject] = []
     for unit in units:
@@ -324,6 +320,10 @@ def _render_each(
             continue
         fast = None
         # Only output that libyaml refuses (or that is no object) gets here: ruamel's messages, mapped to the template.
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import MarkedYAMLError, YAMLError
+        from ruamel.yaml.reader import ReaderError
+
         display = _display(template.filename, unit.template)
         source = _LazySource(template.filename)
         if parser is None:

@@ -134,8 +134,6 @@ class _Builder:
         self.tracking = "&" in text  # without an anchor there can be no alias: skip the bookkeeping
 
     def build(self, node: Any, path: PathKey, positions: Positions, depth: int = 0) -> Any:
-        from ruamel.yaml.nodes import MappingNode, SequenceNode
-
         if depth > MAX_NESTING:
             raise SpecError([Problem(f"nested more than {MAX_NESTING} levels deep", _node_location(node, self.display))])
         if self.tracking:
@@ -143,7 +141,7 @@ class _Builder:
                 return self._alias(node, path, positions, depth)
             if self.alias_depth == 0:
                 self.seen.add(id(node))
-        if isinstance(node, (MappingNode, SequenceNode)):
+        if node.id != "scalar":
             _check_tag(node.tag, node, self.display)
             return self.build_fresh(node, path, positions, depth)
         return _scalar(node, self.display)
@@ -168,9 +166,7 @@ class _Builder:
             self.alias_depth -= 1
 
     def build_fresh(self, node: Any, path: PathKey, positions: Positions, depth: int) -> Any:
-        from ruamel.yaml.nodes import MappingNode
-
-        if isinstance(node, MappingNode):
+        if node.id == "mapping":
             return self._mapping(node, path, positions, depth)
         items: list[Any] = []
         for index, item in enumerate(node.value):
@@ -219,8 +215,6 @@ class _Builder:
         return Location(self.display, 1, 1)
 
     def _mapping(self, node: Any, path: PathKey, positions: Positions, depth: int) -> dict[str, Any]:
-        from ruamel.yaml.nodes import MappingNode, SequenceNode
-
         display = self.display
         out: dict[str, Any] = {}
         merged_keys: set[str] = set()  # keys from `<<:`; the mapping's own keys override them
@@ -235,7 +229,7 @@ class _Builder:
                             out[k] = v
                             merged_keys.add(k)
                 continue
-            if isinstance(key_node, (MappingNode, SequenceNode)):
+            if key_node.id != "scalar":
                 raise SpecError([Problem("mapping keys must be scalars", _node_location(key_node, display))])
             if self.tracking and self.alias_depth == 0:
                 if id(key_node) in self.seen:
@@ -250,7 +244,7 @@ class _Builder:
                 where = f" (first defined at line {first.line})" if first and first.path == display else ""
                 raise SpecError([Problem(f"duplicate key {skey!r}{where}", _node_location(key_node, display))])
             child = path + (skey,)
-            anchor = key_node if isinstance(value_node, (MappingNode, SequenceNode)) else value_node
+            anchor = key_node if value_node.id != "scalar" else value_node
             positions.set(child, _node_location(anchor, display))
             merged_keys.discard(skey)
             out[skey] = self.build(value_node, child, positions, depth + 1)
@@ -264,7 +258,8 @@ def parse_yaml_text(text: str, display: str) -> tuple[Any, Positions]:
     ruamel's round-trip loader, and gives every value its line and column.
     """
     positions = Positions(default=Location(display, 1, 1))
-    node = _compose(text, display, lambda yaml: yaml.compose(text))
+    nodes = _compose(text, display, single=True)
+    node = nodes[0] if nodes else None
     if node is None:
         return None, positions
     return _Builder(display, text).build(node, (), positions), positions
@@ -276,7 +271,7 @@ def parse_yaml_stream(text: str, display: str) -> list[tuple[Any, Positions]]:
     Raw object files are streams; reading them here rather than with a second loader keeps
     the alias-bomb and nesting limits, the refused tags and the located errors for them too.
     """
-    nodes = _compose(text, display, lambda yaml: list(yaml.compose_all(text)))  # a list keeps every node alive: ids stay unique
+    nodes = _compose(text, display, single=False)  # a list keeps every node alive: ids stay unique
     builder = _Builder(display, text)  # one builder: alias counts run through the stream, so refusals point at the right alias
     out: list[tuple[Any, Positions]] = []
     for node in nodes:
@@ -290,16 +285,30 @@ def parse_yaml_stream(text: str, display: str) -> list[tuple[Any, Positions]]:
     return out
 
 
-def _compose(text: str, display: str, compose: Any) -> Any:
-    """Run `compose(yaml)` with the C composer, turning YAML errors into located SpecErrors."""
+def _compose(text: str, display: str, single: bool) -> list[Any]:
+    """The node of each document (of the only one if `single`), composed by libyaml, with YAML errors as
+    located SpecErrors.
+
+    PyYAML's C composer (the same libyaml) composes the common file without importing ruamel.yaml
+    (~10 ms of a cold start); ruamel's composes whatever that one leaves to it (envspec.render.libyaml.
+    compose_authored), and every error, so its messages stay the ones envspec gives.
+    """
+    deep = text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING
+    if not deep:
+        from envspec.render.libyaml import compose_authored
+
+        fast = compose_authored(text)
+        if fast is not None and not (single and len(fast) > 1):  # several documents: ruamel's message
+            return fast
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
     try:
-        if text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING:
+        if deep:
             _check_flow_depth(text, display)  # the C composer recurses per level and crashes on ~20000
-        return compose(YAML(typ="safe", pure=False))
+        yaml = YAML(typ="safe", pure=False)
+        return [yaml.compose(text)] if single else list(yaml.compose_all(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
