@@ -24,6 +24,7 @@ from envspec.render.normalize import duplicate_ids, normalize
 from envspec.render.patches import apply_patches
 from envspec.render.raw import raw_objects
 from envspec.render.templates import render_units
+from envspec.spec.base import plain
 from envspec.spec.crossref import reference_problems
 from envspec.spec.models import Environment
 from envspec.spec.project import Project, find_project
@@ -90,7 +91,7 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
     rendered = apply_patches(rendered, list(spec.patches), labels, problems, resolved.locate_path)
     problems.raise_if_errors()
     secret_sources = {
-        (s.namespace or spec.namespace.name, sname): s.model_dump(mode="json", exclude_defaults=True)
+        (s.namespace or spec.namespace.name, sname): plain(s, exclude_defaults=True)
         for sname, s in spec.secrets.items()
     }
     objects, sources = normalize(rendered, labels, secret_sources, spec.namespace.name)
