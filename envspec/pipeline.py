@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from envspec.errors import MISSING_PARAMETER, Location, Problem, Problems, SpecError
 from envspec.render.context import base_labels, build_units
-from envspec.render.normalize import duplicate_ids, normalize
+from envspec.render.normalize import duplicate_ids, normalize, secret_skeleton
 from envspec.render.patches import apply_patches
 from envspec.render.raw import raw_objects
 from envspec.render.templates import render_units
@@ -114,10 +114,8 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
 def apply_time_secrets(spec: Environment, labels: dict[str, str]) -> list[tuple[dict[str, Any], tuple[str | int, ...]]]:
     """The skeleton (no data) of each Secret apply builds from `secrets:`, with the spec path that asks for it."""
-    from envspec.plan import SecretSource, secret_skeleton
-
     return [
-        (secret_skeleton(SecretSource(name=sname, namespace=s.namespace or spec.namespace.name, type=s.type), labels),
+        (secret_skeleton(sname, s.namespace or spec.namespace.name, s.type, labels),
          ("secrets", sname))
         for sname, s in spec.secrets.items()
         if s.external is None
