@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from envspec.errors import EXIT_INTERNAL, MISSING_PARAMETER, Location, Problem, Problems, SpecError
 from envspec.render.context import base_labels, build_units
-from envspec.render.normalize import duplicate_ids, normalize
+from envspec.render.normalize import duplicate_ids, normalize, secret_skeleton
 from envspec.render.patches import apply_patches
 from envspec.render.raw import raw_objects
 from envspec.render.templates import render_units
+from envspec.spec.base import plain
 from envspec.spec.crossref import reference_problems
 from envspec.spec.models import Environment
 from envspec.spec.project import Project, find_project
@@ -92,7 +93,7 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
     rendered = apply_patches(rendered, list(spec.patches), labels, problems, resolved.locate_path)
     problems.raise_if_errors()
     secret_sources = {
-        (s.namespace or spec.namespace.name, sname): s.model_dump(mode="json", exclude_defaults=True)
+        (s.namespace or spec.namespace.name, sname): plain(s, exclude_defaults=True)
         for sname, s in spec.secrets.items()
     }
     objects, sources = normalize(rendered, labels, secret_sources, spec.namespace.name)
@@ -115,10 +116,8 @@ def compile_resolved(project: Project, resolved: ResolvedSpec) -> Compiled:
 
 def apply_time_secrets(spec: Environment, labels: dict[str, str]) -> list[tuple[dict[str, Any], tuple[str | int, ...]]]:
     """The skeleton (no data) of each Secret apply builds from `secrets:`, with the spec path that asks for it."""
-    from envspec.plan import SecretSource, secret_skeleton
-
     return [
-        (secret_skeleton(SecretSource(name=sname, namespace=s.namespace or spec.namespace.name, type=s.type), labels),
+        (secret_skeleton(sname, s.namespace or spec.namespace.name, s.type, labels),
          ("secrets", sname))
         for sname, s in spec.secrets.items()
         if s.external is None

@@ -104,14 +104,3 @@ class DeployPlan:
     after: dict[str, list[str]] = field(default_factory=dict)
     # object id -> (spec position, dotted spec path) of what renders it, so apply's refusals point at a line
     sources: dict[str, tuple[Location | None, str]] = field(default_factory=dict)
-
-
-def secret_skeleton(source: SecretSource, labels: dict[str, str]) -> dict[str, Any]:
-    """The Secret a source builds, without data, through the compiler's normalisation (labels, key order)
-    like every rendered object. The compiler runs the rules over it (it is never rendered: its values
-    exist only at apply time); apply and diff only fill in its data."""
-    from envspec.render.normalize import normalize_object
-
-    meta = {"name": source.name, "namespace": source.namespace}
-    return normalize_object({"apiVersion": "v1", "kind": "Secret", "type": source.type, "metadata": meta},
-                            {**labels, **source.labels})

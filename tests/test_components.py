@@ -229,3 +229,26 @@ def test_a_rule_on_a_component_object_names_the_instance_and_the_component(tmp_p
         and p.endswith("(rendered by component greeting, components/greeting/) [name-limits]")
         for p in problems
     ), problems
+
+
+def test_a_component_edited_between_renders_in_one_process_renders_anew(tmp_path: Path) -> None:
+    """Components are loaded once per process for as long as their files stay the same."""
+    root = project(tmp_path, "  hello: {use: greeting, with: {text: hello}}")
+    first = compile_environment("demo", root=root)
+    assert [o["data"]["text"] for o in first.objects if o["kind"] == "ConfigMap"] == ["hello"]
+    folder = root / "components" / "greeting"
+    (folder / "component.yaml").write_text(MANIFEST.replace("default: 1", "default: 2"), encoding="utf-8")
+    names = [o["metadata"]["name"] for o in compile_environment("demo", root=root).objects if o["kind"] == "ConfigMap"]
+    assert names == ["hello-0", "hello-1"]
+    (folder / "extra.yaml.j2").write_text(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{ name }}\n  namespace: {{ env.namespace }}\n", encoding="utf-8"
+    )
+    kinds = [o["kind"] for o in compile_environment("demo", root=root).objects]
+    assert "ServiceAccount" in kinds
+
+
+def test_a_broken_component_is_reported_on_every_render(tmp_path: Path) -> None:
+    root = project(tmp_path, "  hello: {use: greeting, with: {text: hello}}", manifest=MANIFEST + "colour: blue\n")
+    first = problems_of(root)
+    assert any("unknown key 'colour'" in p for p in first)
+    assert problems_of(root) == first

@@ -10,6 +10,7 @@ its `hooks.py`. The registry (`registry.py`) lists them in render order.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,11 +29,24 @@ class Builder:
     env: dict[str, Any]
     project_templates: Path | None = None
     units: list[RenderUnit] = field(default_factory=list)
+    _project_files: frozenset[str] | None = field(default=None, init=False, repr=False)
 
     def template(self, component: str, file: str) -> str:
-        if self.project_templates is not None and (self.project_templates / file).is_file():
+        if file in self._overrides():
             return file  # a project template of the same file name overrides the built-in one
         return f"{component}/{file}"
+
+    def _overrides(self) -> frozenset[str]:
+        """The files in the project's templates/ folder, listed once per build instead of a stat per unit."""
+        if self._project_files is None:
+            self._project_files = frozenset()
+            if self.project_templates is not None:
+                try:
+                    with os.scandir(self.project_templates) as entries:
+                        self._project_files = frozenset(e.name for e in entries if e.is_file())
+                except OSError:
+                    pass
+        return self._project_files
 
     def add(self, component: str, file: str, item: Any, origin: SpecPath, name: str = "") -> None:
         context = {"env": self.env, "item": item, "name": name}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from envspec.spec.base import plain
 from envspec.spec.models import App, Container, JobPod, Probe, Resources
 from envspec.spec.models import Environment
 
@@ -12,7 +13,7 @@ from envspec.spec.models import Environment
 def resources_view(resources: Resources | None) -> dict[str, Any] | None:
     if resources is None:
         return None
-    return resources.model_dump(mode="json", exclude_none=True) or None
+    return plain(resources, exclude_none=True) or None
 
 
 def env_list(env: dict[str, str], secret_env: dict[str, Any]) -> list[dict[str, Any]]:
@@ -49,7 +50,7 @@ def _ports(container: Container) -> list[dict[str, Any]]:
 
 
 def security_view(model: Any) -> dict[str, Any] | None:
-    view = model.model_dump(mode="json", exclude_none=True) if model is not None else None
+    view = plain(model, exclude_none=True) if model is not None else None
     if view and "seccompProfile" in view:
         view["seccompProfile"] = {"type": view["seccompProfile"]}
     return view or None

@@ -18,7 +18,8 @@ declaration in the component's file); its templates then render with
 objects join every other object on the way to patches, labels, rules and validation.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would compile and evaluate each field's
+# annotation string when it creates the class, on every start (the models are imported by every command).
 
 import difflib
 import re
@@ -28,9 +29,9 @@ from typing import Annotated, Any, Callable
 
 from pydantic import Field, StringConstraints, ValidationError
 
-from envspec.errors import Location, Problems, SpecError
+from envspec.errors import Location, Problem, Problems, SpecError
 from envspec.render.templates import RenderUnit
-from envspec.spec.base import SpecModel
+from envspec.spec.base import SpecModel, empty_list
 from envspec.spec.loader import Positions, load_document
 from envspec.spec.models import Environment
 from envspec.spec.params import Param
@@ -51,7 +52,7 @@ class ComponentManifest(SpecModel):
         default_factory=dict, description="Named example `with:` values; each must be valid for `params:`."
     )
     templates: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
-        default_factory=list, description="Templates in this folder, in render order (default: every *.j2 file, sorted)."
+        default_factory=empty_list, description="Templates in this folder, in render order (default: every *.j2 file, sorted)."
     )
 
 
@@ -78,7 +79,44 @@ def _display(path: Path) -> str:
     return rel if not rel.startswith("../../..") else str(path)
 
 
+# Loaded components by everything load_component reads (folder, working directory for the paths
+# messages print, manifest text, the folder's entries): `render --all` of many environments that
+# use the same components loads, validates and checks each once per process, and an edited manifest
+# or an added template is loaded anew. Components are shared, never changed after loading.
+_LOADED: dict[tuple[str, str, str, tuple[tuple[str, bool], ...]], tuple[Component | None, tuple[Problem, ...]]] = {}
+_LOADED_MAX = 256
+
+
+def _inputs(folder: Path) -> tuple[str, str, str, tuple[tuple[str, bool], ...]] | None:
+    """The cache key of a component folder; None when it cannot be read (load_component reports why)."""
+    import os
+
+    try:
+        with open(folder / MANIFEST, encoding="utf-8") as manifest:
+            text = manifest.read()
+        with os.scandir(folder) as entries:
+            listing = tuple(sorted((e.name, e.is_file()) for e in entries))
+        return str(folder), os.getcwd(), text, listing
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def load_component(folder: Path, problems: Problems) -> Component | None:
+    """A component folder, loaded and checked (its problems added to `problems`); None when unusable."""
+    key = _inputs(folder)
+    if key is None:
+        return _load_component(folder, problems)
+    if key not in _LOADED:
+        if len(_LOADED) >= _LOADED_MAX:
+            del _LOADED[next(iter(_LOADED))]
+        found = Problems()
+        _LOADED[key] = (_load_component(folder, found), tuple(found.items))
+    component, items = _LOADED[key]
+    problems.items.extend(items)
+    return component
+
+
+def _load_component(folder: Path, problems: Problems) -> Component | None:
     from envspec.spec.resolve import dotted, validation_problems
 
     manifest_path = folder / MANIFEST
@@ -124,7 +162,19 @@ def load_components(root: Path, problems: Problems) -> dict[str, Component]:
 
 def check_values(component: Component, values: dict[str, Any]) -> list[tuple[SpecPath, str]]:
     """Problems with one instance's values, as (path under the instance, message)."""
+    return checked_values(component, values)[1]
+
+
+def typed_values(component: Component, values: dict[str, Any]) -> dict[str, Any]:
+    return checked_values(component, values)[0] or {}
+
+
+def checked_values(component: Component, values: dict[str, Any]) -> tuple[dict[str, Any] | None, list[tuple[SpecPath, str]]]:
+    """One instance's values typed by the component's parameters, defaults filled in, and the problems
+    with them (as (path under the instance, message)); the values are None when there are problems.
+    One pass: each value is checked and typed by the same `coerce`."""
     out: list[tuple[SpecPath, str]] = []
+    typed: dict[str, Any] = {}
     declared = component.manifest.params
     for key, raw in values.items():
         if key not in declared:
@@ -132,22 +182,19 @@ def check_values(component: Component, values: dict[str, Any]) -> list[tuple[Spe
             known = f"; did you mean {hint[0]!r}?" if hint else f" (declared: {', '.join(declared) or 'none'})"
             out.append((("with", key), f"component {component.name} has no parameter {key!r}{known}"))
             continue
-        _value, reason = declared[key].coerce(raw)
+        typed[key], reason = declared[key].coerce(raw)
         if reason:
             out.append((("with", key), f"{reason} (declared at {component.locate('params', key)})"))
     for key, param in declared.items():
         if key not in values and param.default is None:
             where = component.locate("params", key)
             out.append(((), f"missing required parameter {key!r} of component {component.name} (declared at {where})"))
-    return out
-
-
-def typed_values(component: Component, values: dict[str, Any]) -> dict[str, Any]:
-    typed = {k: component.manifest.params[k].coerce(v)[0] for k, v in values.items() if k in component.manifest.params}
-    for key, param in component.manifest.params.items():
-        if key not in typed and param.default is not None:
+    if out:
+        return None, out
+    for key, param in declared.items():
+        if key not in typed:
             typed[key] = param.coerce(param.default)[0]
-    return typed
+    return typed, out
 
 
 def instance_units(
@@ -175,15 +222,15 @@ def instance_units(
             known = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(components) or 'none'} in {COMPONENTS_DIR}/)"
             problems.error(f"unknown component {use.use!r}{known}", locate(base + ("use",)), dotted(base + ("use",)))
             continue
-        found = check_values(component, dict(use.with_))
+        typed, found = checked_values(component, dict(use.with_))
         for suffix, message in found:
             problems.error(message, locate(base + suffix), dotted(base + suffix))
-        if found:
+        if typed is None:
             continue
         if spec_view is None:
             spec_view = spec.model_dump(mode="json", by_alias=True)
         instance_env = {**env, "namespace": use.namespace} if use.namespace else env
-        context = {"env": instance_env, "params": typed_values(component, dict(use.with_)), "name": name, "item": None, "spec": spec_view}
+        context = {"env": instance_env, "params": typed, "name": name, "item": None, "spec": spec_view}
         units.extend(RenderUnit(template, context, base) for template in component.templates)
     return units
 

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from envspec.errors import EnvspecError, OperationError, Problem, SpecError
 from envspec.objects import pod_template_of_object
-from envspec.plan import DeployPlan, SecretSource, secret_skeleton
+from envspec.plan import DeployPlan, SecretSource
+from envspec.render.normalize import secret_skeleton
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.kube.client import Kube
@@ -164,7 +165,7 @@ def build_secrets(
     objects = []
     for source in sources(plan):
         data = {} if unset_variables(source, environ) else _secret_data(source, environ, redactor)
-        objects.append({**secret_skeleton(source, plan.labels), "data": data})
+        objects.append({**secret_skeleton(source.name, source.namespace, source.type, {**plan.labels, **source.labels}), "data": data})
     return objects, redactor
 
 

@@ -219,3 +219,11 @@ def duplicate_ids(objects: list[dict[str, Any]]) -> list[str]:
             dupes.append(object_id(obj))
         seen.add(oid)
     return dupes
+
+
+def secret_skeleton(name: str, namespace: str, type: str, labels: dict[str, str]) -> dict[str, Any]:
+    """The Secret a `secrets:` entry builds, without data, through the same normalisation (labels, key
+    order) as every rendered object. The compiler runs the rules over it (it is never rendered: its
+    values exist only at apply time); apply and diff only fill in its data."""
+    meta = {"name": name, "namespace": namespace}
+    return normalize_object({"apiVersion": "v1", "kind": "Secret", "type": type, "metadata": meta}, labels)

@@ -8,7 +8,8 @@ Field names are the YAML keys (camelCase, `nodePool`), like the rest of the
 spec, so an error's dotted path is exactly what the user wrote.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would compile and evaluate each field's
+# annotation string when it creates the class, on every start (the models are imported by every command).
 
 import ipaddress
 import re
@@ -50,7 +51,7 @@ class Autoscale(SpecModel):
     max: int = Field(ge=1, le=512)
 
     @model_validator(mode="after")
-    def _ordered(self) -> Autoscale:
+    def _ordered(self) -> "Autoscale":
         if self.min > self.max:
             raise ValueError(f"autoscale.min ({self.min}) must not exceed autoscale.max ({self.max})")
         return self
@@ -70,7 +71,7 @@ class NodePool(SpecModel):
         return value
 
     @model_validator(mode="after")
-    def _count_within_bounds(self) -> NodePool:
+    def _count_within_bounds(self) -> "NodePool":
         scale = self.autoscale
         if scale is not None and not scale.min <= self.count <= scale.max:
             raise ValueError(f"count ({self.count}) must lie within autoscale min..max ({scale.min}..{scale.max})")
@@ -145,7 +146,7 @@ class Target(SpecModel):
         return None if value is None else _check_hostname(value, "hostname")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> Target:
+    def _exactly_one(self) -> "Target":
         given = [key for key in _TARGET_KINDS if getattr(self, key) is not None]
         if len(given) != 1:
             raise ValueError("target needs exactly one of gateway, service, ip, hostname")
@@ -200,7 +201,7 @@ class Dns(SpecModel):
         return value
 
     @model_validator(mode="after")
-    def _records_consistent(self) -> Dns:
+    def _records_consistent(self) -> "Dns":
         seen: dict[str, set[str]] = {}
         for record in self.records:
             if record.name == self.domain or record.name.endswith("." + self.domain):
@@ -240,7 +241,7 @@ class DigitalOcean(SpecModel):
     dns: Dns | None = None
 
     @model_validator(mode="after")
-    def _something_declared(self) -> DigitalOcean:
+    def _something_declared(self) -> "DigitalOcean":
         if self.cluster is None and self.dns is None:
             raise ValueError("digitalocean needs a cluster, dns, or both")
         return self

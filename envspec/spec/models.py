@@ -5,7 +5,8 @@ dotted path is exactly what the user wrote. Derived values that templates need
 (a route's backend port, the job order) are computed here, not in templates.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would compile and evaluate each field's
+# annotation string when it creates the class, on every start (the models are imported by every command).
 
 import re
 from typing import Annotated, Any, Literal
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 
 from envspec.quantity import SPEC_PATTERN as QUANTITY_PATTERN
-from envspec.spec.base import SpecModel
+from envspec.spec.base import SpecModel, empty_list
 from envspec.spec.cloud import DigitalOcean
 from envspec.spec.params import Param
 
@@ -81,10 +82,10 @@ class EgressService(SpecModel):
 class NetworkPolicy(SpecModel):
     """Isolate the namespace: deny everything but what is listed."""
 
-    ingressFromNamespaces: list[Name] = Field(default_factory=list)
+    ingressFromNamespaces: list[Name] = Field(default_factory=empty_list)
     egressDns: bool = True
     egressHttps: bool = True
-    egressServices: list[EgressService] = Field(default_factory=list)
+    egressServices: list[EgressService] = Field(default_factory=empty_list)
 
 
 class Namespace(SpecModel):
@@ -168,8 +169,8 @@ class Container(SpecModel):
     ports: dict[PortName, Port] = Field(default_factory=dict, description="Named ports: name -> container port.")
     env: dict[EnvVarName, str] = Field(default_factory=dict)
     secretEnv: dict[EnvVarName, SecretKeyRef] = Field(default_factory=dict)
-    configMaps: list[Name] = Field(default_factory=list, description="ConfigMaps loaded as environment (envFrom).")
-    secrets: list[Name] = Field(default_factory=list, description="Secrets loaded as environment (envFrom).")
+    configMaps: list[Name] = Field(default_factory=empty_list, description="ConfigMaps loaded as environment (envFrom).")
+    secrets: list[Name] = Field(default_factory=empty_list, description="Secrets loaded as environment (envFrom).")
     mounts: dict[Name, str] = Field(default_factory=dict, description="volume name -> mount path")
     resources: Resources | None = None
     readinessPath: str | None = None
@@ -285,10 +286,10 @@ class App(SpecModel):
         default_factory=dict, description="A StatefulSet's per-pod claims (mounted by name like volumes)."
     )
     requiredEnv: list[EnvVarName] = Field(
-        default_factory=list, description="Environment variables the app needs; checked against what its containers get."
+        default_factory=empty_list, description="Environment variables the app needs; checked against what its containers get."
     )
     after: list[Name] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Jobs (or the database's create Job) that must succeed before apply rolls this app out, e.g. its migrations.",
     )
 
@@ -314,18 +315,18 @@ class JobPod(SpecModel):
     args: list[str] | None = None
     env: dict[EnvVarName, str] = Field(default_factory=dict)
     secretEnv: dict[EnvVarName, SecretKeyRef] = Field(default_factory=dict)
-    configMaps: list[Name] = Field(default_factory=list)
-    secrets: list[Name] = Field(default_factory=list)
+    configMaps: list[Name] = Field(default_factory=empty_list)
+    secrets: list[Name] = Field(default_factory=empty_list)
     resources: Resources | None = None
     serviceAccount: Name | None = None
     securityContext: ContainerSecurity | None = None
     podSecurityContext: PodSecurity | None = None
     backoffLimit: Annotated[int, Field(ge=0)] = 2
-    requiredEnv: list[EnvVarName] = Field(default_factory=list)
+    requiredEnv: list[EnvVarName] = Field(default_factory=empty_list)
 
 
 class Job(JobPod):
-    after: list[Name] = Field(default_factory=list, description="Jobs that must complete first.")
+    after: list[Name] = Field(default_factory=empty_list, description="Jobs that must complete first.")
     ttlSecondsAfterFinished: Annotated[int, Field(ge=0)] | None = 3600
 
 
@@ -387,7 +388,7 @@ class SecretSpec(SpecModel):
     username: str | None = None
     passwordEnv: EnvVarName | None = None
     generate: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Keys whose values apply generates once (random) and keeps: e.g. a per-instance password.",
     )
     external: ExternalSource | None = None
@@ -614,11 +615,11 @@ class Environment(SpecModel):
     cluster: Cluster
     namespace: Namespace
     protectedNamespaces: list[Name] = Field(
-        default_factory=list, description="Namespaces this environment must never create, change or delete."
+        default_factory=empty_list, description="Namespaces this environment must never create, change or delete."
     )
     requirePinnedImages: bool = Field(default=False, description="apply refuses app images without a sha256 digest.")
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)  # each value's error is located at its own line
-    imagePullSecrets: list[Name] = Field(default_factory=list)
+    imagePullSecrets: list[Name] = Field(default_factory=empty_list)
     secrets: dict[Name, SecretSpec] = Field(default_factory=dict)
     configMaps: dict[Name, dict[str, ConfigValue]] = Field(default_factory=dict)
     claims: dict[Name, ClaimSpec] = Field(default_factory=dict)
@@ -632,24 +633,24 @@ class Environment(SpecModel):
     certificates: dict[Name, Certificate] = Field(default_factory=dict)
     routes: dict[Name, Route] = Field(default_factory=dict)
     manifests: list[RemoteManifest] = Field(
-        default_factory=list, description="Remote manifests fetched at apply time by URL (not rendered)."
+        default_factory=empty_list, description="Remote manifests fetched at apply time by URL (not rendered)."
     )
     objects: list[dict[str, Any]] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Raw Kubernetes objects written inline; rendered, labelled, checked and applied like every other object.",
     )
     objectFiles: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="YAML files in the project (paths relative to its root) holding raw Kubernetes objects.",
     )
     preview: Preview | None = Field(default=None, description="Declares this environment a per-pull-request preview.")
     components: dict[Name, ComponentUse] = Field(
         default_factory=dict, description="Instances of the project's own components (components/<name>/)."
     )
-    patches: list[Patch] = Field(default_factory=list, description="Patches to rendered objects, in order.")
+    patches: list[Patch] = Field(default_factory=empty_list, description="Patches to rendered objects, in order.")
     helm: dict[Name, HelmChart] = Field(default_factory=dict)
     digitalocean: DigitalOcean | None = None
-    templates: list[str] = Field(default_factory=list, description="Extra templates (from the project's templates/) to render.")
+    templates: list[str] = Field(default_factory=empty_list, description="Extra templates (from the project's templates/) to render.")
     outputs: dict[str, Any] = Field(default_factory=dict, description="Values other environments and `envspec outputs` read.")
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from typing import Any
 
 from envspec.components.base import Builder, Builtin
 from envspec.components.pods import container_view, pod_extras
+from envspec.spec.base import plain
 from envspec.spec.models import App, Environment
 
 
@@ -55,7 +56,7 @@ def app_view(name: str, app: App, spec: Environment) -> dict[str, Any]:
         "volumes": volumes,
         "imagePullSecrets": list(spec.imagePullSecrets),
         "service": service,
-        "disruptionBudget": app.disruptionBudget.model_dump() if app.disruptionBudget else None,
+        "disruptionBudget": plain(app.disruptionBudget) if app.disruptionBudget else None,
     }
 
 

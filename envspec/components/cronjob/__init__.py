@@ -6,6 +6,7 @@ from typing import Any
 
 from envspec.components.base import Builder, Builtin
 from envspec.components.pods import single_container_view
+from envspec.spec.base import plain
 from envspec.spec.models import CronJob, Environment
 
 SCHEDULE_FIELDS = {"schedule", "timeZone", "concurrencyPolicy", "suspend", "successfulJobsHistoryLimit",
@@ -13,7 +14,7 @@ SCHEDULE_FIELDS = {"schedule", "timeZone", "concurrencyPolicy", "suspend", "succ
 
 
 def cronjob_view(name: str, job: CronJob, spec: Environment) -> dict[str, Any]:
-    schedule = job.model_dump(include=SCHEDULE_FIELDS, exclude_none=True)
+    schedule = plain(job, include=SCHEDULE_FIELDS, exclude_none=True)
     return {**single_container_view(name, job, spec), "schedule": schedule}
 
 

@@ -29,6 +29,8 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
+from envspec.spec.base import plain
+
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.plan import DatabaseDrop, DeployPlan, SecretSource
     from envspec.spec.models import Environment
@@ -148,7 +150,7 @@ def create_job_view(spec: "Environment") -> dict[str, Any]:
         "args": None,
         "env": env,
         "envFrom": [],
-        "resources": db.resources.model_dump(mode="json", exclude_none=True) or None if db.resources else None,
+        "resources": plain(db.resources, exclude_none=True) or None if db.resources else None,
         "backoffLimit": 3,
         "ttlSecondsAfterFinished": 3600,
         "imagePullSecrets": [],

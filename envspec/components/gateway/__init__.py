@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from envspec.components.base import Builder, Builtin
+from envspec.spec.base import plain
 
 
 def units(b: Builder) -> None:
@@ -11,7 +12,7 @@ def units(b: Builder) -> None:
         return
     if gateway.createNamespace:
         b.add("namespace", "namespace.yaml.j2", {"name": gateway.namespace}, ("gateway", "namespace"), gateway.namespace)
-    b.add("gateway", "gateway.yaml.j2", gateway.model_dump(), ("gateway",), gateway.name)
+    b.add("gateway", "gateway.yaml.j2", plain(gateway), ("gateway",), gateway.name)
 
 
 COMPONENT = Builtin("gateway", ("gateway",), ("Namespace", "Gateway"), units)

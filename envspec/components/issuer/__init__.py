@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from envspec.components.base import Builder, Builtin
+from envspec.spec.base import plain
 
 # DNS-01 providers: cert-manager's solver key and the field naming the token's Secret reference.
 DNS01_PROVIDERS: dict[str, tuple[str, str]] = {
@@ -14,7 +15,7 @@ DNS01_PROVIDERS: dict[str, tuple[str, str]] = {
 
 
 def issuer_view(issuer: Any) -> dict[str, Any]:
-    view = issuer.model_dump()
+    view = plain(issuer)
     dns01 = issuer.acme.dns01 if issuer.acme else None
     if dns01 is not None:
         solver, ref = DNS01_PROVIDERS[dns01.provider]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from envspec.components.base import Builder, Builtin
+from envspec.spec.base import plain
 from envspec.spec.models import Environment
 
 
@@ -19,7 +20,7 @@ def route_views(name: str, spec: Environment) -> list[dict[str, Any]]:
         service_port = (next(iter(app.service.ports.values())).port if app.service.ports else app.service.port) if app.service else 80
         port = route.backend.port or service_port
         backend = {"name": route.backend.app, "port": port}
-    redirect = route.redirect.model_dump(exclude_none=True) if route.redirect else None
+    redirect = plain(route.redirect, exclude_none=True) if route.redirect else None
     views = [{"name": name, "namespace": namespace, "hostnames": route.hostnames, "parent": parent, "backend": backend, "redirect": redirect}]
     if route.httpsRedirectFrom:
         views.append(

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from envspec.components.base import Builder, Builtin
+from envspec.spec.base import plain
 
 
 def units(b: Builder) -> None:
     for sname, secret in b.spec.secrets.items():
         if secret.external is not None:
-            view = {"namespace": secret.namespace or b.spec.namespace.name, **secret.external.model_dump()}
+            view = {"namespace": secret.namespace or b.spec.namespace.name, **plain(secret.external)}
             b.add("secret", "externalsecret.yaml.j2", view, ("secrets", sname), sname)
 
 
