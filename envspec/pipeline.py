@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from envspec.errors import MISSING_PARAMETER, Location, Problem, Problems, SpecError
+from envspec.errors import EXIT_INTERNAL, MISSING_PARAMETER, Location, Problem, Problems, SpecError
 from envspec.render.context import base_labels, build_units
 from envspec.render.normalize import duplicate_ids, normalize, secret_skeleton
 from envspec.render.patches import apply_patches
@@ -32,6 +32,8 @@ from envspec.spec.resolve import ResolvedSpec, Resolver
 
 if TYPE_CHECKING:  # pragma: no cover
     from envspec.plan import DeployPlan
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -219,25 +221,64 @@ def build_plan(
     )
 
 
-def compile_all(project: Project, names: Sequence[str] | None = None) -> tuple[dict[str, Compiled], list[str]]:
-    """Every environment that compiles without parameters; the names needing parameters are returned apart."""
-    compiled: dict[str, Compiled] = {}
-    skipped: list[str] = []
-    problems: list[Problem] = []
+def compile_all(
+    project: Project,
+    names: Sequence[str] | None = None,
+    *,
+    finish: Callable[[Compiled], T] | None = None,
+    jobs: int | None = 1,
+) -> tuple[dict[str, Any], list[str]]:
+    """Every environment that compiles without parameters; the names needing parameters are returned apart.
+
+    Each environment compiles on its own, so with `finish` (what the caller keeps of each Compiled:
+    plain data such as file texts and warnings, since it runs in a worker and crosses a pipe) they
+    are split over `jobs` worker processes (None: one per CPU, fewer for few environments; see
+    envspec.parallel). Results, skipped names and errors come back in the serial order, all at once.
+    Without `finish` the Compiled objects are returned and everything runs in this process.
+    """
+    from envspec import parallel
+
     resolver = Resolver(project)
-    for env_name in names or project.environment_names():
+
+    def one(env_name: str) -> tuple[str, Any]:
         try:
             resolved = resolver.resolve(env_name)
         except SpecError as exc:
             if all(p.code == MISSING_PARAMETER for p in exc.problems):
-                skipped.append(env_name)
-                continue
-            problems.extend(exc.problems)
-            continue
+                return "skipped", None
+            return "problems", exc.problems
         try:
-            compiled[env_name] = compile_resolved(project, resolved)
+            result = compile_resolved(project, resolved)
         except SpecError as exc:
-            problems.extend(exc.problems)
+            return "problems", exc.problems
+        return "compiled", finish(result) if finish is not None else result
+
+    def lost(env_name: str, why: str) -> tuple[str, Any]:
+        return "lost", [worker_died(project, env_name, why)]
+
+    targets = list(names or project.environment_names())
+    workers = parallel.worker_count(len(targets), jobs) if finish is not None else 1
+    compiled: dict[str, Any] = {}
+    skipped: list[str] = []
+    problems: list[Problem] = []
+    crashed = False
+    for env_name, (outcome, value) in zip(targets, parallel.map_in_workers(targets, one, workers=workers, lost=lost)):
+        if outcome == "compiled":
+            compiled[env_name] = value
+        elif outcome == "skipped":
+            skipped.append(env_name)
+        else:
+            problems.extend(value)
+            crashed = crashed or outcome == "lost"
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems, exit_code=EXIT_INTERNAL if crashed else None)
     return compiled, skipped
+
+
+def worker_died(project: Project, env_name: str, why: str) -> Problem:
+    """The error that stands for an environment whose worker process died while compiling it."""
+    return Problem(
+        f"the worker process compiling {env_name!r} died ({why}); nothing of it was checked or rendered "
+        "(run with --jobs 1 to compile in one process)",
+        Location(project.display(project.environments_dir / f"{env_name}.yaml")),
+    )

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from envspec.errors import Location, Problem, SpecError
-from envspec.pipeline import Compiled, compile_resolved
+from envspec import parallel
+from envspec.pipeline import Compiled, compile_resolved, worker_died
 from envspec.spec.params import split_assignment
 from envspec.spec.project import Project, find_project
 from envspec.spec.resolve import Resolver
@@ -197,6 +198,7 @@ class ValidationReport:
     warnings: list[Problem]
     checked: list[str]
     unchecked: list[str]  # "apiVersion Kind" of each custom resource no schema was found for
+    lost: list[str] = dataclasses.field(default_factory=list)  # environments whose worker process died
 
     def counts(self, strict: bool = False) -> str:
         """`2 errors, 1 warning (web-pr: 2 errors; local, web-pr: 1 warning)`; --strict says warnings count."""
@@ -243,17 +245,24 @@ def validate_report(
     kube_version: str | None = None,
     crd_dirs: Sequence[Path] = (),
     project: Project | None = None,
+    jobs: int | None = 1,
 ) -> ValidationReport:
+    """Every check of `names` (all environments when empty), each environment on its own: with
+    jobs != 1 they are split over worker processes (None: one per CPU, see envspec.parallel), and
+    the report is the same, in the same order."""
     version = check_kube_version(kube_version) if kube_version is not None else DEFAULT_KUBE_VERSION
     crds = load_crds(crd_dirs)
     project = project or find_project(root)
     resolver = Resolver(project)
-    unchecked: list[str] = []
     targets = list(names) or project.environment_names()
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-    seen: set[tuple[str, str]] = set()
-    for name in targets:
+
+    def one(name: str) -> tuple[list[Problem], list[Problem], list[str]]:
+        """One environment's errors, warnings and unchecked custom resources (plain data: it may run
+        in a worker process, see envspec.parallel)."""
+        problems: list[Problem] = []
+        warnings: list[Problem] = []
+        unchecked: list[str] = []
+        seen: set[str] = set()
         runs = [list(params)] + _bound_params(resolver, name, params)
         for index, run_params in enumerate(runs):
             try:
@@ -263,15 +272,31 @@ def validate_report(
                 note = "" if index == 0 else f" (with {run_params[-1]})"
                 for problem in exc.problems:
                     text = str(problem)
-                    if (name, text) not in seen:
-                        seen.add((name, text))
+                    if text not in seen:
+                        seen.add(text)
                         problems.append(dataclasses.replace(problem, message=problem.message + note, environments=(name,)))
                 continue
             if index == 0:
                 warnings.extend(dataclasses.replace(w, environments=(name,)) for w in compiled.warnings)
                 problems.extend(dataclasses.replace(p, environments=(name,))
                                 for p in check_schemas(compiled, version, crds, unchecked))
-    return ValidationReport(merge_environments(problems), merge_environments(warnings), targets, unchecked)
+        return problems, warnings, unchecked
+
+    lost: list[str] = []
+
+    def died(name: str, why: str) -> tuple[list[Problem], list[Problem], list[str]]:
+        lost.append(name)
+        return [dataclasses.replace(worker_died(project, name, why), environments=(name,))], [], []
+
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    unchecked: list[str] = []
+    workers = parallel.worker_count(len(targets), jobs, parallel.PER_WORKER_VALIDATE)
+    for env_problems, env_warnings, env_unchecked in parallel.map_in_workers(targets, one, workers=workers, lost=died):
+        problems += env_problems
+        warnings += env_warnings
+        unchecked += env_unchecked
+    return ValidationReport(merge_environments(problems), merge_environments(warnings), targets, unchecked, lost)
 
 
 def merge_environments(problems: Sequence[Problem]) -> list[Problem]:

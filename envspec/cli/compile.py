@@ -9,17 +9,30 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import click
 
 from envspec.cli import main
 from envspec.cli.completers import complete_environment
 from envspec.cli.common import collect_params, handle_errors, param_options, print_problems, root_option
-from envspec.errors import EXIT_CHANGES, EXIT_USER_ERROR, SpecError
+from envspec.errors import EXIT_CHANGES, EXIT_INTERNAL, EXIT_USER_ERROR, SpecError
 
 SCHEMA_PATH = Path("schemas") / "environment.schema.json"
 RENDERED_DIR = "rendered"  # where `render --all` writes (and `--check` compares) by default
 COMPONENTS_DIR = "components"  # a project's reusable components; render --out never writes there
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def jobs_option(func: F) -> F:
+    """--jobs / -j for the commands that compile many environments (envspec.parallel)."""
+    return click.option(
+        "--jobs", "-j", "jobs", default=None, metavar="N",
+        help="Worker processes for many environments (render --all, validate): N, 1 for none, or auto "
+             "(one per CPU, none below 13 environments to render, 5 to validate). Default: ENVSPEC_JOBS, else auto.",
+    )(func)
 
 
 def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label: str) -> str:
@@ -51,18 +64,22 @@ def _unified(old: dict[str, str], new: dict[str, str], old_label: str, new_label
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (each printed once, then a summary; exit 2).")
 @click.option("--format", "-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one document on stdout with each problem's file, line, column, path, rule and severity.")
+@jobs_option
 @handle_errors
 def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, params: tuple[str, ...],
-             sets: tuple[str, ...], kube_version: str | None, crd_dirs: tuple[Path, ...], strict: bool, fmt: str) -> None:
+             sets: tuple[str, ...], kube_version: str | None, crd_dirs: tuple[Path, ...], strict: bool, fmt: str,
+             jobs: str | None) -> None:
     """Check environments: spec, parameters, templates, semantic rules and Kubernetes schemas.
 
     With no ENVIRONMENTS, checks them all. Integer parameters are also checked at their bounds,
     so names stay valid for every value the parameter allows.
     """
+    from envspec.parallel import requested_jobs
     from envspec.validate import validate_report
 
     report = validate_report(
-        environments, root=root, params=collect_params(pr, params), sets=sets, kube_version=kube_version, crd_dirs=crd_dirs
+        environments, root=root, params=collect_params(pr, params), sets=sets, kube_version=kube_version, crd_dirs=crd_dirs,
+        jobs=requested_jobs(jobs),
     )
     found = [*report.problems, *report.warnings]
     failed = report.failed(strict)
@@ -83,7 +100,7 @@ def validate(environments: tuple[str, ...], root: Path | None, pr: str | None, p
         if not failed:
             click.echo(report.summary(), err=True)
     if failed:
-        sys.exit(EXIT_USER_ERROR)
+        sys.exit(EXIT_INTERNAL if report.lost else EXIT_USER_ERROR)
 
 
 def _env_params(prefix: str | None, argocd: bool) -> list[str]:
@@ -114,9 +131,11 @@ def _env_params(prefix: str | None, argocd: bool) -> list[str]:
               help="Read parameters from variables PREFIX<NAME> (WEB_IMAGE means webImage); flags win.")
 @click.option("--argocd", is_flag=True,
               help="As an Argo CD plugin: --param-from-env ARGOCD_ENV_ plus the JSON in ARGOCD_APP_PARAMETERS.")
+@jobs_option
 @handle_errors
 def render(environment: str | None, root: Path | None, pr: str | None, params: tuple[str, ...], sets: tuple[str, ...],
-           all_: bool, out: Path | None, fmt: str, check: bool, param_prefix: str | None, argocd: bool) -> None:
+           all_: bool, out: Path | None, fmt: str, check: bool, param_prefix: str | None, argocd: bool,
+           jobs: str | None) -> None:
     """Render ENVIRONMENT to Kubernetes manifests (stdout, or --out DIR).
 
     --out DIR is envspec's own folder: a `.envspec-output` file in it lists what envspec wrote,
@@ -150,11 +169,16 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
     if all_:
         if pr or params or sets or param_prefix or argocd:
             raise SpecError("--all renders environments without parameters; --pr/--param/--set need one ENVIRONMENT")
-        compiled, skipped = compile_all(project)
+        from envspec.parallel import requested_jobs
+
+        # Each environment's warnings and files are made where it compiles (a worker process, see
+        # envspec.parallel); only they come back, in the serial order.
+        compiled, skipped = compile_all(project, finish=lambda result: (result.warnings, render_files(result.objects, fmt)),
+                                        jobs=requested_jobs(jobs))
         per_environment: dict[str, dict[str, str]] = {}
-        for name, result in compiled.items():
-            print_problems(result.warnings)
-            per_environment[name] = render_files(result.objects, fmt)
+        for name, (warnings, env_files) in compiled.items():
+            print_problems(warnings)
+            per_environment[name] = env_files
         for name in skipped:
             click.echo(f"skipped {name}: it needs parameters", err=True)
         files = combined_output(per_environment)
