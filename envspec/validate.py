@@ -263,7 +263,11 @@ def validate_report(
         warnings: list[Problem] = []
         unchecked: list[str] = []
         seen: set[str] = set()
-        runs = [list(params)] + _bound_params(resolver, name, params)
+        try:
+            extra = _bound_params(resolver, name, params)
+        except SpecError:
+            extra = []  # the file does not load: the first run reports why, and the other environments go on
+        runs = [list(params)] + extra
         for index, run_params in enumerate(runs):
             try:
                 resolved = resolver.resolve(name, run_params, sets, use_examples=True)

@@ -161,12 +161,14 @@ def test_validate_in_workers_reports_the_same(broken: Path, flags: list[str]) ->
         assert json.loads(serial.stdout)["errors"] >= 4
 
 
-def test_validate_stops_where_the_serial_loop_stops(unparsable: Path) -> None:
-    """A file that does not parse ends validate at that environment (its integer bounds cannot be read):
-    the workers' later results are dropped, as the serial loop never got to them."""
+def test_validate_reports_a_file_that_does_not_parse_and_goes_on(unparsable: Path) -> None:
+    """All errors of a run at once: a file that does not parse is one environment's error, and the
+    environments after it are still checked (validate stopped there before), in workers as in one process."""
     serial = envspec(unparsable, "validate", "-j", "1")
     workers = envspec(unparsable, "validate", "-j", "2")
-    assert serial.code == 2 and "pr-5y.yaml:2:1: YAML syntax error" in serial.stderr.decode()
+    text = serial.stderr.decode()
+    assert serial.code == 2 and "pr-5y.yaml:2:1: YAML syntax error" in text
+    assert "pr-9: 2 warnings" in text, text  # pr-9 comes after pr-5y: it was never checked before
     same(serial, workers)
 
 
