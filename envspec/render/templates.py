@@ -29,6 +29,7 @@ from markupsafe import Markup
 from envspec.errors import Location, Problems
 from envspec.render.libyaml import load_generated
 from envspec.render.yamlsafe import UnsafeValue, quote_string, to_yaml_flow
+from envspec.spec.loader import MAX_NESTING, too_deep
 from envspec.timelimit import TimeLimitExceeded, time_limits
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -326,6 +327,11 @@ def _render_each(
 
         display = _display(template.filename, unit.template)
         source = _LazySource(template.filename)
+        deep = too_deep(text)  # before any composer: they recurse per level and crash on ~20000
+        if deep is not None:
+            problems.error(f"template produced YAML nested more than {MAX_NESTING} levels deep",
+                           _output_location(display, source.text, text, *deep))
+            continue
         if parser is None:
             parser = YAML(typ="safe", pure=False)
         try:

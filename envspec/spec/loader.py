@@ -8,6 +8,7 @@ the data (a tuple of keys and indexes) to where its value was written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
@@ -293,20 +294,19 @@ def _compose(text: str, display: str, single: bool) -> list[Any]:
     (~10 ms of a cold start); ruamel's composes whatever that one leaves to it (envspec.render.libyaml.
     compose_authored), and every error, so its messages stay the ones envspec gives.
     """
-    deep = text.count("[") + text.count("{") > MAX_NESTING and _bracket_depth(text) > MAX_NESTING
-    if not deep:
-        from envspec.render.libyaml import compose_authored
+    deep = too_deep(text)
+    if deep is not None:
+        raise SpecError([Problem(f"nested more than {MAX_NESTING} levels deep", Location(display, *deep))])
+    from envspec.render.libyaml import compose_authored
 
-        fast = compose_authored(text)
-        if fast is not None and not (single and len(fast) > 1):  # several documents: ruamel's message
-            return fast
+    fast = compose_authored(text)
+    if fast is not None and not (single and len(fast) > 1):  # several documents: ruamel's message
+        return fast
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
     try:
-        if deep:
-            _check_flow_depth(text, display)  # the C composer recurses per level and crashes on ~20000
         yaml = YAML(typ="safe", pure=False)
         return [yaml.compose(text)] if single else list(yaml.compose_all(text))
     except MarkedYAMLError as exc:
@@ -321,6 +321,16 @@ def _compose(text: str, display: str, single: bool) -> list[Any]:
         raise SpecError([Problem(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", Location(display, 1, 1))]) from None
 
 
+_LINE_START = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+
+
+def _block_depth_bound(text: str) -> int:
+    """An upper bound on how deep block collections nest: each level needs one more character of
+    indentation or one more `- ` / `? ` on its line. `- - - x` is 3 levels on one line; 30000 of them
+    crash libyaml's composers (they recurse per level), so such text gets the exact check first."""
+    return max(map(len, _LINE_START.findall(text)), default=0)
+
+
 def _bracket_depth(text: str) -> int:
     """How deep brackets nest, ignoring quoting: a cheap upper-bound-ish guess before the exact check."""
     import re
@@ -332,20 +342,33 @@ def _bracket_depth(text: str) -> int:
     return deepest
 
 
-def _check_flow_depth(text: str, display: str) -> None:
-    """Refuse collections nested deeper than MAX_NESTING, reading events (libyaml's parser does not recurse) before composing."""
+def too_deep(text: str) -> tuple[int, int] | None:
+    """(line, column), 1-based, of the first collection nested deeper than MAX_NESTING, else None.
+
+    libyaml's composers (PyYAML's and ruamel's) recurse once per level and crash the process at
+    ~20000 levels, so text that might nest that deep is read as events first (libyaml's parser does
+    not recurse); the cheap bounds keep ordinary text from paying for it."""
+    block = _block_depth_bound(text)
+    if block <= MAX_NESTING and (
+        text.count("[") + text.count("{") + block <= MAX_NESTING or _bracket_depth(text) + block <= MAX_NESTING
+    ):
+        return None
     from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
     from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
     depth = 0
-    for event in YAML(typ="safe", pure=False).parse(text):
-        if isinstance(event, CollectionStartEvent):
-            depth += 1
-            if depth > MAX_NESTING:
-                mark = event.start_mark
-                raise SpecError([Problem(f"nested more than {MAX_NESTING} levels deep", Location(display, mark.line + 1, mark.column + 1))])
-        elif isinstance(event, CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in YAML(typ="safe", pure=False).parse(text):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    return event.start_mark.line + 1, event.start_mark.column + 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except YAMLError:
+        return None  # not YAML: the composer reports that, at its place
+    return None
 
 
 def _flow_hint(text: str, exc: Any) -> str:
