@@ -191,6 +191,20 @@ def test_a_failed_link_falls_back_to_writing(out: Path, monkeypatch: pytest.Monk
     assert {rel: data for rel, (data, _) in snapshot(out).items()} == {rel: text.encode() for rel, text in FILES.items()}
 
 
+def test_a_file_system_without_extended_attributes_writes_every_file(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sshfs and other FUSE mounts answer listxattr with EOPNOTSUPP: the second render there failed."""
+    import errno
+
+    def unsupported(*args: object, **kwargs: object) -> list[str]:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    before = inodes(out)
+    monkeypatch.setattr(output.os, "listxattr", unsupported)
+    write(out, FILES)
+    assert {rel: data for rel, (data, _) in snapshot(out).items()} == {rel: text.encode() for rel, text in FILES.items()}
+    assert all(inodes(out)[rel] != ino for rel, ino in before.items())  # written afresh, none linked
+
+
 def test_render_all_again_links_every_file_and_stays_up_to_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "project"
     for folder in ("environments", "templates", "components"):

@@ -613,36 +613,44 @@ def _stage_files(staging: Path, target: Path, files: dict[str, str], reusable: s
     it unchanged; ~30x cheaper than creating a file); every other file is written. Returns the links
     made, with their stamps, for `_recheck_links`.
 
-    Files go folder by folder (threads take whole folders), in the order of each folder's first file.
+    Links are made first, in order; the files left are written folder by folder (threads take whole
+    folders), in the order of each folder's first file.
     """
     for folder in sorted(_folders(set(files))):  # before any thread writes into them; parents sort first
         os.mkdir(os.path.join(staging, folder))
     names = sorted(files)
     data = [files[rel].encode("utf-8") for rel in names]
-    fresh = _Fresh.probe(staging) if reusable else None
+    fresh = _probe(staging) if reusable else None
     linked: dict[str, tuple[int, ...]] = {}
-
-    def place(index: int) -> None:
-        rel = names[index]
-        new = os.path.join(staging, rel)
+    unlinked: list[int] = []
+    for index, rel in enumerate(names):  # links on this thread: a few µs of syscalls each, threads only add switching
         if fresh is not None and rel in reusable:
-            stamp = _link_unchanged(os.path.join(target, rel), new, data[index], fresh)
+            stamp = _link_unchanged(os.path.join(target, rel), os.path.join(staging, rel), data[index], fresh)
             if stamp is not None:
-                linked[rel] = stamp  # each key is set by one thread; setting a dict item is atomic
-                return
-        _write_bytes(new, data[index])
+                linked[rel] = stamp
+                continue
+        unlinked.append(index)
 
     by_folder: dict[str, list[int]] = {}
-    for index, rel in enumerate(names):
-        by_folder.setdefault(os.path.dirname(rel), []).append(index)
+    for index in unlinked:
+        by_folder.setdefault(os.path.dirname(names[index]), []).append(index)
     batches = list(by_folder.values())
 
-    def place_folder(batch: int) -> None:
+    def write_folder(batch: int) -> None:
         for index in batches[batch]:
-            place(index)
+            _write_bytes(os.path.join(staging, names[index]), data[index])
 
-    _in_parallel(place_folder, len(batches), threads=len(names) >= _POOL_MIN)
+    _in_parallel(write_folder, len(batches), threads=len(unlinked) >= _POOL_MIN)
     return linked
+
+
+def _probe(staging: Path) -> _Fresh | None:
+    """What a fresh file gets here, or None (link nothing, write every file) where the file system
+    cannot say, e.g. one that does not support extended attributes (sshfs answers EOPNOTSUPP)."""
+    try:
+        return _Fresh.probe(staging)
+    except OSError:
+        return None
 
 
 def _recheck_links(staging: Path, files: dict[str, str], linked: dict[str, tuple[int, ...]]) -> None:
