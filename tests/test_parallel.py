@@ -199,6 +199,12 @@ def test_a_bad_worker_count_is_a_located_error(many: Path, args: list[str], wher
     assert run.stderr.decode() == f"{where}: must be a whole number >= 1 or 'auto' (got {got})\n"
 
 
+def test_jobs_on_a_single_render_is_refused_not_ignored(many: Path) -> None:
+    run = envspec(many, "render", "local", "--jobs", "0")
+    assert run.code == 2
+    assert run.stderr.decode() == "--jobs: only render --all compiles several environments (give --all, or drop --jobs)\n"
+
+
 # --- a worker that dies, Ctrl-C ---------------------------------------------------------------
 
 

@@ -159,6 +159,8 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
 
     if all_ == bool(environment):
         raise SpecError("give an ENVIRONMENT or --all (not both)")
+    if jobs is not None and not all_:
+        raise SpecError("--jobs: only render --all compiles several environments (give --all, or drop --jobs)")
     env_params = _env_params(param_prefix, argocd)
     project = find_project(root)
     if all_ and out is None:

@@ -94,8 +94,10 @@ def _inputs(folder: Path) -> tuple[str, str, str, tuple[tuple[str, bool], ...]] 
     try:
         with open(folder / MANIFEST, encoding="utf-8") as manifest:
             text = manifest.read()
-        with os.scandir(folder) as entries:
-            listing = tuple(sorted((e.name, e.is_file()) for e in entries))
+        listing = tuple(sorted(  # every file and folder under it: `templates:` may name sub/x.j2
+            (os.path.relpath(os.path.join(top, name), folder), name in files)
+            for top, dirs, files in os.walk(folder) for name in dirs + files
+        ))
         return str(folder), os.getcwd(), text, listing
     except (OSError, UnicodeDecodeError):
         return None
@@ -163,10 +165,6 @@ def load_components(root: Path, problems: Problems) -> dict[str, Component]:
 def check_values(component: Component, values: dict[str, Any]) -> list[tuple[SpecPath, str]]:
     """Problems with one instance's values, as (path under the instance, message)."""
     return checked_values(component, values)[1]
-
-
-def typed_values(component: Component, values: dict[str, Any]) -> dict[str, Any]:
-    return checked_values(component, values)[0] or {}
 
 
 def checked_values(component: Component, values: dict[str, Any]) -> tuple[dict[str, Any] | None, list[tuple[SpecPath, str]]]:

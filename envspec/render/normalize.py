@@ -221,9 +221,9 @@ def duplicate_ids(objects: list[dict[str, Any]]) -> list[str]:
     return dupes
 
 
-def secret_skeleton(name: str, namespace: str, type: str, labels: dict[str, str]) -> dict[str, Any]:
+def secret_skeleton(name: str, namespace: str, secret_type: str, labels: dict[str, str]) -> dict[str, Any]:
     """The Secret a `secrets:` entry builds, without data, through the same normalisation (labels, key
     order) as every rendered object. The compiler runs the rules over it (it is never rendered: its
     values exist only at apply time); apply and diff only fill in its data."""
     meta = {"name": name, "namespace": namespace}
-    return normalize_object({"apiVersion": "v1", "kind": "Secret", "type": type, "metadata": meta}, labels)
+    return normalize_object({"apiVersion": "v1", "kind": "Secret", "type": secret_type, "metadata": meta}, labels)

@@ -30,9 +30,9 @@ def plain(
 
     Only the environment's model has a serializer from the start (built with its validator, which
     holds every nested model); a nested model's first `model_dump` builds one of its own, ~0.3-1.5 ms
-    each in the middle of a render. Spec values are mappings, lists, str, int, bool and None, so this
-    is also what `mode="json"` returns; `exclude_none` and `exclude_defaults` apply to model fields,
-    at every depth, as in pydantic.
+    each in the middle of a render. It is python mode's result: a tuple field stays a tuple (JSON
+    mode would give a list); `exclude_none` and `exclude_defaults` apply to model fields, at every
+    depth, as in pydantic.
     """
     fields = type(model).model_fields
     out: dict[str, Any] = {}
