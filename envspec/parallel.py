@@ -31,7 +31,7 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from envspec.errors import Location, Problem, SpecError
 
@@ -130,16 +130,20 @@ def map_in_workers(
         return [work(item) for item in items]
     results: dict[int, tuple[bool, object]] = {0: (True, work(items[0]))}  # warms what the workers share
     count = min(workers, len(items) - 1)
-    procs = _start(items, work, [list(range(1 + w, len(items), count)) for w in range(count)])
+    previous = _on_sigterm(_terminated)  # a CI or Argo CD timeout ends the workers with this process
     try:
-        _collect(procs, results)
-    except BaseException:
-        for proc in procs:
-            _kill(proc)
-        raise
+        procs = _start(items, work, [list(range(1 + w, len(items), count)) for w in range(count)])
+        try:
+            _collect(procs, results)
+        except BaseException:
+            for proc in procs:
+                _kill(proc)
+            raise
+        finally:
+            for proc in procs:
+                _reap(proc)
     finally:
-        for proc in procs:
-            _reap(proc)
+        _on_sigterm(previous)
     for proc in procs:  # the item a dead worker was on is lost; the rest of its share is done here
         missing = [i for i in proc.share if i not in results]
         if missing:
@@ -154,6 +158,22 @@ def map_in_workers(
             raise payload  # type: ignore[misc]
         out.append(payload)  # type: ignore[arg-type]
     return out
+
+
+class Terminated(SystemExit):
+    """SIGTERM while workers run: raised in the parent, so they are killed and reaped on the way out."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated(128 + signal.SIGTERM)
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install `handler` (None: the default) for SIGTERM and return the one it replaces; only the main
+    thread may, so elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, signal.SIG_DFL if handler is None else handler)
 
 
 def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]]) -> list[_Worker]:
@@ -206,6 +226,7 @@ def _serve(items: Sequence[I], work: Callable[[I], R], share: list[int], read_fd
     status = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once, silently
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and so does SIGTERM (the parent's handler is not its)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in (read_fd, *inherited):
             os.close(fd)

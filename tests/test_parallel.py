@@ -255,6 +255,31 @@ def test_ctrl_c_stops_the_workers(many: Path) -> None:
     assert not (many / "hung").exists()
 
 
+def test_sigterm_to_the_parent_ends_the_workers_too(many: Path) -> None:
+    """A CI job or Argo CD timeout sends SIGTERM to envspec only: its workers must not outlive it."""
+    log = many.parent / "terminated.log"
+    environ = {k: v for k, v in os.environ.items() if k != "ENVSPEC_JOBS"}
+    environ.update({"PROBE_LOG": str(log), "PROBE_CRASH": "pr-6", "PROBE_HOW": "hang", "ENVSPEC_NO_CACHE": "1"})
+    proc = subprocess.Popen([sys.executable, "-c", PROBE, "render", "--all", "--out", "termed", "-j", "2"], cwd=many,
+                            env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while "pr-6" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+    pids = {int(line.split()[1]) for line in log.read_text().splitlines()} - {proc.pid}
+    assert pids
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not (many / "termed").exists()
+
+
 # --- envspec.parallel itself ------------------------------------------------------------------
 
 
