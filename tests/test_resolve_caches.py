@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from envspec.errors import Problems, SpecError
 from envspec.render import normalize as normalize_module
-from envspec.spec import interpolate, merge
+from envspec.spec import interpolate, loader, merge
 from envspec.spec import resolve as resolve_module
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
 from envspec.spec.loader import Positions
@@ -64,7 +64,7 @@ def _child(pr: int) -> str:
 
 def _fresh() -> None:
     """What a new process starts with."""
-    merge._DOCUMENTS.clear()
+    loader._PARSED.clear()
     merge._COMPOSED.clear()
     resolve_module._USED.clear()
     interpolate._PARSED.clear()

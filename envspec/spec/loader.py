@@ -25,6 +25,10 @@ class Positions:
     by_path: dict[PathKey, Location] = field(default_factory=dict)
     default: Location | None = None
 
+    def copy(self) -> Positions:
+        """A copy that can be changed without touching this one (its tables hold immutable Locations)."""
+        return Positions(**{f.name: dict(v) if isinstance(v := getattr(self, f.name), dict) else v for f in fields(self)})
+
     def lookup(self, path: Iterable[str | int]) -> Location | None:
         key = tuple(path)
         while True:
@@ -423,36 +427,35 @@ def read_text(path: Path, display: str) -> str:
 
 
 def load_document(path: Path, display: str) -> Document:
-    text = read_text(path, display)
-    data, positions = _parse_cached(text, display)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError([Problem("an environment file must be a mapping at the top level", Location(display, 1, 1))])
-    return Document(data, positions, path, display)
+    """A spec file, parsed (once per text, see `shared_document`), as the caller's own copy to change."""
+    doc, _ = shared_document(path, display)
+    return Document(copy_data(doc.data), doc.positions.copy(), doc.path, doc.display)
 
 
-# Parsed spec files by (display path, exact text): `render --all` of many environments that extend the
-# same files parses each once per process. The text is the key, so an edited file is parsed anew;
-# every caller gets its own copy, since later stages merge into the data.
-_PARSED: dict[tuple[str, str], tuple[Any, Positions]] = {}
+# Parsed spec files by (path, display path, exact text): `render --all` of many environments that
+# extend the same files parses each once per process. The text is the key, so an edited file is
+# parsed anew. What is kept is shared: callers that change it take a copy (load_document does).
+_PARSED: dict[tuple[str, str, str], Document] = {}
 _PARSED_MAX = 256
 
 
-def _parse_cached(text: str, display: str) -> tuple[Any, Positions]:
-    key = (display, text)
-    if key not in _PARSED:
+def shared_document(path: Path, display: str) -> tuple[Document, str]:
+    """A spec file parsed once per text and checked to be a mapping (shared, never to be changed),
+    and the text it was parsed from."""
+    text = read_text(path, display)
+    key = (str(path), display, text)
+    doc = _PARSED.get(key)
+    if doc is None:
+        data, positions = parse_yaml_text(text, display)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise SpecError([Problem("an environment file must be a mapping at the top level", Location(display, 1, 1))])
+        doc = Document(data, positions, path, display)
         if len(_PARSED) >= _PARSED_MAX:
             del _PARSED[next(iter(_PARSED))]
-        _PARSED[key] = parse_yaml_text(text, display)
-    data, positions = _PARSED[key]
-    # Positions hold immutable Locations (and ints): a shallow copy of each table is a full copy.
-    copied = Positions(**{f.name: _shallow(getattr(positions, f.name)) for f in fields(positions)})
-    return copy_data(data), copied
-
-
-def _shallow(value: Any) -> Any:
-    return dict(value) if isinstance(value, dict) else value
+        _PARSED[key] = doc
+    return doc, text
 
 
 def copy_data(value: Any) -> Any:

@@ -14,12 +14,12 @@ copies before it writes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envspec.errors import Location, Problem, SpecError
-from envspec.spec.loader import Document, PathKey, Positions, copy_data, parse_yaml_text, read_text
+from envspec.spec.loader import Document, PathKey, Positions, copy_data, shared_document
 from envspec.spec.project import Project
 
 FileKey = tuple[str, str, str]  # (absolute path, display path, exact text) of one file read
@@ -52,11 +52,6 @@ def _resolve_extends(project: Project, doc: Document, value: Any) -> Path:
     if not target.is_file():
         raise SpecError([Problem(f"extended file {value!r} not found ({project.display(target)})", location, "extends")])
     return target
-
-
-def copy_positions(positions: Positions) -> Positions:
-    """A copy that can be changed without touching `positions` (its tables hold immutable Locations)."""
-    return Positions(**{f.name: dict(v) if isinstance(v := getattr(positions, f.name), dict) else v for f in fields(positions)})
 
 
 def ref_paths(value: Any, path: PathKey = ()) -> list[PathKey]:
@@ -94,8 +89,7 @@ class Composed:
         return [p for key in self.data for p in self.refs[key]]
 
 
-# Parsed files by (path, display, exact text) and compositions by the keys of their files; one process only.
-_DOCUMENTS: dict[FileKey, Document] = {}
+# Compositions by the keys (path, display, exact text) of their files; one process only.
 _COMPOSED: dict[tuple[FileKey, ...], Composed] = {}
 _MAX_ENTRIES = 256
 
@@ -107,24 +101,14 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
 
 
 def _document(path: Path, display: str) -> tuple[Document, FileKey]:
-    """One spec file, parsed once per text: the same checks and messages as `loader.load_document`."""
-    text = read_text(path, display)
-    key = (str(path), display, text)
-    doc = _DOCUMENTS.get(key)
-    if doc is None:
-        data, positions = parse_yaml_text(text, display)
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise SpecError([Problem("an environment file must be a mapping at the top level", Location(display, 1, 1))])
-        doc = Document(data, positions, path, display)
-        _remember(_DOCUMENTS, key, doc)
-    return doc, key
+    """One spec file, parsed once per text (loader.shared_document), and the key its compositions are kept by."""
+    doc, text = shared_document(path, display)
+    return doc, (str(path), display, text)
 
 
 def _layer(below: Composed | None, doc: Document, key: FileKey) -> Composed:
     """`below` with one more file merged on top; positions default to the top file, as errors without a place do."""
-    positions = copy_positions(below.positions) if below else Positions()
+    positions = below.positions.copy() if below else Positions()
     positions.default = Location(doc.display, 1, 1)
     positions.overlay(doc.positions)
     base = below.data if below else {}
@@ -202,4 +186,4 @@ def load_composed(project: Project, path: Path) -> tuple[dict[str, Any], Positio
 
     The data and positions are the caller's own to change."""
     composed = compose(project, path)
-    return copy_data(composed.data), copy_positions(composed.positions), list(composed.chain)
+    return copy_data(composed.data), composed.positions.copy(), list(composed.chain)

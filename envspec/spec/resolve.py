@@ -20,7 +20,7 @@ from envspec.errors import Location, Problem, Problems, SpecError, one_line
 from envspec.spec.crossref import cross_reference_problems
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
 from envspec.spec.loader import PathKey, Positions, copy_data
-from envspec.spec.merge import FileKey, SpecFiles, compose, copy_positions
+from envspec.spec.merge import FileKey, SpecFiles, compose
 from envspec.spec.models import Environment
 from envspec.spec.params import Param, resolve_params, split_assignment
 from envspec.spec.project import Project
@@ -350,7 +350,7 @@ class Resolver:
                 self._outputs_stack.pop()
         path = self.project.environment_path(name)
         composed = compose(self.project, path, self._files)
-        data, positions = copy_data(composed.data), copy_positions(composed.positions)  # ours to change
+        data, positions = copy_data(composed.data), composed.positions.copy()  # ours to change
         refs = composed.ref_paths() if not sets else None  # --set may write references anywhere: walk it all
         problems = Problems()
 
