@@ -23,6 +23,7 @@ from envspec.components.certificate.rules import acme_wildcard_dns01
 from envspec.components.database.rules import database_credentials, is_database_job
 from envspec.components.route.rules import route_parents
 from envspec.kinds import name_limit_of
+from envspec.memo import Bounded
 from envspec.quantity import parse as parse_quantity
 from envspec.spec.models import DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_VALUE, Container, Environment, Resources
 from envspec.spec.params import parse_image
@@ -87,8 +88,7 @@ def _nanos(resources: Resources | None, kind: str, resource: str) -> int:
 NANOS = 10**9  # envspec.quantity rounds every quantity up to a multiple of 1/NANOS
 
 # Quantities by (type, text or number): `render --all` meets the same few values in every environment.
-_QUANTITIES: dict[tuple[type, object], tuple[Fraction, int]] = {}
-_QUANTITIES_MAX = 4096
+_QUANTITIES: Bounded[tuple[type, object], tuple[Fraction, int]] = Bounded(4096)
 
 
 def _quantity(value: str | int | float) -> tuple[Fraction, int]:
@@ -99,8 +99,7 @@ def _quantity(value: str | int | float) -> tuple[Fraction, int]:
     if found is None:
         amount = parse_quantity(value)
         found = (amount, int(amount * NANOS))
-        if len(_QUANTITIES) < _QUANTITIES_MAX:
-            _QUANTITIES[key] = found
+        _QUANTITIES.remember(key, found)
     return found
 
 

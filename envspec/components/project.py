@@ -30,6 +30,7 @@ from typing import Annotated, Any, Callable
 from pydantic import Field, StringConstraints, ValidationError
 
 from envspec.errors import Location, Problem, Problems, SpecError
+from envspec.memo import Bounded
 from envspec.render.templates import RenderUnit
 from envspec.spec.base import SpecModel, empty_list
 from envspec.spec.loader import Positions, load_document
@@ -83,8 +84,7 @@ def _display(path: Path) -> str:
 # messages print, manifest text, the folder's entries): `render --all` of many environments that
 # use the same components loads, validates and checks each once per process, and an edited manifest
 # or an added template is loaded anew. Components are shared, never changed after loading.
-_LOADED: dict[tuple[str, str, str, tuple[tuple[str, bool], ...]], tuple[Component | None, tuple[Problem, ...]]] = {}
-_LOADED_MAX = 256
+_LOADED: Bounded[tuple[str, str, str, tuple[tuple[str, bool], ...]], tuple[Component | None, tuple[Problem, ...]]] = Bounded(256)
 
 
 def _inputs(folder: Path) -> tuple[str, str, str, tuple[tuple[str, bool], ...]] | None:
@@ -109,10 +109,8 @@ def load_component(folder: Path, problems: Problems) -> Component | None:
     if key is None:
         return _load_component(folder, problems)
     if key not in _LOADED:
-        if len(_LOADED) >= _LOADED_MAX:
-            del _LOADED[next(iter(_LOADED))]
         found = Problems()
-        _LOADED[key] = (_load_component(folder, found), tuple(found.items))
+        _LOADED.remember(key, (_load_component(folder, found), tuple(found.items)))
     component, items = _LOADED[key]
     problems.items.extend(items)
     return component

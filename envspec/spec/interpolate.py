@@ -14,6 +14,7 @@ import re
 from typing import Any, Callable
 
 from envspec.errors import Problems, one_line
+from envspec.memo import Bounded
 from envspec.spec.loader import PathKey, Positions, copy_data
 
 REF_RE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
@@ -67,8 +68,7 @@ def substitute(text: str, lookup: Lookup) -> Any:
 
 # How each string splits into text and references, by its exact text: the same strings come back in
 # every environment of a `render --all` (and in every level of an extends chain).
-_PARSED: dict[str, tuple[str, Any]] = {}
-_PARSED_MAX = 8192
+_PARSED: Bounded[str, tuple[str, Any]] = Bounded(8192)
 
 
 def _parsed(text: str) -> tuple[str, Any]:
@@ -76,8 +76,7 @@ def _parsed(text: str) -> tuple[str, Any]:
     found = _PARSED.get(text)
     if found is None:
         found = _parse(text)
-        if len(_PARSED) < _PARSED_MAX:
-            _PARSED[text] = found
+        _PARSED.remember(text, found)
     return found
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from envspec.errors import Location, Problem, SpecError
+from envspec.memo import Bounded
 
 PathKey = tuple[str | int, ...]
 
@@ -435,8 +436,7 @@ def load_document(path: Path, display: str) -> Document:
 # Parsed spec files by (path, display path, exact text): `render --all` of many environments that
 # extend the same files parses each once per process. The text is the key, so an edited file is
 # parsed anew. What is kept is shared: callers that change it take a copy (load_document does).
-_PARSED: dict[tuple[str, str, str], Document] = {}
-_PARSED_MAX = 256
+_PARSED: Bounded[tuple[str, str, str], Document] = Bounded(256)
 
 
 def shared_document(path: Path, display: str) -> tuple[Document, str]:
@@ -452,9 +452,7 @@ def shared_document(path: Path, display: str) -> tuple[Document, str]:
         if not isinstance(data, dict):
             raise SpecError([Problem("an environment file must be a mapping at the top level", Location(display, 1, 1))])
         doc = Document(data, positions, path, display)
-        if len(_PARSED) >= _PARSED_MAX:
-            del _PARSED[next(iter(_PARSED))]
-        _PARSED[key] = doc
+        _PARSED.remember(key, doc)
     return doc, text
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from envspec.errors import Location, Problem, SpecError
+from envspec.memo import Bounded
 from envspec.spec.loader import Document, PathKey, Positions, copy_data, shared_document
 from envspec.spec.project import Project
 
@@ -90,16 +91,7 @@ class Composed:
 
 
 # Compositions by the keys (path, display, exact text) of their files; one process only.
-_COMPOSED: dict[tuple[FileKey, ...], Composed] = {}
-_MAX_ENTRIES = 256
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(cache) >= _MAX_ENTRIES:
-        del cache[next(iter(cache))]
-    cache[key] = value
-
-
+_COMPOSED: Bounded[tuple[FileKey, ...], Composed] = Bounded(256)
 def _document(path: Path, display: str) -> tuple[Document, FileKey]:
     """One spec file, parsed once per text (loader.shared_document), and the key its compositions are kept by."""
     doc, text = shared_document(path, display)
@@ -176,7 +168,7 @@ def compose(project: Project, path: Path, files: SpecFiles | None = None) -> Com
     for n in range(start, len(chain)):
         composed = _layer(composed, *chain[n])
         if n < len(chain) - 1:  # a parent: its other children will need it too
-            _remember(_COMPOSED, keys[: n + 1], composed)
+            _COMPOSED.remember(keys[: n + 1], composed)
     assert composed is not None
     return composed
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from envspec.errors import MISSING_PARAMETER, Location, Problem, Problems
+from envspec.memo import Bounded
 from envspec.objects import DIGEST_PATTERN
 from envspec.spec.base import SpecModel
 from envspec.spec.loader import Positions
@@ -149,16 +150,13 @@ def fullmatch_bounded(pattern: str, text: str, seconds: float = PATTERN_SECONDS)
             matched = re.fullmatch(pattern, text) is not None
     except TimeLimitExceeded:
         return None  # not kept: a budget that ran out is no verdict on the pattern
-    if len(_MATCHED) >= _MATCHED_MAX:
-        del _MATCHED[next(iter(_MATCHED))]
-    _MATCHED[key] = matched
+    _MATCHED.remember(key, matched)
     return matched
 
 
 # Verdicts of fullmatch_bounded by (pattern, text): `render --all` checks the same component and
 # parameter values in every environment. A verdict depends on nothing else; one process only.
-_MATCHED: dict[tuple[str, str], bool] = {}
-_MATCHED_MAX = 4096
+_MATCHED: Bounded[tuple[str, str], bool] = Bounded(4096)
 
 
 class SourcedParam(str):

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ValidationError
 
 from envspec.errors import Location, Problem, Problems, SpecError, one_line
+from envspec.memo import Bounded
 from envspec.spec.crossref import cross_reference_problems
 from envspec.spec.interpolate import Interpolator, RefError, mapping_scope, substitute
 from envspec.spec.loader import PathKey, Positions, copy_data
@@ -457,9 +458,7 @@ class Resolver:
                 return kept
         resolved = self.resolve(name)
         self._checked.add(key)
-        if len(_USED) >= _USED_MAX:
-            del _USED[next(iter(_USED))]
-        _USED[key] = resolved
+        _USED.remember(key, resolved)
         return resolved
 
     def _still_valid(self, kept: ResolvedSpec) -> bool:
@@ -475,8 +474,7 @@ class Resolver:
 
 
 # Environments resolved for `uses`, by (project root, name); see Resolver._resolve_used. One process only.
-_USED: dict[tuple[str, str], ResolvedSpec] = {}
-_USED_MAX = 64
+_USED: Bounded[tuple[str, str], ResolvedSpec] = Bounded(64)
 
 
 def _used_names(resolved: ResolvedSpec) -> set[str]:
