@@ -178,12 +178,9 @@ def check_schemas(
 
 def _bound_params(resolver: Resolver, name: str, given: Sequence[str]) -> list[list[str]]:
     """Extra parameter sets at each integer parameter's minimum and maximum (unless given explicitly)."""
-    from envspec.spec.merge import load_composed
-
-    data, _, _ = load_composed(resolver.project, resolver.project.environment_path(name))
     given_names = {pair[0] for raw in given if (pair := split_assignment(raw))}
     extra: list[list[str]] = []
-    for pname, decl in (data.get("params") or {}).items():
+    for pname, decl in resolver.declared_params(name).items():
         if not isinstance(decl, dict) or decl.get("type") != "integer" or pname in given_names:
             continue
         for bound in ("minimum", "maximum"):

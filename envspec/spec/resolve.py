@@ -335,6 +335,12 @@ class Resolver:
         self._files = SpecFiles(project)  # each spec file read once per run
         self._checked: set[tuple[str, str]] = set()  # kept `uses` results found current during this run
 
+    def declared_params(self, name: str) -> dict[str, Any]:
+        """The `params:` an environment declares through its extends chain, from the files this run
+        read (shared with resolve: read it, never change it)."""
+        params = compose(self.project, self.project.environment_path(name), self._files).data.get("params")
+        return params if isinstance(params, dict) else {}
+
     def resolve(
         self,
         name: str,
