@@ -17,7 +17,7 @@ few items (see PER_WORKER), one CPU, a platform without a dependable fork
 
 Never a hang and never a lost error: a worker that dies (a signal, `os._exit`)
 is reported through `lost` for the item it was working on, and the parent does the
-rest of its share itself; Ctrl-C kills the workers, and every worker is reaped.
+rest of its share itself; Ctrl-C or SIGTERM kills the workers, and every worker is reaped.
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ def map_in_workers(
     results: dict[int, tuple[bool, object]] = {0: (True, work(items[0]))}  # warms what the workers share
     count = min(workers, len(items) - 1)
     previous = _on_sigterm(_terminated)  # a CI or Argo CD timeout ends the workers with this process
+    procs: list[_Worker] = []  # filled as they are forked: an interruption at any point kills those there are
     try:
-        procs = _start(items, work, [list(range(1 + w, len(items), count)) for w in range(count)])
         try:
+            _start(items, work, [list(range(1 + w, len(items), count)) for w in range(count)], procs)
             _collect(procs, results)
         except BaseException:
             for proc in procs:
@@ -176,18 +177,18 @@ def _on_sigterm(handler: Any) -> Any:
     return signal.signal(signal.SIGTERM, signal.SIG_DFL if handler is None else handler)
 
 
-def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]]) -> list[_Worker]:
-    """Fork one worker per share. gc.freeze() first: a collection in a worker would otherwise touch
-    (and so copy) every object inherited from the parent."""
-    procs: list[_Worker] = []
+def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]], procs: list[_Worker]) -> None:
+    """Fork one worker per share, each added to `procs` as soon as it exists. gc.freeze() first: a
+    collection in a worker would otherwise touch (and so copy) every object inherited from the parent."""
     for stream in (sys.stdout, sys.stderr):  # a worker must not inherit (and later repeat) buffered output
         try:
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
     gc.freeze()
-    # Ctrl-C waits until each worker is forked and known, so none is left running unknown to us.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # Ctrl-C and SIGTERM wait until each worker is forked and known (and, in a worker, until its own
+    # handlers are set), so none runs unknown to the parent and no worker ever runs the parent's code.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         for share in shares:
             read_fd, write_fd = os.pipe()
@@ -197,15 +198,9 @@ def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]]) 
                 _serve(items, work, share, read_fd, write_fd, [p.fd for p in procs], mask)
             os.close(write_fd)
             procs.append(_Worker(pid, read_fd, share))
-    except BaseException:
-        for proc in procs:
-            _kill(proc)
-            _reap(proc)
-        raise
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.unfreeze()
-    return procs
 
 
 def _widen(fd: int) -> None:
