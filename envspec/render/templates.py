@@ -319,7 +319,6 @@ def _render_each(
         if fast is not None and not any(_object_problem(d) for d in fast):
             out.extend(RenderedObject(document, unit.template, unit.origin) for document in fast)
             continue
-        fast = None
         # Only output that libyaml refuses (or that is no object) gets here: ruamel's messages, mapped to the template.
         from ruamel.yaml import YAML
         from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -335,7 +334,7 @@ def _render_each(
         if parser is None:
             parser = YAML(typ="safe", pure=False)
         try:
-            if fast is None and "&" in text:
+            if "&" in text:
                 bomb = _alias_bomb(parser, text)
                 if bomb is not None:
                     mark, size = bomb
@@ -345,7 +344,7 @@ def _render_each(
                         _output_location(display, source.text, text, mark.line + 1, mark.column + 1),
                     )
                     continue
-            documents = fast if fast is not None else [d for d in parser.load_all(text) if d is not None]
+            documents = [d for d in parser.load_all(text) if d is not None]
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             out_line = mark.line + 1 if mark else 0
