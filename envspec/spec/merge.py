@@ -92,10 +92,6 @@ class Composed:
 
 # Compositions by the keys (path, display, exact text) of their files; one process only.
 _COMPOSED: Bounded[tuple[FileKey, ...], Composed] = Bounded(256)
-def _document(path: Path, display: str) -> tuple[Document, FileKey]:
-    """One spec file, parsed once per text (loader.shared_document), and the key its compositions are kept by."""
-    doc, text = shared_document(path, display)
-    return doc, (str(path), display, text)
 
 
 def _layer(below: Composed | None, doc: Document, key: FileKey) -> Composed:
@@ -124,9 +120,12 @@ class SpecFiles:
         self._targets: dict[tuple[Path, str], Path] = {}
 
     def document(self, path: Path) -> tuple[Document, FileKey]:
+        """The file, parsed once per text (loader.shared_document), and the key compositions are kept by."""
         found = self._documents.get(path)
         if found is None:
-            found = self._documents[path] = _document(path, self.project.display(path))
+            display = self.project.display(path)
+            doc, text = shared_document(path, display)
+            found = self._documents[path] = (doc, (str(path), display, text))
         return found
 
     def extends_target(self, doc: Document, value: Any) -> Path:
