@@ -2,7 +2,8 @@
 
 Each is keyed by everything its value depends on (the text itself, for a parse), lives for one
 process only, and forgets its oldest entry past a bound, so a long-running process (a test run, a
-watch loop) cannot grow without end. One kind of cache, so each module does not invent its own.
+watch loop) cannot grow without end. One kind of cache, so each module does not invent its own
+(a pure function of hashable arguments uses functools.lru_cache instead).
 """
 
 from __future__ import annotations

@@ -285,11 +285,13 @@ def test_quantities_are_parsed_once_and_malformed_ones_still_fail() -> None:
     from envspec.quantity import QuantityError, parse
 
     for value in ("250m", "1.5Gi", 2, 0.5, "1e3"):
-        assert rules._quantity(value) == (parse(value), int(parse(value) * rules.NANOS))
-        assert rules._quantity(value) is rules._quantity(value)
+        assert rules._quantity_nanos(value) == int(parse(value) * rules.NANOS)
+        assert rules._quantity_nanos(value) is rules._quantity_nanos(value)  # the kept one
+        assert (type(value), value) in rules._QUANTITIES
     for _ in range(2):
         with pytest.raises(QuantityError):
-            rules._quantity("12 apples")
+            rules._quantity_nanos("12 apples")
+    assert (str, "12 apples") not in rules._QUANTITIES
 
 
 def test_pattern_verdicts_are_kept_and_a_budget_that_ran_out_is_not() -> None:

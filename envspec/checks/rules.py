@@ -74,32 +74,26 @@ def _value(resources: Resources | None, kind: str, resource: str) -> str | int |
     return (getattr(amounts, resource) if amounts else None) or None
 
 
-def _amount(resources: Resources | None, kind: str, resource: str) -> Fraction | None:
-    value = _value(resources, kind, resource)
-    return None if value is None else _quantity(value)[0]
-
-
 def _nanos(resources: Resources | None, kind: str, resource: str) -> int:
-    """`_amount` in whole nano-units (0 when unset): quantities are exact multiples of 1/NANOS."""
+    """The amount in whole nano-units (0 when unset): quantities are exact multiples of 1/NANOS."""
     value = _value(resources, kind, resource)
-    return 0 if value is None else _quantity(value)[1]
+    return 0 if value is None else _quantity_nanos(value)
 
 
 NANOS = 10**9  # envspec.quantity rounds every quantity up to a multiple of 1/NANOS
 
 # Quantities by (type, text or number): `render --all` meets the same few values in every environment.
-_QUANTITIES: Bounded[tuple[type, object], tuple[Fraction, int]] = Bounded(4096)
+# (type, value): 1, 1.0 and True are equal keys to a dict, but not the same quantity text.
+_QUANTITIES: Bounded[tuple[type, object], int] = Bounded(4096)
 
 
-def _quantity(value: str | int | float) -> tuple[Fraction, int]:
-    """`envspec.quantity.parse` (and the value in nano-units), once per distinct value in a process:
+def _quantity_nanos(value: str | int | float) -> int:
+    """`envspec.quantity.parse(value)` in whole nano-units, once per distinct value in a process:
     a parsed value never changes, and errors are not kept."""
     key = (type(value), value)
     found = _QUANTITIES.get(key)
     if found is None:
-        amount = parse_quantity(value)
-        found = (amount, int(amount * NANOS))
-        _QUANTITIES.remember(key, found)
+        found = _QUANTITIES.remember(key, int(parse_quantity(value) * NANOS))
     return found
 
 
@@ -120,7 +114,7 @@ def quota_resources(ctx: RuleContext) -> None:
                 f"{kind}.{res}"
                 for kind in ("requests", "limits")
                 for res in ("cpu", "memory")
-                if _amount(resources, kind, res) is None
+                if _value(resources, kind, res) is None
             ]
             if missing:
                 what = "init container" if "initContainers" in cpath else "container"
@@ -157,7 +151,7 @@ def quota_fit(ctx: RuleContext) -> None:
             job_pods = 1
         else:
             pod_count += count
-    limits = {"cpu": _quantity(quota.cpu)[1], "memory": _quantity(quota.memory)[1]}
+    limits = {"cpu": _quantity_nanos(quota.cpu), "memory": _quantity_nanos(quota.memory)}
     for (kind, res), total in totals.items():
         need = total + job_peak[(kind, res)]
         if need > limits[res]:
