@@ -165,11 +165,9 @@ class Interpolator:
             self._walk(self.data, ())
             return self.data
         # The same visits as walking everything, in the same order: every other value is left as it is
-        # by a visit, except what a reference resolves to, which is walked as the full walk would.
+        # by a visit, and what a reference resolves to is resolved already (see _mark_done).
         for path in self.refs:
-            value = self._resolve_at(path)
-            if isinstance(value, (dict, list)):
-                self._walk(value, path)
+            self._resolve_at(path)
         return self.data
 
     def _walk(self, node: Any, path: PathKey) -> None:
