@@ -230,53 +230,47 @@ def test_validate_reports_a_dead_worker(many: Path) -> None:
             "nothing of it was checked or rendered (run with --jobs 1 to compile in one process)") in run.stderr.decode()
 
 
-def test_ctrl_c_stops_the_workers(many: Path) -> None:
-    log = many.parent / "interrupted.log"
+def _signal_the_parent_while_a_worker_hangs(many: Path, signum: int, out: str) -> tuple[int, bytes, set[int]]:
+    """Start `render --all -j 2` with the worker compiling pr-6 hanging, send `signum` to envspec
+    alone (not its process group) once it hangs, and return its exit code, its stderr and the pids
+    of the workers it had."""
+    log = many.parent / f"{out}.log"
     environ = {k: v for k, v in os.environ.items() if k != "ENVSPEC_JOBS"}
     environ.update({"PROBE_LOG": str(log), "PROBE_CRASH": "pr-6", "PROBE_HOW": "hang", "ENVSPEC_NO_CACHE": "1"})
-    proc = subprocess.Popen([sys.executable, "-c", PROBE, "render", "--all", "--out", "hung", "-j", "2"], cwd=many,
+    proc = subprocess.Popen([sys.executable, "-c", PROBE, "render", "--all", "--out", out, "-j", "2"], cwd=many,
                             env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         while "pr-6" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)  # the parent only: it must stop the workers itself
+        proc.send_signal(signum)  # the parent only: it must stop the workers itself
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 130
-    assert err.decode() == "interrupted\n"
-    pids = {int(line.split()[1]) for line in log.read_text().splitlines()} - {proc.pid}
+    return proc.returncode, err, {int(line.split()[1]) for line in log.read_text().splitlines()} - {proc.pid}
+
+
+def _assert_gone(pids: set[int]) -> None:
     assert pids
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_ctrl_c_stops_the_workers(many: Path) -> None:
+    code, err, workers = _signal_the_parent_while_a_worker_hangs(many, signal.SIGINT, "hung")
+    assert code == 130
+    assert err.decode() == "interrupted\n"
+    _assert_gone(workers)
     assert not (many / "hung").exists()
 
 
 def test_sigterm_to_the_parent_ends_the_workers_too(many: Path) -> None:
     """A CI job or Argo CD timeout sends SIGTERM to envspec only: its workers must not outlive it."""
-    log = many.parent / "terminated.log"
-    environ = {k: v for k, v in os.environ.items() if k != "ENVSPEC_JOBS"}
-    environ.update({"PROBE_LOG": str(log), "PROBE_CRASH": "pr-6", "PROBE_HOW": "hang", "ENVSPEC_NO_CACHE": "1"})
-    proc = subprocess.Popen([sys.executable, "-c", PROBE, "render", "--all", "--out", "termed", "-j", "2"], cwd=many,
-                            env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while "pr-6" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 143
-    pids = {int(line.split()[1]) for line in log.read_text().splitlines()} - {proc.pid}
-    assert pids
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    code, _, workers = _signal_the_parent_while_a_worker_hangs(many, signal.SIGTERM, "termed")
+    assert code == 143
+    _assert_gone(workers)
     assert not (many / "termed").exists()
 
 
