@@ -240,6 +240,7 @@ def test_a_failed_write_leaves_the_old_output_and_the_users_files(project: Path,
 
     rendered = project / "rendered"
     (rendered / "notes.txt").write_text("notes\n")
+    (rendered / "local" / "service_default_web.yaml").write_text("edited\n")  # so the render has to write
     before = snapshot(rendered)
 
     def broken(src: str, dst: str, *args: object, **kwargs: object) -> None:

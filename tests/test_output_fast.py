@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,14 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     return found
 
 
-def fresh_mode() -> int:
+def _umask() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def fresh_mode() -> int:
+    return 0o666 & ~_umask()
 
 
 FILES = environment_output("e", {"a.yaml": "kind: A\n", "b.yaml": "kind: B\n", "kustomization.yaml": "resources: []\n"})
@@ -70,6 +75,47 @@ def test_unchanged_files_are_linked_and_keep_their_mtime(out: Path) -> None:
     assert all(p.stat().st_nlink == 1 for p in out.iterdir())  # the old tree is gone, links and all
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
     assert {rel: data for rel, (data, _) in snapshot(out).items()} == {rel: text.encode() for rel, text in FILES.items()}
+
+
+def test_an_unchanged_output_is_not_written_at_all(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GitOps re-render of an unchanged project: not a file, a link or a folder is made or replaced."""
+    (out / "notes.txt").write_text("mine\n")  # a user's file changes nothing: it is kept either way
+    (out / "sub").mkdir()  # nor does an empty folder of theirs
+    folder, before, files = out.stat(), snapshot(out), inodes(out)
+
+    def no_writes(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing should be linked or replaced")
+
+    monkeypatch.setattr(output.os, "link", no_writes)
+    monkeypatch.setattr(output.os, "replace", no_writes)
+    assert write_tree_atomically(out, FILES, plan_output(out, out, FILES)) is False
+    after = out.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (folder.st_ino, folder.st_mtime_ns)
+    assert snapshot(out) == before and inodes(out) == files
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]  # the probe's staging folder is gone
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda out: (out / "a.yaml").unlink(), id="an owned file is missing"),
+    pytest.param(lambda out: (out / "a.yaml").write_text("kind: X\n"), id="an owned file was edited"),
+    pytest.param(lambda out: (out / "a.yaml").chmod(0o600), id="an owned file's mode differs"),
+    pytest.param(lambda out: (out / "sub").chmod(0o700), id="a subfolder's mode differs"),
+])
+def test_any_difference_from_a_fresh_write_writes_the_tree(out: Path, change: Callable[[Path], None]) -> None:
+    files = environment_output("e", {**{rel: FILES[rel] for rel in FILES if rel != MANIFEST}, "sub/c.yaml": "kind: C\n"})
+    write(out, files)
+    change(out)
+    assert write_tree_atomically(out, files, plan_output(out, out, files)) is True
+    assert {rel: data for rel, (data, _) in snapshot(out).items() if not rel.endswith("/")} == {
+        rel: text.encode() for rel, text in files.items()}
+    assert stat.S_IMODE((out / "a.yaml").stat().st_mode) == fresh_mode()
+    assert stat.S_IMODE((out / "sub").stat().st_mode) == fresh_mode() | (0o111 & ~_umask())
+
+
+def test_an_owned_file_no_longer_rendered_is_removed(out: Path) -> None:
+    files = environment_output("e", {"a.yaml": "kind: A\n", "kustomization.yaml": "resources: []\n"})
+    assert write_tree_atomically(out, files, plan_output(out, out, files)) is True
+    assert not (out / "b.yaml").exists()
 
 
 def test_changed_and_new_files_are_written_afresh(out: Path) -> None:
@@ -147,7 +193,7 @@ def test_a_file_changed_in_place_while_rendering_gets_the_rendered_bytes(out: Pa
         return real(target, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(output, "_late_arrivals", edit_then_look)
-    write(out, FILES)
+    write(out, {**FILES, "b.yaml": "kind: B2\n"})  # a change, so the tree is written and a.yaml linked
     assert (out / "a.yaml").read_text() == "kind: A\n"
 
 
@@ -187,8 +233,9 @@ def test_a_failed_link_falls_back_to_writing(out: Path, monkeypatch: pytest.Monk
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr(output.os, "link", refuse)
-    write(out, FILES)
-    assert {rel: data for rel, (data, _) in snapshot(out).items()} == {rel: text.encode() for rel, text in FILES.items()}
+    files = {**FILES, "b.yaml": "kind: B2\n"}  # a change, so the tree is written
+    write(out, files)
+    assert {rel: data for rel, (data, _) in snapshot(out).items()} == {rel: text.encode() for rel, text in files.items()}
 
 
 def test_a_file_system_without_extended_attributes_writes_every_file(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,7 +263,12 @@ def test_render_all_again_links_every_file_and_stays_up_to_date(tmp_path: Path, 
     before = inodes(root / "rendered")
     result = run(main, ["render", "--all", "--out", "rendered"])
     assert result.exit_code == 0, result.output
-    assert inodes(root / "rendered") == before  # the user's notes.txt too: carried over as before
+    count = sum(1 for p in (root / "rendered").rglob("*") if p.is_file()) - 1  # less the user's notes.txt
+    assert f"rendered is up to date: its {count} files are unchanged, nothing was written; kept 1 file(s)" in result.stderr
+    assert inodes(root / "rendered") == before  # the user's notes.txt too: kept as it was
+    (root / "rendered" / "local" / "kustomization.yaml").write_text("edited\n")
+    again = run(main, ["render", "--all", "--out", "rendered"])
+    assert again.exit_code == 0 and f"\nwrote {count} files to rendered; kept 1 file(s)" in again.stderr
     assert run(main, ["render", "--all", "--out", "rendered", "--check"]).exit_code == 0
     assert sorted(p.name for p in root.iterdir()) == ["components", "environments", "rendered", "templates"]
 

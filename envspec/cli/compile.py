@@ -211,12 +211,15 @@ def render(environment: str | None, root: Path | None, pr: str | None, params: t
         return
     try:
         plan = plan_output(out, target, files)
-        write_tree_atomically(target, files, plan)
+        written = write_tree_atomically(target, files, plan)
     except OSError as exc:  # the old output is untouched (see write_tree_atomically)
         raise SpecError(f"--out {out}: cannot write {target}: {exc.filename or target}: {exc.strerror or exc}; "
                         "nothing was changed") from None
     kept = f"; kept {len(plan.kept)} file(s) envspec did not write" if plan.kept else ""
-    click.echo(f"wrote {len(files)} files to {shown}{kept}", err=True)
+    if written:
+        click.echo(f"wrote {len(files)} files to {shown}{kept}", err=True)
+    else:
+        click.echo(f"{shown} is up to date: its {len(files)} files are unchanged, nothing was written{kept}", err=True)
 
 
 @main.command()

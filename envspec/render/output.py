@@ -7,7 +7,8 @@ resolver would read as a non-string is double-quoted. Multi-line strings use
 literal blocks, for readable scripts and config files in reviews.
 
 Output to a directory is atomic: everything is written to a temporary sibling
-and swapped in with renames, so a failed run leaves the old output untouched.
+and swapped in with renames, so a failed run leaves the old output untouched;
+a render that would change nothing writes nothing (`_unchanged`).
 
 An output folder is envspec's own only when envspec wrote it: each one holds a
 manifest (`.envspec-output`) listing the files envspec wrote there. A rerun
@@ -550,6 +551,18 @@ class _Fresh:
             os.unlink(path)
         return _Fresh(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, xattrs)
 
+    @staticmethod
+    def probe_folder(staging: Path) -> _Fresh:
+        """What a subfolder envspec creates in the staging tree gets (as `_stage_files` makes them)."""
+        path = staging / ".envspec-probe"
+        os.mkdir(path)
+        try:
+            st = os.lstat(path)
+            xattrs = _xattrs(str(path))
+        finally:
+            os.rmdir(path)
+        return _Fresh(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, xattrs)
+
     def matches(self, st: os.stat_result, size: int, links: int) -> bool:
         return (stat.S_ISREG(st.st_mode) and st.st_nlink == links and st.st_size == size
                 and (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (self.mode, self.uid, self.gid))
@@ -653,6 +666,56 @@ def _probe(staging: Path) -> _Fresh | None:
         return None
 
 
+def _same_file(path: str, data: bytes, fresh: _Fresh) -> bool:
+    """`path` is a regular file (not a symlink) with no other link, exactly `data`, and what a fresh
+    write would give it: what `_link_unchanged` asks, without the link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        return (fresh.matches(os.fstat(fd), len(data), links=1) and _xattrs(fd) == fresh.xattrs
+                and os.read(fd, len(data) + 1) == data)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _same_folder(path: str, fresh: _Fresh, mode: int | None = None) -> bool:
+    try:
+        st = os.lstat(path)
+        return (stat.S_ISDIR(st.st_mode) and (st.st_uid, st.st_gid) == (fresh.uid, fresh.gid)
+                and stat.S_IMODE(st.st_mode) == (fresh.mode if mode is None else mode) and _xattrs(path) == fresh.xattrs)
+    except OSError:
+        return False
+
+
+def _unchanged(target: Path, staging: Path, files: dict[str, str], plan: OutputPlan) -> bool:
+    """Would the swap leave `target` exactly as it is (but for the folder's inode)? Then nothing need be written.
+
+    That holds when the files envspec owns there are exactly `files` (none to add, none to remove),
+    each with the very bytes and the attributes a fresh write gives it (`_same_file`), and every
+    folder is as the swap would make it: the top one keeps its mode and gets the staging folder's
+    owner, group and extended attributes, every other one what a new subfolder gets. Kept files
+    and kept empty folders are carried over by the swap as they are, so they never differ.
+    One mismatch is enough to stop: the caller then writes the new tree as before.
+    """
+    if set(plan.replaced) != files.keys():
+        return False
+    try:
+        fresh, fresh_folder = _Fresh.probe(staging), _Fresh.probe_folder(staging)
+        top = _Fresh(0, *(lambda st: (st.st_uid, st.st_gid))(os.lstat(staging)), _xattrs(str(staging)))
+    except OSError:
+        return False  # a file system that cannot say (see _probe): the swap decides, as always
+    root = os.fspath(target)
+    if not _same_folder(root, top, mode=stat.S_IMODE(os.lstat(root).st_mode)):
+        return False
+    folders = _folders({*plan.replaced, *plan.kept, *plan.kept_dirs}) | set(plan.kept_dirs)
+    return (all(_same_folder(os.path.join(root, rel), fresh_folder) for rel in sorted(folders))
+            and all(_same_file(os.path.join(root, rel), files[rel].encode("utf-8"), fresh) for rel in sorted(files)))
+
+
 def _recheck_links(staging: Path, files: dict[str, str], linked: dict[str, tuple[int, ...]]) -> None:
     """Just before the swap: a linked file that was changed in place meanwhile (through the old
     tree) is written afresh, so the output holds exactly what was rendered."""
@@ -663,12 +726,15 @@ def _recheck_links(staging: Path, files: dict[str, str], linked: dict[str, tuple
             _write_bytes(path, files[rel].encode("utf-8"))
 
 
-def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan | None = None) -> None:
+def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan | None = None) -> bool:
     """Replace `target` with `files` (relative paths) plus the plan's kept files, or leave it untouched on any failure.
+    False when nothing needed writing.
 
     With a plan, the files envspec wrote there before and would write again byte for byte are
     hard-linked into the new tree instead of written (see `_stage_files`); the old tree is then
-    removed as before, and the links keep those files' content alive in the new one.
+    removed as before, and the links keep those files' content alive in the new one. When every
+    file is such a file and none would go (`_unchanged`: the GitOps re-render of an unchanged
+    project), nothing at all is written: not a link, not a folder.
     """
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -676,6 +742,9 @@ def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan 
     try:
         # mkdtemp makes the folder private (0700); the output keeps the old folder's mode, or the umask's.
         os.chmod(staging, target.stat().st_mode & 0o7777 if target.exists() else 0o777 & ~_umask())
+        if plan is not None and target.exists() and _unchanged(target, staging, files, plan):
+            os.rmdir(staging)
+            return False
         reusable = set(plan.replaced) & set(files) if plan is not None and target.exists() else set()
         linked = _stage_files(staging, target, files, reusable)
         if plan is not None and target.exists():
@@ -689,6 +758,7 @@ def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan 
         os.replace(staging, target)
         if old is not None:
             _remove_tree(old, threads=len(files) >= _POOL_MIN)
+        return True
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
