@@ -27,7 +27,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from envspec.errors import Location, Problems
-from envspec.render.libyaml import load_generated
+from envspec.render import shapes
 from envspec.render.yamlsafe import UnsafeValue, quote_string, to_yaml_flow
 from envspec.spec.loader import MAX_NESTING, too_deep
 from envspec.timelimit import TimeLimitExceeded, time_limits
@@ -59,12 +59,18 @@ def _finalize(value: Any) -> Markup:
     encoded value as Markup too, so Jinja's HTML escaping never applies.
     """
     if type(value) is str:  # the commonest value, and neither Markup (a subclass) nor Undefined
-        return Markup(quote_string(value))
+        text = quote_string(value)
+        if shapes.recorded is not None:
+            shapes.recorded.append((text, value))
+        return Markup(text)
     if isinstance(value, Markup):
         return value
     if isinstance(value, jinja2.Undefined):
         str(value)  # StrictUndefined raises UndefinedError naming the missing value
-    return Markup(to_yaml_flow(value))
+    text = to_yaml_flow(value)
+    if shapes.recorded is not None:
+        shapes.recorded.append((text, value))
+    return Markup(text)
 
 
 TEMPLATE_SECONDS = 20.0  # per template: generous for any real template, a bound for a runaway loop
@@ -298,7 +304,7 @@ def _render_each(
             continue
         loaded[unit.template] = template
         try:
-            with budget:
+            with budget, shapes.recording() as values:
                 text = template.render(unit.context)
         except TimeLimitExceeded as exc:
             problems.error(f"template error: rendering took over {TEMPLATE_SECONDS:g} s (a runaway loop?)",
@@ -315,7 +321,7 @@ def _render_each(
             problems.error(f"template error: {_runtime_message(exc)}",
                            _runtime_location(exc, template.filename, _display(template.filename, unit.template)))
             continue
-        fast = load_generated(text)  # libyaml; None (or a document that is no object) sends it to ruamel's messages
+        fast = shapes.load(text, values)  # libyaml (once per shape); None (or a document that is no object) sends it to ruamel's messages
         if fast is not None and not any(_object_problem(d) for d in fast):
             out.extend(RenderedObject(document, unit.template, unit.origin) for document in fast)
             continue

@@ -67,3 +67,31 @@ def to_yaml_flow(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(to_yaml_flow(v) for v in value) + "]"
     raise UnsafeValue(f"cannot write a {type(value).__name__} to YAML")
+
+
+def read_back(value: Any) -> Any:
+    """What `to_yaml_flow(value)` reads back as, without writing and parsing it (render/shapes.py), for the
+    exact types contexts hold: str, int, bool, None and lists, tuples and dicts of them (keys as str() makes
+    them). Anything else (a float, a subclass) raises TypeError: only parsing the text may say.
+    Property-tested against the parse in tests/test_shapes.py."""
+    kind = type(value)
+    if kind is str:
+        if _SURROGATE.search(value):
+            raise TypeError("a lone surrogate")  # libyaml refuses its escape; ruamel's reading decides
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {_read_key(k): read_back(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [read_back(v) for v in value]
+    raise TypeError(kind.__name__)
+
+
+def _read_key(key: Any) -> str:
+    if type(key) in (str, int, bool) or key is None:
+        return read_back(str(key))  # quote_string(str(key)): a quoted string, whatever it spells
+    raise TypeError(type(key).__name__)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
