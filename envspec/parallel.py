@@ -3,8 +3,10 @@
 `render --all` and `validate` compile every environment independently, so on a
 machine with several CPUs they are split over worker processes. The workers are
 forked (no re-import, no re-parse: each starts with everything the parent has
-imported, compiled and cached), each takes every w-th item, and sends back only
-plain picklable data (file texts, Problems) over a pipe; the parent puts the
+imported, compiled and cached), each takes the next item from a queue they share
+(so one that meets the slow environments takes fewer: a fixed share of every w-th
+item left one worker ~100 ms behind the other on 100 preview instances), and sends
+back only plain picklable data (file texts, Problems) over a pipe; the parent puts the
 results back in item order, so what the command prints, writes and exits with is
 exactly what the serial loop gives. The parent runs the first item itself before
 forking: it builds what every later item reuses (templates compiled, validators
@@ -16,8 +18,9 @@ few items (see PER_WORKER), one CPU, a platform without a dependable fork
 (Windows, macOS), another thread running, or `--jobs 1` / `ENVSPEC_JOBS=1`.
 
 Never a hang and never a lost error: a worker that dies (a signal, `os._exit`)
-is reported through `lost` for the item it was working on, and the parent does the
-rest of its share itself; Ctrl-C or SIGTERM kills the workers, and every worker is reaped.
+is reported through `lost` for the item it was working on (each worker says which
+item it starts before it starts it), the other workers take what is left, and the
+parent does whatever none did; Ctrl-C or SIGTERM kills the workers, and every worker is reaped.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ JOBS_ENV = "ENVSPEC_JOBS"
 PER_WORKER = 12  # render --all
 PER_WORKER_VALIDATE = 4
 _CHUNK = 1 << 20
+# The queue holds (first, end) index ranges of 8 bytes, all written before the first fork (no worker
+# can be waiting for the parent), so it must fit a pipe's default 64 KiB: at most _RANGES ranges,
+# one item each up to that many items.
+_RANGES = 4096
 
 
 def parse_jobs(value: str | None, where: str) -> int | None:
@@ -99,13 +106,14 @@ def worker_count(items: int, requested: int | None, per_worker: int = PER_WORKER
 class _Worker:
     pid: int
     fd: int
-    share: list[int]
+    current: int | None = None  # the item it said it started and has not sent yet
     buffer: bytearray = field(default_factory=bytearray)
     reaped: bool = False
     status: int | None = None  # os.waitstatus_to_exitcode once reaped (None: unknown)
 
-    def frames(self) -> list[tuple[int, bool, object]]:
-        """The complete (index, ok, payload) frames received so far; a partial one stays buffered."""
+    def frames(self) -> list[tuple[int, bool | None, object]]:
+        """The complete (index, ok, payload) frames received so far (ok None: the item is started); a
+        partial one stays buffered."""
         out, start = [], 0
         while len(self.buffer) - start >= 8:
             size = int.from_bytes(self.buffer[start:start + 8], "little")
@@ -124,7 +132,8 @@ def map_in_workers(
 
     `work` runs in the workers, so its results must pickle (plain data: no models, no open files).
     An exception it raises is raised here, at the first item that raised it, as the serial loop
-    would. `lost(item, why)` stands in for the result of an item whose worker died.
+    would. `lost(item, why)` stands in for the result of the item a worker died on; items no worker
+    got to are done here.
     """
     if workers <= 1 or len(items) < 2:
         return [work(item) for item in items]
@@ -134,7 +143,7 @@ def map_in_workers(
     procs: list[_Worker] = []  # filled as they are forked: an interruption at any point kills those there are
     try:
         try:
-            _start(items, work, [list(range(1 + w, len(items), count)) for w in range(count)], procs)
+            _start(items, work, count, procs)
             _collect(procs, results)
         except BaseException:
             for proc in procs:
@@ -145,10 +154,9 @@ def map_in_workers(
                 _reap(proc)
     finally:
         _on_sigterm(previous)
-    for proc in procs:  # the item a dead worker was on is lost; the rest of its share is done here
-        missing = [i for i in proc.share if i not in results]
-        if missing:
-            results[missing[0]] = (True, lost(items[missing[0]], _death(proc.status)))
+    for proc in procs:  # the item a dead worker was on is lost; what no worker did is done below
+        if proc.current is not None and proc.current not in results:
+            results[proc.current] = (True, lost(items[proc.current], _death(proc.status)))
     out: list[R] = []
     for index, item in enumerate(items):
         if index not in results:
@@ -177,28 +185,49 @@ def _on_sigterm(handler: Any) -> Any:
     return signal.signal(signal.SIGTERM, signal.SIG_DFL if handler is None else handler)
 
 
-def _start(items: Sequence[I], work: Callable[[I], R], shares: list[list[int]], procs: list[_Worker]) -> None:
-    """Fork one worker per share, each added to `procs` as soon as it exists. gc.freeze() first: a
-    collection in a worker would otherwise touch (and so copy) every object inherited from the parent."""
+def _queue(count: int) -> int:
+    """A pipe holding items 1..count-1 as index ranges (one item each up to _RANGES items), written
+    and closed for writing: the read end, which every worker shares and reads one range at a time
+    (a pipe hands each read of 8 bytes a whole range, to one reader). Its end is the end of the work."""
+    read_fd, write_fd = os.pipe()
+    try:
+        step = max(1, math.ceil((count - 1) / _RANGES))
+        records = b"".join(first.to_bytes(4, "little") + min(first + step, count).to_bytes(4, "little")
+                           for first in range(1, count, step))
+        _write_all(write_fd, records)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def _start(items: Sequence[I], work: Callable[[I], R], count: int, procs: list[_Worker]) -> None:
+    """Fork `count` workers over one queue of items 1.., each added to `procs` as soon as it exists.
+    gc.freeze() first: a collection in a worker would otherwise touch (and so copy) every object
+    inherited from the parent."""
     for stream in (sys.stdout, sys.stderr):  # a worker must not inherit (and later repeat) buffered output
         try:
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
+    queue = _queue(len(items))
     gc.freeze()
     # Ctrl-C and SIGTERM wait until each worker is forked and known (and, in a worker, until its own
     # handlers are set), so none runs unknown to the parent and no worker ever runs the parent's code.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        for share in shares:
+        for _ in range(count):
             read_fd, write_fd = os.pipe()
             _widen(write_fd)
             pid = os.fork()
             if pid == 0:  # the worker: never returns
-                _serve(items, work, share, read_fd, write_fd, [p.fd for p in procs], mask)
+                _serve(items, work, queue, read_fd, write_fd, [p.fd for p in procs], mask)
             os.close(write_fd)
-            procs.append(_Worker(pid, read_fd, share))
+            procs.append(_Worker(pid, read_fd))
     finally:
+        os.close(queue)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.unfreeze()
 
@@ -214,10 +243,11 @@ def _widen(fd: int) -> None:
         pass
 
 
-def _serve(items: Sequence[I], work: Callable[[I], R], share: list[int], read_fd: int, write_fd: int,
+def _serve(items: Sequence[I], work: Callable[[I], R], queue: int, read_fd: int, write_fd: int,
            inherited: list[int], mask: set[signal.Signals]) -> None:
-    """A worker's life: each item of its share as one frame on the pipe, then exit without teardown
-    (no atexit handler, no buffered stdout of the parent's is ever run or flushed here)."""
+    """A worker's life: the next range of items from the queue until it is empty, each item as a frame
+    saying it starts and a frame with its result, then exit without teardown (no atexit handler, no
+    buffered stdout of the parent's is ever run or flushed here)."""
     status = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once, silently
@@ -225,12 +255,15 @@ def _serve(items: Sequence[I], work: Callable[[I], R], share: list[int], read_fd
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in (read_fd, *inherited):
             os.close(fd)
-        for index in share:
-            try:
-                frame = pickle.dumps((index, True, work(items[index])), pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # noqa: BLE001 -- the parent raises it where the serial loop would
-                frame = pickle.dumps((index, False, _portable(exc)), pickle.HIGHEST_PROTOCOL)
-            _write_all(write_fd, len(frame).to_bytes(8, "little") + frame)
+        while record := os.read(queue, 8):
+            for index in range(int.from_bytes(record[:4], "little"), int.from_bytes(record[4:], "little")):
+                started = pickle.dumps((index, None, None), pickle.HIGHEST_PROTOCOL)
+                _write_all(write_fd, len(started).to_bytes(8, "little") + started)
+                try:
+                    frame = pickle.dumps((index, True, work(items[index])), pickle.HIGHEST_PROTOCOL)
+                except BaseException as exc:  # noqa: BLE001 -- the parent raises it where the serial loop would
+                    frame = pickle.dumps((index, False, _portable(exc)), pickle.HIGHEST_PROTOCOL)
+                _write_all(write_fd, len(frame).to_bytes(8, "little") + frame)
         status = 0
     finally:
         os._exit(status)
@@ -270,7 +303,11 @@ def _collect(procs: list[_Worker], results: dict[int, tuple[bool, object]]) -> N
                 if chunk:
                     proc.buffer += chunk
                     for index, ok, payload in proc.frames():
-                        results[index] = (ok, payload)
+                        if ok is None:
+                            proc.current = index
+                        else:
+                            results[index] = (ok, payload)
+                            proc.current = None
                     continue
                 selector.unregister(proc.fd)
                 os.close(proc.fd)

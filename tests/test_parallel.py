@@ -281,11 +281,16 @@ def square_with_pid(n: int) -> tuple[int, int]:
     return n * n, os.getpid()
 
 
+def slow_square_with_pid(n: int) -> tuple[int, int]:
+    time.sleep(0.05 if n % 5 else 0.2)  # uneven: a worker meeting a slow item takes fewer of the rest
+    return n * n, os.getpid()
+
+
 def test_results_come_back_in_order_from_other_processes() -> None:
-    got = parallel.map_in_workers(list(range(20)), square_with_pid, workers=3, lost=lambda n, why: (-1, 0))
+    got = parallel.map_in_workers(list(range(20)), slow_square_with_pid, workers=3, lost=lambda n, why: (-1, 0))
     assert [value for value, _ in got] == [n * n for n in range(20)]
     pids = {pid for _, pid in got}
-    assert len(pids) == 4 and os.getpid() in pids  # the first item runs here
+    assert len(pids) == 4 and os.getpid() in pids  # the first item runs here, every worker took some
     for pid in pids - {os.getpid()}:  # every worker reaped: no zombie left
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -316,6 +321,18 @@ def test_an_exception_that_does_not_pickle_crosses_as_its_text() -> None:
         parallel.map_in_workers(list(range(6)), work, workers=2, lost=lambda n, why: -1)
     assert caught.value.args == ("Local: broken",)
     assert 'raise Local("broken")' in caught.value.__notes__[0]  # the worker's traceback, for --debug
+
+
+def test_workers_take_items_as_they_get_free() -> None:
+    """A shared queue, not fixed shares: with one slow item, the other worker takes all the rest."""
+    def work(n: int) -> tuple[int, int]:
+        time.sleep(1.5 if n == 1 else 0.01)
+        return n, os.getpid()
+
+    got = parallel.map_in_workers(list(range(12)), work, workers=2, lost=lambda n, why: (-1, 0))
+    assert [n for n, _ in got] == list(range(12))
+    slow = got[1][1]
+    assert all(pid != slow for _, pid in got[2:])  # every item after the slow one went to the other worker
 
 
 def test_a_dead_worker_loses_only_the_item_it_was_on() -> None:
