@@ -7,8 +7,10 @@ environment took. Every such value reaches the text through Jinja's finalize as
 one self-contained flow node (yamlsafe.to_yaml_flow: a double-quoted string, a
 number, a boolean, null or a flow collection, on one line), and finalize records
 it here (`recording`). The output with each recorded value replaced by a numbered
-marker is the output's *shape*; a shape is parsed once per process, and every
-later output of that shape is built from it by putting the values back in.
+marker is the output's *shape*; a shape met a second time is parsed, once per
+process, and every later output of that shape is built from it by putting the
+values back in (the first output of a shape is just parsed: a single render
+gains nothing from its shapes).
 
 That gives what parsing the output would give because a flow node means the same
 wherever a plain scalar could stand, and the markers are only taken where one
@@ -78,6 +80,7 @@ class _Unusable(Exception):
 
 
 _UNUSABLE = object()
+_ONCE = object()  # a shape seen once so far
 _ATOMS = frozenset((str, int, float, bool, type(None)))
 _SHAPES: Bounded[str, Any] = Bounded(512)  # shape text -> (documents, slots) or _UNUSABLE
 _VALUES: Bounded[str, Any] = Bounded(4096)  # a non-string value's text -> its value (scalars only)
@@ -241,7 +244,10 @@ def load(text: str, values: list[tuple[str, Any]]) -> list[Any] | None:
     if not found:
         return load_generated(text)
     shape = _SHAPES.get(shape_text)
-    if shape is None:
+    if shape is None:  # a shape met once is not worth parsing (twice the work for one render)
+        _SHAPES.remember(shape_text, _ONCE)
+        return load_generated(text)
+    if shape is _ONCE:
         shape = _SHAPES.remember(shape_text, _parse_shape(shape_text))
     if shape is _UNUSABLE:
         return load_generated(text)
