@@ -154,3 +154,25 @@ def lookup(getattr_: Any, environment: Any, obj: Any, name: Any) -> tuple[str, A
 def test_the_dict_lookup_shortcut_is_the_sandboxs_answer(obj: Any, name: Any) -> None:
     environment = make_environment(None)
     assert lookup(BoundedSandbox.getattr, environment, obj, name) == lookup(ImmutableSandboxedEnvironment.getattr, environment, obj, name)
+
+
+@given(text=st.text(alphabet=st.sampled_from(list("ab<&>'\" \n\r\t")), max_size=30),
+       width=st.integers(0, 12) | st.sampled_from(["\t", "  ", "<i>", "&"]),
+       first=st.booleans(), blank=st.booleans(), markup=st.booleans())
+def test_the_indent_filter_is_jinjas(text: str, width: int | str, first: bool, blank: bool, markup: bool) -> None:
+    """envspec's `indent` (Markup worked out as plain text) gives Jinja's text and type, Markup or not."""
+    from jinja2.filters import do_indent
+
+    from envspec.render.templates import _indent
+
+    value = Markup(text) if markup else text
+    ours, jinjas = _indent(value, width, first, blank), do_indent(value, width, first, blank)
+    assert ours == jinjas and type(ours) is type(jinjas)
+
+
+def test_templates_use_envspecs_indent() -> None:
+    from envspec.render.templates import _indent
+
+    env = make_environment(None)
+    assert env.filters["indent"] is _indent
+    assert env.from_string("{% macro m() %}a: 1\nb: <&>\n{% endmacro %}x:\n  {{ m() | indent(2) }}").render() == "x:\n  a: 1\n  b: <&>\n"
