@@ -112,6 +112,26 @@ def test_any_difference_from_a_fresh_write_writes_the_tree(out: Path, change: Ca
     assert stat.S_IMODE((out / "sub").stat().st_mode) == fresh_mode() | (0o111 & ~_umask())
 
 
+def test_a_file_changed_in_place_after_the_comparison_is_written(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editor saving into the output while the unchanged check runs: the render writes, and the
+    output holds what was rendered."""
+    real = output._same_file
+    edited: list[str] = []
+
+    def compare_then_edit(path: str, *args: object) -> object:
+        stamp = real(path, *args)  # type: ignore[arg-type]
+        if path.endswith("a.yaml") and not edited:
+            with open(path, "r+") as handle:  # in place, same size: only the stamp (mtime, ctime) tells
+                handle.write("kind: X\n")
+            edited.append(path)
+        return stamp
+
+    os.utime(out / "a.yaml", ns=(0, 0))  # so the edit's mtime differs, however coarse the clock
+    monkeypatch.setattr(output, "_same_file", compare_then_edit)
+    assert write_tree_atomically(out, FILES, plan_output(out, out, FILES)) is True
+    assert edited and (out / "a.yaml").read_text() == "kind: A\n"
+
+
 def test_an_owned_file_no_longer_rendered_is_removed(out: Path) -> None:
     files = environment_output("e", {"a.yaml": "kind: A\n", "kustomization.yaml": "resources: []\n"})
     assert write_tree_atomically(out, files, plan_output(out, out, files)) is True

@@ -666,18 +666,19 @@ def _probe(staging: Path) -> _Fresh | None:
         return None
 
 
-def _same_file(path: str, data: bytes, fresh: _Fresh) -> bool:
-    """`path` is a regular file (not a symlink) with no other link, exactly `data`, and what a fresh
-    write would give it: what `_link_unchanged` asks, without the link."""
+def _same_file(path: str, data: bytes, fresh: _Fresh) -> tuple[int, ...] | None:
+    """The stamp of `path` when it is a regular file (not a symlink) with no other link, exactly `data`,
+    and what a fresh write would give it (what `_link_unchanged` asks, without the link); else None."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
-        return False
+        return None
     try:
-        return (fresh.matches(os.fstat(fd), len(data), links=1) and _xattrs(fd) == fresh.xattrs
-                and os.read(fd, len(data) + 1) == data)
+        st = os.fstat(fd)
+        same = fresh.matches(st, len(data), links=1) and _xattrs(fd) == fresh.xattrs and os.read(fd, len(data) + 1) == data
+        return _stamp(st) if same else None
     except OSError:
-        return False
+        return None
     finally:
         os.close(fd)
 
@@ -712,8 +713,20 @@ def _unchanged(target: Path, staging: Path, files: dict[str, str], plan: OutputP
     if not _same_folder(root, top, mode=stat.S_IMODE(os.lstat(root).st_mode)):
         return False
     folders = _folders({*plan.replaced, *plan.kept, *plan.kept_dirs}) | set(plan.kept_dirs)
-    return (all(_same_folder(os.path.join(root, rel), fresh_folder) for rel in sorted(folders))
-            and all(_same_file(os.path.join(root, rel), files[rel].encode("utf-8"), fresh) for rel in sorted(files)))
+    if not all(_same_folder(os.path.join(root, rel), fresh_folder) for rel in sorted(folders)):
+        return False
+    stamps: dict[str, tuple[int, ...]] = {}
+    for rel in sorted(files):
+        stamp = _same_file(os.path.join(root, rel), files[rel].encode("utf-8"), fresh)
+        if stamp is None:
+            return False
+        stamps[rel] = stamp
+    # As _recheck_links does before a swap: a file changed in place after it was compared (an editor
+    # saving into the output meanwhile) is written, so the output holds exactly what was rendered.
+    try:
+        return all(_stamp(os.lstat(os.path.join(root, rel))) == stamp for rel, stamp in stamps.items())
+    except OSError:
+        return False
 
 
 def _recheck_links(staging: Path, files: dict[str, str], linked: dict[str, tuple[int, ...]]) -> None:
