@@ -63,12 +63,13 @@ def recording() -> Iterator[list[tuple[str, Any]]]:
 
 
 class _Slot:
-    """Where the index-th recorded value goes; `depth` is how many collections enclose it."""
+    """Where the index-th recorded value goes; `depth` is how many collections enclose it; `key_room`,
+    for a mapping's key, how long its value may be before libyaml refuses the key (None: not a key)."""
 
-    __slots__ = ("index", "depth")
+    __slots__ = ("index", "depth", "key_room")
 
     def __init__(self, index: int, depth: int) -> None:
-        self.index, self.depth = index, depth
+        self.index, self.depth, self.key_room = index, depth, None
 
 
 class _Pairs(list):  # type: ignore[type-arg]
@@ -112,7 +113,8 @@ def _shape(node: Any, depth: int, slots: list[_Slot]) -> Any:
             if key_node.__class__ is not ScalarNode or key_node.tag == _MERGE:
                 raise _Unusable("a merge key or a collection as a key")
             key = _shape(key_node, depth + 1, slots)
-            keyed = keyed or key.__class__ is _Slot
+            if key.__class__ is _Slot:
+                keyed, key.key_room = True, 0
             pairs.append((key, _shape(value_node, depth + 1, slots)))
         if keyed:
             return _Pairs(pairs)
@@ -146,8 +148,10 @@ def _markers_stand_alone(text: str) -> bool:
 
 def _parse_shape(text: str) -> Any:
     """(documents, slots) of a shape, or _UNUSABLE."""
-    if _DIRECTIVE.search(text) or not _markers_stand_alone(text):
-        return _UNUSABLE  # a directive (%YAML 1.1) changes how everything reads: the text's own parse decides
+    if "\t" in text or _DIRECTIVE.search(text) or not _markers_stand_alone(text):
+        # A directive (%YAML 1.1) changes how everything reads. A tab reads otherwise after a plain scalar
+        # (a marker) than after a quoted or flow value: on a blank line after one, libyaml refuses it.
+        return _UNUSABLE
     composer = _Composer(text)
     try:
         documents, slots = [], []  # type: ignore[var-annotated]
@@ -159,6 +163,11 @@ def _parse_shape(text: str) -> Any:
         composer.dispose()
     if len({slot.index for slot in slots}) != len(slots):
         return _UNUSABLE  # a marker a comment swallowed is fine (its value is not in the text's parse either)
+    for slot in slots:
+        if slot.key_room is not None:  # libyaml counts a key's 1024 characters up to its `:`, blanks included
+            end = text.index(f"{MARK}{slot.index}{END}") + len(f"{MARK}{slot.index}{END}")
+            gap = len(text) - end - len(text[end:].lstrip(" \t"))
+            slot.key_room = max(0, MAX_KEY - gap)
     return documents, slots
 
 
@@ -219,6 +228,8 @@ def _fill(node: Any, values: list[Any]) -> Any:
         return [v if v.__class__ in _ATOMS else _fill(v, values) for v in node]
     if cls is _Slot:
         return values[node.index]
+    if cls is not _Pairs:
+        return node  # a document that is a scalar (or null): shared, as atoms are
     out: dict[Any, Any] = {}
     for key, value in node:  # _Pairs
         if key.__class__ is _Slot:
@@ -257,27 +268,10 @@ def load(text: str, values: list[tuple[str, Any]]) -> list[Any] | None:
         value_text, value = found[slot.index][0], parsed[slot.index]
         if value is NOT_PARSED or slot.depth + _nesting(value_text, value) > MAX_NESTING:
             return load_generated(text)
-        if len(value_text) > MAX_KEY and _is_key(documents, slot):
+        if slot.key_room is not None and len(value_text) > slot.key_room:
             return load_generated(text)
     try:
         filled = [_fill(document, parsed) for document in documents]
     except _Unusable:
         return load_generated(text)
     return [document for document in filled if document is not None]
-
-
-def _is_key(documents: list[Any], slot: _Slot) -> bool:
-    """Is the slot a mapping's key somewhere (rare: only long values ask)."""
-    stack = list(documents)
-    while stack:
-        node = stack.pop()
-        if node.__class__ is _Pairs:
-            for key, value in node:
-                if key is slot:
-                    return True
-                stack.append(value)
-        elif node.__class__ is dict:
-            stack.extend(node.values())
-        elif node.__class__ is list:
-            stack.extend(node)
-    return False

@@ -82,7 +82,10 @@ def read_back(value: Any) -> Any:
     if kind is int or kind is bool or value is None:
         return value
     if kind is dict:
-        return {_read_key(k): read_back(v) for k, v in value.items()}
+        out = {_read_key(k): read_back(v) for k, v in value.items()}
+        if len(out) != len(value):  # {1: .., "1": ..} writes one key twice: a duplicate the parse refuses
+            raise TypeError("two keys that write as one")
+        return out
     if kind is list or kind is tuple:
         return [read_back(v) for v in value]
     raise TypeError(kind.__name__)
