@@ -55,9 +55,10 @@ PER_WORKER = 12  # render --all
 PER_WORKER_VALIDATE = 4
 _CHUNK = 1 << 20
 # The queue holds (first, end) index ranges of 8 bytes, all written before the first fork (no worker
-# can be waiting for the parent), so it must fit a pipe's default 64 KiB: at most _RANGES ranges,
-# one item each up to that many items.
-_RANGES = 4096
+# reads it yet), so they must fit what the pipe holds: 64 KiB by default, but only 4 or 8 KiB for a
+# user past fs.pipe-user-pages-soft. At most half of what it holds is used: 4096 ranges, one item
+# each up to that many items, in a default pipe.
+_PAGE = 4096
 
 
 def parse_jobs(value: str | None, where: str) -> int | None:
@@ -189,12 +190,12 @@ def _on_sigterm(handler: Any) -> Any:
 
 
 def _queue(count: int) -> int:
-    """A pipe holding items 0..count-1 as index ranges (one item each up to _RANGES items), written
+    """A pipe holding items 0..count-1 as index ranges (as many as half the pipe holds), written
     and closed for writing: the read end, which every worker shares and reads one range at a time
     (a pipe hands each read of 8 bytes a whole range, to one reader). Its end is the end of the work."""
     read_fd, write_fd = os.pipe()
     try:
-        step = max(1, math.ceil(count / _RANGES))
+        step = max(1, math.ceil(count / (_capacity(write_fd) // 2 // 8)))
         records = b"".join(first.to_bytes(4, "little") + min(first + step, count).to_bytes(4, "little")
                            for first in range(0, count, step))
         _write_all(write_fd, records)
@@ -206,6 +207,16 @@ def _queue(count: int) -> int:
     return read_fd
 
 
+def _capacity(fd: int) -> int:
+    """How many bytes the pipe holds before a write blocks (one page where the system cannot say)."""
+    try:
+        import fcntl
+
+        return max(_PAGE, fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError):
+        return _PAGE
+
+
 def _start(items: Sequence[I], work: Callable[[I], R], count: int, procs: list[_Worker]) -> None:
     """Fork `count` workers over one queue of all the items, each added to `procs` as soon as it exists.
     gc.freeze() first: a collection in a worker would otherwise touch (and so copy) every object
@@ -215,12 +226,13 @@ def _start(items: Sequence[I], work: Callable[[I], R], count: int, procs: list[_
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
-    queue = _queue(len(items))
-    gc.freeze()
     # Ctrl-C and SIGTERM wait until each worker is forked and known (and, in a worker, until its own
     # handlers are set), so none runs unknown to the parent and no worker ever runs the parent's code.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    queue = -1
+    gc.freeze()
     try:
+        queue = _queue(len(items))
         for _ in range(count):
             read_fd, write_fd = os.pipe()
             _widen(write_fd)
@@ -230,7 +242,8 @@ def _start(items: Sequence[I], work: Callable[[I], R], count: int, procs: list[_
             os.close(write_fd)
             procs.append(_Worker(pid, read_fd))
     finally:
-        os.close(queue)
+        if queue >= 0:
+            os.close(queue)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.unfreeze()
 

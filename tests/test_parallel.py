@@ -382,3 +382,23 @@ def test_the_documented_threshold_is_the_one_used() -> None:
     readme = " ".join((REPO / "README.md").read_text().split())
     assert f"none for fewer than {render} environments to render or {validate} to validate" in readme
     assert f"at most one per {parallel.PER_WORKER} environments to render or {parallel.PER_WORKER_VALIDATE} to validate" in readme
+
+
+def test_the_queue_fits_a_small_pipe() -> None:
+    """A user past fs.pipe-user-pages-soft gets pipes of a page or two: the queue, written in full before
+    the first fork, must fit what the pipe holds or the parent would block on it for ever."""
+    script = """
+import fcntl, os
+from envspec import parallel
+real_pipe = os.pipe
+def small_pipe():
+    r, w = real_pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+    return r, w
+parallel.os.pipe = small_pipe
+got = parallel.map_in_workers(list(range(5000)), lambda n: n * 2, workers=2, lost=lambda n, why: -1)
+assert got == [n * 2 for n in range(5000)], got[:10]
+print("ok")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout == "ok\n", run.stderr

@@ -683,11 +683,11 @@ def _same_file(path: str, data: bytes, fresh: _Fresh) -> tuple[int, ...] | None:
         os.close(fd)
 
 
-def _same_folder(path: str, fresh: _Fresh, mode: int | None = None) -> bool:
+def _same_folder(path: str, fresh: _Fresh) -> bool:
     try:
         st = os.lstat(path)
         return (stat.S_ISDIR(st.st_mode) and (st.st_uid, st.st_gid) == (fresh.uid, fresh.gid)
-                and stat.S_IMODE(st.st_mode) == (fresh.mode if mode is None else mode) and _xattrs(path) == fresh.xattrs)
+                and stat.S_IMODE(st.st_mode) == fresh.mode and _xattrs(path) == fresh.xattrs)
     except OSError:
         return False
 
@@ -697,20 +697,22 @@ def _unchanged(target: Path, staging: Path, files: dict[str, str], plan: OutputP
 
     That holds when the files envspec owns there are exactly `files` (none to add, none to remove),
     each with the very bytes and the attributes a fresh write gives it (`_same_file`), and every
-    folder is as the swap would make it: the top one keeps its mode and gets the staging folder's
-    owner, group and extended attributes, every other one what a new subfolder gets. Kept files
-    and kept empty folders are carried over by the swap as they are, so they never differ.
-    One mismatch is enough to stop: the caller then writes the new tree as before.
+    folder is as the swap would make it: the top one as the staging folder is after its chmod
+    (mode, owner, group, extended attributes), every other one what a new subfolder gets. Kept
+    files and kept empty folders are hard-linked (or, where a link fails, copied) into the swapped
+    tree; skipping the write leaves them as they are. One mismatch is enough to stop: the caller
+    then writes the new tree as before.
     """
     if set(plan.replaced) != files.keys():
         return False
     try:
         fresh, fresh_folder = _Fresh.probe(staging), _Fresh.probe_folder(staging)
-        top = _Fresh(0, *(lambda st: (st.st_uid, st.st_gid))(os.lstat(staging)), _xattrs(str(staging)))
+        swapped = os.lstat(staging)  # what the folder would be after the swap: its mode as chmod left it
+        top = _Fresh(stat.S_IMODE(swapped.st_mode), swapped.st_uid, swapped.st_gid, _xattrs(str(staging)))
     except OSError:
         return False  # a file system that cannot say (see _probe): the swap decides, as always
     root = os.fspath(target)
-    if not _same_folder(root, top, mode=stat.S_IMODE(os.lstat(root).st_mode)):
+    if not _same_folder(root, top):
         return False
     folders = _folders({*plan.replaced, *plan.kept, *plan.kept_dirs}) | set(plan.kept_dirs)
     if not all(_same_folder(os.path.join(root, rel), fresh_folder) for rel in sorted(folders)):
