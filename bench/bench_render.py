@@ -12,8 +12,9 @@ same rendered objects. Runs are interleaved and medians compared. Goals (issue 1
 * `envspec validate` (every environment) <= 1.5x `envspec render --all --out DIR`.
 
 It also times the floor no envspec change can go below: a fresh interpreter of the
-same venv importing only the libraries a render needs (click, pydantic, jinja2,
-PyYAML; ruamel.yaml only for the messages of YAML libyaml refuses) and nothing of envspec.
+same venv importing only the libraries a render needs (click, pydantic with the field
+machinery that defining any model imports, jinja2, PyYAML; ruamel.yaml only for the
+messages of YAML libyaml refuses) and nothing of envspec.
 
 With --baseline (e.g. a checkout of main), that checkout's wheel runs interleaved too,
 for before/after figures from one run. Many environments at once: bench_many.py.
@@ -46,7 +47,9 @@ print(count / (time.perf_counter() - start))
 """
 
 
-FLOOR = "import click, jinja2, jinja2.sandbox, yaml; from pydantic import BaseModel"
+# `Field` too: defining any model imports pydantic.fields (and with it annotated_types and
+# pydantic.types, ~14 ms), which importing BaseModel alone does not.
+FLOOR = "import click, jinja2, jinja2.sandbox, yaml; from pydantic import BaseModel, Field"
 
 
 def cases_for(inst: Installed, env: str, pr: str, tmp: Path) -> dict[str, tuple[list[str], Path]]:
