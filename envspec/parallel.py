@@ -273,13 +273,12 @@ def _serve(items: Sequence[I], work: Callable[[I], R], queue: int, read_fd: int,
             os.close(fd)
         while record := os.read(queue, 8):
             for index in range(int.from_bytes(record[:4], "little"), int.from_bytes(record[4:], "little")):
-                started = pickle.dumps((index, None, None), pickle.HIGHEST_PROTOCOL)
-                _write_all(write_fd, len(started).to_bytes(8, "little") + started)
+                _send(write_fd, pickle.dumps((index, None, None), pickle.HIGHEST_PROTOCOL))
                 try:
                     frame = pickle.dumps((index, True, work(items[index])), pickle.HIGHEST_PROTOCOL)
                 except BaseException as exc:  # noqa: BLE001 -- the parent raises it where the serial loop would
                     frame = pickle.dumps((index, False, _portable(exc)), pickle.HIGHEST_PROTOCOL)
-                _write_all(write_fd, len(frame).to_bytes(8, "little") + frame)
+                _send(write_fd, frame)
         status = 0
     finally:
         os._exit(status)
@@ -297,6 +296,11 @@ def _portable(exc: BaseException) -> BaseException:
         stand_in = RuntimeError(f"{type(exc).__name__}: {exc}")
         stand_in.add_note(f"(raised in an envspec worker process)\n{text}")
         return stand_in
+
+
+def _send(fd: int, frame: bytes) -> None:
+    """One frame as `_Worker.frames` reads it: its length (8 bytes, little-endian), then the pickle."""
+    _write_all(fd, len(frame).to_bytes(8, "little") + frame)
 
 
 def _write_all(fd: int, data: bytes) -> None:

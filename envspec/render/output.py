@@ -620,20 +620,20 @@ def _write_bytes(path: str, data: bytes) -> None:
         handle.write(data)
 
 
-def _stage_files(staging: Path, target: Path, files: dict[str, str], reusable: set[str]) -> dict[str, tuple[int, ...]]:
+def _stage_files(staging: Path, target: Path, files: dict[str, str], reusable: set[str],
+                 fresh: _Fresh | None) -> dict[str, tuple[int, ...]]:
     """Put `files` into the staging tree: a file of `reusable` (envspec's, in `target`) whose bytes
     are unchanged is hard-linked from there, keeping its inode and mtime (make, rsync and editors see
     it unchanged; ~30x cheaper than creating a file); every other file is written. Returns the links
     made, with their stamps, for `_recheck_links`.
 
     Links are made first, in order; the files left are written folder by folder (threads take whole
-    folders), in the order of each folder's first file.
+    folders), in the order of each folder's first file. Without `fresh` (see `_probe`) nothing is linked.
     """
     for folder in sorted(_folders(set(files))):  # before any thread writes into them; parents sort first
         os.mkdir(os.path.join(staging, folder))
     names = sorted(files)
     data = [files[rel].encode("utf-8") for rel in names]
-    fresh = _probe(staging) if reusable else None
     linked: dict[str, tuple[int, ...]] = {}
     unlinked: list[int] = []
     for index, rel in enumerate(names):  # links on this thread: a few µs of syscalls each, threads only add switching
@@ -692,7 +692,7 @@ def _same_folder(path: str, fresh: _Fresh) -> bool:
         return False
 
 
-def _unchanged(target: Path, staging: Path, files: dict[str, str], plan: OutputPlan) -> bool:
+def _unchanged(target: Path, staging: Path, files: dict[str, str], plan: OutputPlan, fresh: _Fresh) -> bool:
     """Would the swap leave `target` exactly as it is (but for the folder's inode)? Then nothing need be written.
 
     That holds when the files envspec owns there are exactly `files` (none to add, none to remove),
@@ -706,7 +706,7 @@ def _unchanged(target: Path, staging: Path, files: dict[str, str], plan: OutputP
     if set(plan.replaced) != files.keys():
         return False
     try:
-        fresh, fresh_folder = _Fresh.probe(staging), _Fresh.probe_folder(staging)
+        fresh_folder = _Fresh.probe_folder(staging)
         swapped = os.lstat(staging)  # what the folder would be after the swap: its mode as chmod left it
         top = _Fresh(stat.S_IMODE(swapped.st_mode), swapped.st_uid, swapped.st_gid, _xattrs(str(staging)))
     except OSError:
@@ -757,11 +757,14 @@ def write_tree_atomically(target: Path, files: dict[str, str], plan: OutputPlan 
     try:
         # mkdtemp makes the folder private (0700); the output keeps the old folder's mode, or the umask's.
         os.chmod(staging, target.stat().st_mode & 0o7777 if target.exists() else 0o777 & ~_umask())
-        if plan is not None and target.exists() and _unchanged(target, staging, files, plan):
-            os.rmdir(staging)
-            return False
-        reusable = set(plan.replaced) & set(files) if plan is not None and target.exists() else set()
-        linked = _stage_files(staging, target, files, reusable)
+        fresh = _probe(staging) if plan is not None and target.exists() else None  # what a new file gets here
+        reusable: set[str] = set()
+        if plan is not None and fresh is not None:
+            if _unchanged(target, staging, files, plan, fresh):
+                os.rmdir(staging)
+                return False
+            reusable = set(plan.replaced) & set(files)
+        linked = _stage_files(staging, target, files, reusable, fresh)
         if plan is not None and target.exists():
             _carry_over(target, staging, plan)
             _carry_over(target, staging, plan, _late_arrivals(target, plan, set(files)))

@@ -15,10 +15,11 @@ gains nothing from its shapes).
 That gives what parsing the output would give because a flow node means the same
 wherever a plain scalar could stand, and the markers are only taken where one
 does: a shape is used only when every marker in it parsed as a whole plain
-scalar of its own (not inside a quoted, block or longer scalar) and no other
-text holds the marker characters. Anything else (anchors, tags, directives, a
-marker the parse split or swallowed into another scalar, a value too long for a
-key, too deeply nested, or of a kind a key cannot be, a duplicate key) sends the
+scalar of its own with no tag (not inside a quoted, block or longer scalar) and
+no other text holds the marker characters. Anything else (an alias, a tab, a
+directive, a marker the parse split or swallowed into another scalar, a value
+too long for a key, too deeply nested, or of a kind a key cannot be, a duplicate
+key) sends the
 output to `load_generated`, as before, which stays the authority for the result
 and for every error. tests/test_shapes.py holds both paths to the same values.
 """
@@ -36,7 +37,7 @@ from yaml.events import AliasEvent, ScalarEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from envspec.memo import Bounded
-from envspec.render.libyaml import _MAP, _MERGE, _SEQ, _STR, NotPlain, _Composer, _value, load_generated
+from envspec.render.libyaml import _MAP, _MERGE, _SEQ, NotPlain, _Composer, _value, load_generated
 from envspec.render.yamlsafe import read_back
 from envspec.spec.loader import MAX_NESTING
 
@@ -46,7 +47,7 @@ MAX_KEY = 1000  # libyaml refuses an implicit key over 1024 characters; a longer
 # What finalize wrote during the current render, in order: (flow node text, the value it wrote). None
 # outside `recording()`: other renders (explain, tests) record nothing.
 recorded: list[tuple[str, Any]] | None = None
-NOT_PARSED = object()
+_NOT_PARSED = object()
 _DIRECTIVE = re.compile(r"^%", re.MULTILINE)
 
 
@@ -83,8 +84,7 @@ class _Unusable(Exception):
 _UNUSABLE = object()
 _ONCE = object()  # a shape seen once so far
 _ATOMS = frozenset((str, int, float, bool, type(None)))
-_SHAPES: Bounded[str, Any] = Bounded(512)  # shape text -> (documents, slots) or _UNUSABLE
-_VALUES: Bounded[str, Any] = Bounded(4096)  # a non-string value's text -> its value (scalars only)
+_SHAPES: Bounded[str, Any] = Bounded(512)  # shape text -> (documents, slots), _ONCE or _UNUSABLE
 
 
 def _slot_index(text: str) -> int | None:
@@ -98,8 +98,8 @@ def _shape(node: Any, depth: int, slots: list[_Slot]) -> Any:
     cls, tag = node.__class__, node.tag
     if cls is ScalarNode:
         text = node.value
-        if MARK in text or END in text:
-            index = _slot_index(text) if not node.style and tag == _STR else None  # plain: "" (None from the Python parser)
+        if MARK in text or END in text:  # a whole untagged plain scalar: _markers_stand_alone saw to it
+            index = _slot_index(text)
             if index is None:
                 raise _Unusable("a marker inside another scalar")
             slot = _Slot(index, depth)
@@ -201,23 +201,14 @@ def _skeleton(text: str, values: list[tuple[str, Any]]) -> tuple[str, list[tuple
 
 def _parsed(value_text: str, value: Any) -> Any:
     """The value a recorded flow node stands for (a new one each time: the objects are the caller's to
-    keep); NOT_PARSED when only the whole text's parse may say."""
+    keep); _NOT_PARSED when only the whole text's parse may say."""
     if type(value) is str and len(value_text) == len(value) + 2:
         return value  # quote_string escaped nothing: the text is the string between quotes
     try:
         return read_back(value)
-    except TypeError:
-        pass
-    known = _VALUES.get(value_text, NOT_PARSED)
-    if known is not NOT_PARSED:
-        return known
-    documents = load_generated(value_text)
-    if documents is None or len(documents) > 1:
-        return NOT_PARSED
-    result = documents[0] if documents else None
-    if result.__class__ in _ATOMS:
-        _VALUES.remember(value_text, result)
-    return result
+    except TypeError:  # a float, a subclass, a lone surrogate: parse the value's own text (rare)
+        documents = load_generated(value_text)
+        return _NOT_PARSED if documents is None else (documents[0] if documents else None)
 
 
 def _fill(node: Any, values: list[Any]) -> Any:
@@ -266,7 +257,7 @@ def load(text: str, values: list[tuple[str, Any]]) -> list[Any] | None:
     parsed = [_parsed(value_text, value) for value_text, value in found]
     for slot in slots:
         value_text, value = found[slot.index][0], parsed[slot.index]
-        if value is NOT_PARSED or slot.depth + _nesting(value_text, value) > MAX_NESTING:
+        if value is _NOT_PARSED or slot.depth + _nesting(value_text, value) > MAX_NESTING:
             return load_generated(text)
         if slot.key_room is not None and len(value_text) > slot.key_room:
             return load_generated(text)

@@ -60,15 +60,13 @@ def _finalize(value: Any) -> Markup:
     """
     if type(value) is str:  # the commonest value, and neither Markup (a subclass) nor Undefined
         text = quote_string(value)
-        if shapes.recorded is not None:
-            shapes.recorded.append((text, value))
-        return Markup(text)
-    if isinstance(value, Markup):
+    elif isinstance(value, Markup):
         return value
-    if isinstance(value, jinja2.Undefined):
-        str(value)  # StrictUndefined raises UndefinedError naming the missing value
-    text = to_yaml_flow(value)
-    if shapes.recorded is not None:
+    else:
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # StrictUndefined raises UndefinedError naming the missing value
+        text = to_yaml_flow(value)
+    if shapes.recorded is not None:  # a render that parses its output by shape (shapes.py)
         shapes.recorded.append((text, value))
     return Markup(text)
 
@@ -402,30 +400,14 @@ def _alias_bomb(parser: Any, text: str) -> tuple[Any, int] | None:
     loader allows (MAX_ALIAS_NODES), else None. Constructing shares aliased nodes, so the cost would
     come later (copies, dumps); the expanded size is counted on the composed graph instead, each node
     once (memoised): what aliases add is the expanded total minus the distinct nodes."""
-    from envspec.spec.loader import MAX_ALIAS_NODES
+    from envspec.spec.loader import MAX_ALIAS_NODES, expanded_size
 
     sizes: dict[int, int] = {}
-
-    def size(node: Any, stack: set[int]) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in stack:  # a recursive anchor: infinite when expanded
-            return 2 * MAX_ALIAS_NODES + len(sizes) + 1
-        stack.add(key)
-        value = node.value
-        if isinstance(value, list):
-            children = [c for pair in value for c in pair] if value and isinstance(value[0], tuple) else value
-            total = 1 + sum(size(c, stack) for c in children)
-        else:
-            total = 1
-        stack.discard(key)
-        sizes[key] = total
-        return total
-
     for document in parser.compose_all(text):
-        if document is not None and size(document, set()) - len(sizes) > MAX_ALIAS_NODES:
-            return document.start_mark, MAX_ALIAS_NODES
+        if document is not None:  # a recursive anchor (-1) expands without end
+            total = expanded_size(document, sizes, set())
+            if total < 0 or total - len(sizes) > MAX_ALIAS_NODES:
+                return document.start_mark, MAX_ALIAS_NODES
         sizes.clear()
     return None
 

@@ -122,6 +122,33 @@ MAX_ALIAS_DEPTH = 4  # aliases inside aliased content inside aliased content ...
 MAX_NESTING = 100  # mappings/lists inside each other
 
 
+def expanded_size(node: Any, sizes: dict[int, int], stack: set[int], bound: int | None = None) -> int:
+    """Values one expansion of composed `node` produces, an aliased node counted each time it appears;
+    -1 if it contains itself. `sizes` memoises every node counted (so its length is the number of
+    distinct nodes); with a `bound`, counting a collection stops once it is past it."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if not isinstance(node.value, list):
+        sizes[key] = 1
+        return 1
+    if key in stack:
+        return -1
+    stack.add(key)
+    total = 1
+    children = [n for pair in node.value for n in pair] if node.value and isinstance(node.value[0], tuple) else node.value
+    for child in children:
+        size = expanded_size(child, sizes, stack, bound)
+        if size < 0:
+            return -1
+        total += size
+        if bound is not None and total > bound:
+            break  # large enough to refuse; no need to count the rest
+    stack.discard(key)
+    sizes[key] = total
+    return total
+
+
 class _Builder:
     """Build plain Python values from composed nodes, recording each value's position on the way.
 
@@ -182,27 +209,7 @@ class _Builder:
         return items
 
     def _size(self, node: Any, stack: set[int]) -> int:
-        """Values one expansion of `node` produces; -1 if it contains itself."""
-        key = id(node)
-        if key in self.sizes:
-            return self.sizes[key]
-        if not isinstance(node.value, list):
-            return 1
-        if key in stack:
-            return -1
-        stack.add(key)
-        total = 1
-        children = [n for pair in node.value for n in pair] if node.value and isinstance(node.value[0], tuple) else node.value
-        for child in children:
-            size = self._size(child, stack)
-            if size < 0:
-                return -1
-            total += size
-            if total > MAX_ALIAS_NODES:
-                break  # large enough to refuse; no need to count the rest
-        stack.discard(key)
-        self.sizes[key] = total
-        return total
+        return expanded_size(node, self.sizes, stack, MAX_ALIAS_NODES)
 
     def _refuse(self, message: str) -> None:
         raise SpecError([Problem(message, self._alias_location())])
